@@ -1,0 +1,95 @@
+"""Options and helpers shared by the commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+import typer
+
+from ..engine import UsageError
+
+
+def error(message: str, code: int = 2) -> "typer.Exit":
+    """Print one clear line on stderr and return the Exit to raise."""
+    sys.stderr.write(f"llmdoctor: error: {message}\n")
+    sys.stderr.flush()
+    return typer.Exit(code)
+
+
+def stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def color_wanted() -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return stdout_is_terminal()
+
+
+def terminal_width(default: int = 100) -> int:
+    try:
+        return max(60, min(os.get_terminal_size(sys.stdout.fileno()).columns, 160))
+    except (OSError, ValueError, AttributeError):
+        return int(os.environ.get("COLUMNS", default)) if os.environ.get("COLUMNS", "").isdigit() else default
+
+
+def unicode_ok() -> bool:
+    enc = (getattr(sys.stdout, "encoding", None) or "").lower()
+    return "utf" in enc
+
+
+def validate_python(path: Optional[str]) -> Optional[str]:
+    if path is None:
+        return None
+    import shutil
+
+    resolved = shutil.which(path) if os.sep not in path else path
+    if not resolved or not os.path.isfile(resolved):
+        raise UsageError(f"--python {path}: no such interpreter")
+    if not os.access(resolved, os.X_OK):
+        raise UsageError(f"--python {path}: not executable")
+    return os.path.abspath(resolved)
+
+
+def validate_timeout(value: float) -> float:
+    if not (0 < value <= 3600):
+        raise UsageError(f"--timeout {value}: must be between 0 and 3600 seconds")
+    return value
+
+
+def split_patterns(values: Optional[list[str]]) -> list[str]:
+    out: list[str] = []
+    for v in values or []:
+        out.extend(p for p in v.split(",") if p.strip())
+    return out
+
+
+def probe_with_spinner(python: Optional[str], timeout: float):
+    """Collect a live snapshot; a spinner naming the running probes goes to stderr on a terminal only."""
+    from ..probes import collect
+
+    if not stderr_is_terminal():
+        return collect(python=python, timeout=timeout)
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status("probing…") as status:
+        def progress(pending: list[str]) -> None:
+            if pending:
+                status.update(f"probing: {', '.join(pending)}")
+
+        return collect(python=python, timeout=timeout, progress=progress)

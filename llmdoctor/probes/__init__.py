@@ -1,0 +1,126 @@
+"""Probes: the only code that touches the machine.
+
+``collect()`` runs every probe concurrently, each time-boxed, under one global budget, and returns a
+Snapshot.  A probe that fails or runs out of time leaves its part unknown and records why.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..snapshot import Meta, ProbeResult, Snapshot, freeze_mapping
+
+PROBE_NAMES = ("host", "python", "nvml", "torch", "toolkit", "packages", "env")
+
+
+@dataclass
+class _Job:
+    name: str
+    func: Callable[[], Any]
+    timeout: float
+    thread: threading.Thread | None = None
+    result: Any = None
+    error: str | None = None
+    seconds: float | None = None
+    done: bool = False
+
+
+def _run(job: _Job) -> None:
+    start = time.perf_counter()
+    try:
+        job.result = job.func()
+    except Exception as exc:  # a failed probe is data
+        job.error = _reason(exc)
+    finally:
+        job.seconds = time.perf_counter() - start
+        job.done = True
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text if text else type(exc).__name__
+
+
+def collect(python: str | None = None, timeout: float = 20.0,
+            progress: Callable[[list[str]], None] | None = None) -> Snapshot:
+    """Probe this machine (and the interpreter ``python``, default: the current one)."""
+    from . import env, host, nvml, packages, toolkit, torch_probe
+
+    target = python or sys.executable
+    budget = max(timeout, 0.5)
+
+    def run_nvml():
+        return nvml.probe_nvml(nvml.load_backend())
+
+    jobs = [
+        _Job("host", host.probe_host, budget),
+        _Job("python", lambda: packages.probe_python(python, budget), budget),
+        _Job("nvml", run_nvml, min(budget, 10.0)),
+        _Job("torch", lambda: torch_probe.probe_torch(target, budget), budget),
+        _Job("toolkit", lambda: toolkit.probe_toolkit(timeout=min(budget, 10.0)), budget),
+        _Job("packages", lambda: packages.probe_packages(python, budget), budget),
+        _Job("env", env.probe_env, budget),
+    ]
+    started = time.monotonic()
+    for job in jobs:
+        # daemon threads: a hung NVML call cannot keep the process alive after we give up on it
+        job.thread = threading.Thread(target=_run, args=(job,), name=f"probe-{job.name}", daemon=True)
+        job.thread.start()
+    while True:
+        pending = [j for j in jobs if not j.done]
+        if progress is not None:
+            progress([j.name for j in pending])
+        if not pending:
+            break
+        now = time.monotonic() - started
+        expired = [j for j in pending if now >= j.timeout]
+        if len(expired) == len(pending):
+            break
+        pending[0].thread.join(timeout=0.05)  # type: ignore[union-attr]
+
+    results: dict[str, Any] = {}
+    records = []
+    for job in jobs:
+        if not job.done:
+            records.append(ProbeResult(job.name, False, f"{job.name} probe timed out after {job.timeout:.0f}s", None))
+        elif job.error is not None:
+            records.append(ProbeResult(job.name, False, job.error, round(job.seconds or 0, 3)))
+        else:
+            records.append(ProbeResult(job.name, True, None, round(job.seconds or 0, 3)))
+            results[job.name] = job.result
+
+    driver = gpus = links = None
+    nvml_result = results.get("nvml")
+    host_result = results.get("host")
+    if nvml_result is not None:
+        driver, gpus, links = nvml_result
+    else:
+        nvml_job = next(j for j in jobs if j.name == "nvml")
+        # NVML absent (no driver) and no NVIDIA device on the PCI bus: we know there are no GPUs.
+        no_library = nvml_job.done and nvml_job.error and "libnvidia-ml.so" in nvml_job.error
+        if no_library and host_result is not None and host_result.nvidia_pci_devices == 0:
+            gpus = ()
+    from .. import __version__
+
+    return Snapshot(
+        meta=Meta(
+            created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            llmdoctor_version=__version__,
+            source="live",
+        ),
+        probes=tuple(records),
+        host=host_result,
+        python=results.get("python"),
+        driver=driver,
+        gpus=gpus,
+        gpu_links=links,
+        torch=results.get("torch"),
+        toolkit=results.get("toolkit"),
+        packages=results.get("packages"),
+        env=freeze_mapping(results["env"]) if "env" in results else None,
+    )

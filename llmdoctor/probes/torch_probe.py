@@ -1,0 +1,37 @@
+"""torch probe: imports torch in a subprocess of the target interpreter (never in the CLI process)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..snapshot import Torch, TorchDevice
+from .subprocess_worker import run_worker
+
+
+def torch_from_worker(data: dict[str, Any]) -> Torch:
+    devices = data.get("devices")
+    return Torch(
+        installed=bool(data.get("installed")),
+        version=data.get("version"),
+        file=data.get("file"),
+        cuda=data.get("cuda"),
+        hip=data.get("hip"),
+        git_version=data.get("git_version"),
+        debug=data.get("debug"),
+        cudnn=data.get("cudnn"),
+        nccl=data.get("nccl"),
+        arch_list=tuple(data["arch_list"]) if data.get("arch_list") is not None else None,
+        cuda_available=data.get("cuda_available"),
+        device_count=data.get("device_count"),
+        devices=tuple(TorchDevice(index=d["index"], name=d.get("name"), capability=d.get("capability"))
+                      for d in devices) if devices is not None else None,
+        import_error=data.get("import_error"),
+        cuda_error=data.get("cuda_error"),
+        warnings=tuple(data.get("warnings") or ()),
+        loaded_libraries=data.get("loaded_libraries"),
+        installs=tuple(data["installs"]) if data.get("installs") is not None else None,
+    )
+
+
+def probe_torch(python: str, timeout: float) -> Torch:
+    return torch_from_worker(run_worker(python, "torch", timeout))

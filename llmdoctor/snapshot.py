@@ -1,0 +1,365 @@
+"""The snapshot: a frozen, versioned, JSON round-trippable description of an environment.
+
+Every part may be unknown (``None``); why it is unknown is recorded in ``probes``
+(the probe that should have filled it, and its reason).  A live run, a saved
+snapshot file and a parsed text dump all produce the same type, so every check
+works offline.
+
+Conventions:
+- sizes are bytes (int); versions are strings as the tool reported them;
+- compute capability is a "major.minor" string ("9.0");
+- ``None`` means unknown, an empty tuple means "known to be none".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+SCHEMA = "llmdoctor.snapshot/1"
+
+
+class SnapshotError(ValueError):
+    """A snapshot document that cannot be read (bad JSON, wrong schema, wrong types)."""
+
+
+# --------------------------------------------------------------------------- parts
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What one probe did: ok, or why it failed or was not run."""
+
+    name: str
+    ok: bool
+    reason: str | None = None
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class NetInterface:
+    name: str
+    is_up: bool | None = None
+    is_loopback: bool = False
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Host:
+    os: str | None = None
+    os_release: str | None = None  # PRETTY_NAME of /etc/os-release
+    kernel: str | None = None
+    arch: str | None = None
+    hostname: str | None = None
+    cpu_count: int | None = None
+    ram_total: int | None = None
+    ram_available: int | None = None
+    swap_total: int | None = None
+    shm_total: int | None = None  # /dev/shm size in bytes
+    shm_free: int | None = None
+    memlock_soft: int | None = None  # bytes; -1 = unlimited
+    memlock_hard: int | None = None
+    nofile_soft: int | None = None
+    nofile_hard: int | None = None
+    container: str | None = None  # docker | podman | kubernetes | apptainer | None (none detected)
+    in_wsl: bool | None = None
+    nvidia_pci_devices: int | None = None  # NVIDIA display/3D controllers on the PCI bus
+    nvidia_kernel_module: str | None = None  # version in /proc/driver/nvidia/version
+    interfaces: tuple[NetInterface, ...] | None = None
+    default_route_interface: str | None = None
+    ib_devices: tuple[str, ...] | None = None  # /sys/class/infiniband
+
+
+@dataclass(frozen=True)
+class Python:
+    version: str | None = None
+    executable: str | None = None
+    implementation: str | None = None
+    prefix: str | None = None
+    venv: bool | None = None
+    conda_env: str | None = None  # CONDA_DEFAULT_ENV / conda prefix
+
+
+@dataclass(frozen=True)
+class Driver:
+    version: str | None = None  # "535.104.05"
+    cuda_version: str | None = None  # the driver's maximum CUDA, "12.2"
+    nvml_version: str | None = None
+    platform: str | None = None  # "linux" | "windows"; decides which driver table applies
+
+
+@dataclass(frozen=True)
+class GpuProcess:
+    pid: int
+    name: str | None = None
+    used_memory: int | None = None
+
+
+@dataclass(frozen=True)
+class Gpu:
+    index: int
+    name: str | None = None
+    uuid: str | None = None
+    pci_bus_id: str | None = None
+    compute_capability: str | None = None  # "9.0"
+    memory_total: int | None = None
+    memory_used: int | None = None
+    memory_free: int | None = None
+    processes: tuple[GpuProcess, ...] | None = None
+    mig_mode: bool | None = None
+    persistence_mode: bool | None = None
+
+
+@dataclass(frozen=True)
+class GpuLink:
+    """How two GPUs talk: NVML topology level and peer-to-peer support."""
+
+    a: int
+    b: int
+    level: str | None = None  # NVLINK | SINGLE | MULTIPLE | HOSTBRIDGE | NODE | SYSTEM (NVML names)
+    nvlinks: int | None = None
+    p2p_read: bool | None = None
+
+
+@dataclass(frozen=True)
+class TorchDevice:
+    index: int
+    name: str | None = None
+    capability: str | None = None
+
+
+@dataclass(frozen=True)
+class Torch:
+    installed: bool
+    version: str | None = None
+    file: str | None = None
+    cuda: str | None = None  # torch.version.cuda; None = CPU build
+    hip: str | None = None
+    git_version: str | None = None
+    debug: bool | None = None
+    cudnn: int | None = None  # torch.backends.cudnn.version()
+    nccl: str | None = None  # "2.21.5"
+    arch_list: tuple[str, ...] | None = None  # torch.cuda.get_arch_list()
+    cuda_available: bool | None = None
+    device_count: int | None = None
+    devices: tuple[TorchDevice, ...] | None = None
+    import_error: str | None = None  # verbatim
+    cuda_error: str | None = None  # verbatim CUDA-initialisation error
+    warnings: tuple[str, ...] = ()  # verbatim warnings seen on import / CUDA init
+    loaded_libraries: Mapping[str, str] | None = None  # soname stem -> path actually mapped (cudnn, nccl, cudart, cuda)
+    installs: tuple[str, ...] | None = None  # every torch package directory on sys.path
+
+
+@dataclass(frozen=True)
+class CudaInstall:
+    path: str
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Toolkit:
+    nvcc_path: str | None = None
+    nvcc_version: str | None = None  # "12.1"
+    nvcc_source: str | None = None  # CUDA_HOME | CUDA_PATH | PATH | default
+    cuda_home: str | None = None
+    installs: tuple[CudaInstall, ...] = ()
+
+
+@dataclass(frozen=True)
+class Distribution:
+    name: str
+    version: str
+    location: str | None = None
+    requires: tuple[str, ...] = ()
+    installer: str | None = None  # pip | conda | uv | ...
+    top_level: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Packages:
+    interpreter: str | None = None
+    distributions: tuple[Distribution, ...] = ()
+    problems: tuple[str, ...] = ()  # broken or partial dist-info folders
+
+    def get(self, name: str) -> Distribution | None:
+        key = normalize_name(name)
+        for dist in self.distributions:
+            if normalize_name(dist.name) == key:
+                return dist
+        return None
+
+    def version(self, name: str) -> str | None:
+        dist = self.get(name)
+        return dist.version if dist else None
+
+
+@dataclass(frozen=True)
+class Meta:
+    created_at: str | None = None
+    llmdoctor_version: str | None = None
+    source: str = "live"  # live | file | dump
+    source_detail: str | None = None
+    understood: tuple[str, ...] = ()  # for dumps: which formats were recognised
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    schema: str = SCHEMA
+    meta: Meta = field(default_factory=Meta)
+    probes: tuple[ProbeResult, ...] = ()
+    host: Host | None = None
+    python: Python | None = None
+    driver: Driver | None = None
+    gpus: tuple[Gpu, ...] | None = None
+    gpu_links: tuple[GpuLink, ...] | None = None
+    torch: Torch | None = None
+    toolkit: Toolkit | None = None
+    packages: Packages | None = None
+    env: Mapping[str, str] | None = None
+    errors: tuple[str, ...] = ()  # error/warning texts found in a dump (or given with --error)
+
+    # -- helpers used by checks -------------------------------------------------
+    def probe(self, name: str) -> ProbeResult | None:
+        for p in self.probes:
+            if p.name == name:
+                return p
+        return None
+
+    def unknown_reason(self, part: str) -> str:
+        """Why a part is unknown, for a skip message."""
+        owner = PART_PROBES.get(part, part)
+        p = self.probe(owner)
+        if p is not None and not p.ok and p.reason:
+            return f"{part} unknown: {p.reason}"
+        if self.meta.source != "live":
+            return f"{part} unknown: not in the input"
+        return f"{part} unknown"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_jsonable(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Snapshot":
+        if not isinstance(data, dict):
+            raise SnapshotError("a snapshot must be a JSON object")
+        schema = data.get("schema")
+        if schema != SCHEMA:
+            raise SnapshotError(f"unsupported snapshot schema {schema!r} (expected {SCHEMA!r})")
+        return _from_jsonable(cls, data, "snapshot")
+
+    @classmethod
+    def from_json(cls, text: str) -> "Snapshot":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SnapshotError(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        return cls.from_dict(data)
+
+
+# Which probe fills which part (for skip reasons).
+PART_PROBES = {
+    "host": "host",
+    "python": "python",
+    "driver": "nvml",
+    "gpus": "nvml",
+    "gpu_links": "nvml",
+    "torch": "torch",
+    "toolkit": "toolkit",
+    "packages": "packages",
+    "env": "env",
+}
+
+
+def normalize_name(name: str) -> str:
+    """PEP 503 normalisation of a distribution name."""
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+# --------------------------------------------------------------------------- (de)serialisation
+
+
+def _to_jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): _to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (tuple, list)):
+        return [_to_jsonable(v) for v in obj]
+    return obj
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _from_jsonable(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            if type(None) in args:
+                return None
+            raise SnapshotError(f"{where}: must not be null")
+        non_none = [a for a in args if a is not type(None)]
+        return _from_jsonable(non_none[0], value, where)
+    if value is None:
+        raise SnapshotError(f"{where}: must not be null")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise SnapshotError(f"{where}: expected an object")
+        hints = _hints(tp)
+        kwargs = {}
+        for f in dataclasses.fields(tp):
+            if f.name in value:
+                kwargs[f.name] = _from_jsonable(hints[f.name], value[f.name], f"{where}.{f.name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise SnapshotError(f"{where}: missing {f.name!r}")
+        # Unknown keys are ignored: newer writers may add fields (forward compatible).
+        return tp(**kwargs)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise SnapshotError(f"{where}: expected a list")
+        item = args[0] if args else Any
+        return tuple(_from_jsonable(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (Mapping, dict) or tp in (dict,):
+        if not isinstance(value, dict):
+            raise SnapshotError(f"{where}: expected an object")
+        vt = args[1] if len(args) == 2 else Any
+        return types.MappingProxyType({str(k): _from_jsonable(vt, v, f"{where}.{k}") for k, v in value.items()})
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise SnapshotError(f"{where}: expected true/false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SnapshotError(f"{where}: expected an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SnapshotError(f"{where}: expected a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise SnapshotError(f"{where}: expected a string")
+        return value
+    return value
+
+
+def freeze_mapping(d: Mapping[str, str]) -> Mapping[str, str]:
+    return types.MappingProxyType(dict(d))
