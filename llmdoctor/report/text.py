@@ -99,7 +99,9 @@ def _build(report: Report, options: RenderOptions):
             line.append(_headline(result), style="dim" if result.status is Status.SKIP else "")
         lines.append(line)
         show_details = options.verbose or result.status in (Status.WARN, Status.FAIL, Status.ERROR)
-        if show_details:
+        if show_details and len(result.findings) == 1:
+            lines.extend(_finding_lines(result.findings[0], options, marks)[1:])
+        elif show_details:
             for finding in result.findings:
                 if finding.status is Status.PASS and not options.verbose:
                     continue

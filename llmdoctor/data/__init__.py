@@ -1,0 +1,181 @@
+"""Fact tables (JSON files beside this module), each row with its source, loaded lazily and cached.
+
+Accessors here answer the questions checks ask; tests in tests/data/test_tables.py pin the rows the
+checks rely on.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from importlib import resources
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+
+@functools.lru_cache(maxsize=None)
+def load(name: str) -> Any:
+    return json.loads(resources.files(__name__).joinpath(f"{name}.json").read_text(encoding="utf-8"))
+
+
+def version(text: str | None) -> Version | None:
+    if not text:
+        return None
+    try:
+        return Version(text)
+    except InvalidVersion:
+        m = re.match(r"\d+(\.\d+)*", text.strip())
+        return Version(m.group(0)) if m else None
+
+
+def major_minor(text: str | None) -> tuple[int, int] | None:
+    m = re.match(r"(\d+)\.(\d+)", text or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+# --------------------------------------------------------------------------- CUDA and drivers
+
+
+def toolkit_min_driver(cuda: str, platform: str = "linux") -> dict[str, Any] | None:
+    """The row of the first release of CUDA ``major.minor`` (its minimum driver), or None if unknown."""
+    mm = major_minor(cuda)
+    if mm is None:
+        return None
+    rows = [r for r in load("cuda_drivers")["toolkits"] if major_minor(r["cuda"]) == mm]
+    rows = [r for r in rows if r.get(platform)] or rows
+    if not rows:
+        return None
+    return min(rows, key=lambda r: version(r["cuda"]))
+
+
+def minor_compat_floor(cuda: str, platform: str = "linux") -> dict[str, Any] | None:
+    """The minor-version-compatibility family row covering CUDA ``cuda`` (CUDA 11.1+), or None."""
+    mm = major_minor(cuda)
+    if mm is None:
+        return None
+    for row in load("cuda_drivers")["minor_compat_families"]:
+        if row["major"] == mm[0] and mm[1] >= row.get("min_minor", 0):
+            return row
+    return None
+
+
+def driver_max_cuda_from_driver(driver: str, platform: str = "linux") -> str | None:
+    """The newest CUDA major.minor whose toolkit minimum this driver meets (for dumps without it)."""
+    dv = version(driver)
+    if dv is None:
+        return None
+    best = None
+    for row in load("cuda_drivers")["toolkits"]:
+        need = row.get(platform)
+        if need and dv >= version(need):
+            mm = major_minor(row["cuda"])
+            if best is None or mm > best:
+                best = mm
+    return f"{best[0]}.{best[1]}" if best else None
+
+
+# --------------------------------------------------------------------------- GPUs
+
+
+def gpu_by_name(name: str | None) -> dict[str, Any] | None:
+    if not name:
+        return None
+    for row in load("gpus")["gpus"]:
+        if re.search(row["pattern"], name, re.IGNORECASE):
+            return row
+    return None
+
+
+def cc_tuple(cc: str | None) -> tuple[int, int] | None:
+    return major_minor(cc)
+
+
+def dtypes_for(cc: str) -> tuple[str, ...]:
+    """Tensor Core dtypes of a compute capability ("8.0" -> fp16, bf16, tf32, int8)."""
+    t = cc_tuple(cc)
+    best: tuple[str, ...] = ()
+    if t is None:
+        return best
+    for row in load("dtypes")["rows"]:
+        if cc_tuple(row["min_cc"]) <= t:
+            best = tuple(row["dtypes"])
+    return best
+
+
+def dtype_min_cc(dtype: str) -> str | None:
+    for row in load("dtypes")["rows"]:
+        if dtype in row["dtypes"]:
+            return row["min_cc"]
+    return None
+
+
+def package_min_cc() -> list[dict[str, Any]]:
+    return list(load("package_min_cc")["rows"])
+
+
+# --------------------------------------------------------------------------- torch wheels
+
+
+def torch_local_variant(torch_version: str | None) -> str | None:
+    """'2.4.0+cu121' -> 'cu121'; None when there is no local tag."""
+    if not torch_version or "+" not in torch_version:
+        return None
+    return torch_version.split("+", 1)[1]
+
+
+def variant_for_cuda(cuda: str | None) -> str | None:
+    mm = major_minor(cuda)
+    return f"cu{mm[0]}{mm[1]}" if mm else None
+
+
+def torch_release(torch_version: str | None) -> dict[str, Any] | None:
+    v = version(torch_version)
+    if v is None:
+        return None
+    key = f"{v.major}.{v.minor}"
+    for row in load("torch_wheels")["releases"]:
+        if row["torch"] == key:
+            return row
+    return None
+
+
+def torch_arch_list(torch_version: str | None, cuda: str | None) -> list[str] | None:
+    """torch.cuda.get_arch_list() of the official Linux wheel (sm_XY / compute_XY), when the table has it."""
+    release = torch_release(torch_version)
+    variant = variant_for_cuda(cuda)
+    if release is None or variant is None:
+        return None
+    row = release["variants"].get(variant)
+    if not row or not row.get("arch"):
+        return None
+    return arch_entries_to_list(row["arch"])
+
+
+def arch_entries_to_list(entries: list[str]) -> list[str]:
+    """TORCH_CUDA_ARCH_LIST entries ('8.6', '12.0+PTX') -> get_arch_list() form ('sm_86', 'compute_120')."""
+    out = []
+    for entry in entries:
+        base, _, ptx = entry.partition("+")
+        mm = major_minor(base)
+        if mm is None:
+            continue
+        out.append(f"sm_{mm[0]}{mm[1]}")
+        if ptx.upper() == "PTX":
+            out.append(f"compute_{mm[0]}{mm[1]}")
+    return out
+
+
+def index_url(variant: str) -> str:
+    return load("torch_wheels")["index_url_template"].format(variant=variant)
+
+
+def torch_variants(newest_first: bool = True) -> list[tuple[dict[str, Any], str, dict[str, Any]]]:
+    """Every (release, variant name, variant row) in the table."""
+    out = []
+    for release in load("torch_wheels")["releases"]:
+        for name, row in release["variants"].items():
+            out.append((release, name, row))
+    out.sort(key=lambda t: (version(t[0]["torch"]), version(t[2]["cuda"])), reverse=newest_first)
+    return out
