@@ -65,7 +65,7 @@ def check_driver_supports_runtime(snap: Snapshot, ctx: Context):
     max_cuda, how = F.driver_max_cuda(snap)
     driver = snap.driver.version if snap.driver else None
 
-    if found is not None and (max_cuda is None or data.major_minor(found[0]) <= data.major_minor(max_cuda)):
+    if found is not None and driver is None:
         # torch itself said so (live warning or pasted error): the driver is too old for its runtime
         max_cuda, how = found[0], "from torch's error ('found version')"
         evidence = {"driver_max_cuda": found[0], "error": found[1][:300]}
@@ -79,7 +79,7 @@ def check_driver_supports_runtime(snap: Snapshot, ctx: Context):
             + (f", but torch {t.version} needs CUDA {runtime}" if runtime and t and t.version else ""),
             evidence,
             remedy=_driver_remedy(runtime, platform, best, t.version if t else None),
-            fix="pin-repair",
+            fix="pin --repair",
         )
 
     if snap.driver is None or (driver is None and max_cuda is None):
@@ -106,12 +106,14 @@ def check_driver_supports_runtime(snap: Snapshot, ctx: Context):
                 evidence)
         return passed(f"{label} supports CUDA {max_cuda or '≥ ' + runtime}, enough for torch's CUDA {runtime}", evidence)
     best = F.best_torch_variant(snap, same_release_as=t.version)
+    if found is not None:
+        evidence["error"] = found[1][:300]
     return fail(
         f"{label} supports CUDA ≤ {max_cuda or '?'}, but torch {t.version} needs CUDA {runtime}: "
         f"torch.cuda.is_available() will be False",
         evidence,
         remedy=_driver_remedy(runtime, platform, best, t.version),
-        fix="pin-repair",
+        fix="pin --repair",
     )
 
 
@@ -196,7 +198,7 @@ def _torch_covers(snap, gpu, label, cc, cc_source, arch_list, source) -> Finding
     return fail(f"{label} is {F.sm(cc)}, which torch {t.version} was not built for (it has "
                 f"{' '.join(arch_list) or 'no CUDA kernels'}): CUDA calls will fail with "
                 f"'no kernel image is available for execution on the device'",
-                evidence, remedy=_arch_remedy(snap, cc), fix="pin-repair", subject=label)
+                evidence, remedy=_arch_remedy(snap, cc), fix="pin --repair", subject=label)
 
 
 def _arch_remedy(snap: Snapshot, cc: str) -> str:

@@ -73,7 +73,7 @@ def check_torch_build(snap: Snapshot, ctx: Context):
                           f"{data.index_url(variant)} (conda: drop the cpuonly package)")
             findings.append(fail(f"torch {t.version} is a CPU-only build on a host with an NVIDIA GPU: "
                                  f"torch.cuda.is_available() is False and everything runs on the CPU",
-                                 evidence, remedy=remedy, fix="pin-repair"))
+                                 evidence, remedy=remedy, fix="pin --repair"))
         else:
             findings.append(passed(f"torch {t.version} is a CPU-only build, and this host has no NVIDIA GPU", evidence))
         return findings
@@ -86,6 +86,11 @@ def check_torch_build(snap: Snapshot, ctx: Context):
         return findings
     if gpu_host and t.cuda_available is False:
         error = t.cuda_error or next((w for w in t.warnings if "CUDA" in w), None)
+        if F.found_version_in_errors(snap) is not None:
+            findings.append(warn(f"torch {t.version} is a CUDA {t.cuda} build, but it cannot use the GPUs because the "
+                                 f"driver is too old for it (see cuda.driver)", {**evidence, "error": error},
+                                 remedy="Fix the driver mismatch reported by cuda.driver."))
+            return findings
         findings.append(fail(f"torch {t.version} cannot use the GPUs: torch.cuda.is_available() is False"
                              + (f" ({error.strip().splitlines()[0][:200]})" if error else ""),
                              {**evidence, "error": error}, remedy="See cuda.driver and gpu.visible for the cause."))

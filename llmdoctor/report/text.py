@@ -72,7 +72,8 @@ def _headline(result: CheckResult) -> str:
     if not worst:
         return result.title
     first = worst[0]
-    text = (f"{first.subject}: " if first.subject and len(worst) > 1 else "") + first.message
+    prefix = first.subject and len(worst) > 1 and not first.message.startswith(first.subject)
+    text = (f"{first.subject}: " if prefix else "") + first.message
     if len(worst) > 1:
         text += f" (+{len(worst) - 1} more)"
     return text
@@ -119,7 +120,7 @@ def _finding_lines(finding: Finding, options: RenderOptions, marks: dict[Status,
     out = []
     head = Text("      ")
     head.append(f"{marks[finding.status]} ", style=STYLES[finding.status])
-    if finding.subject:
+    if finding.subject and not finding.message.startswith(finding.subject):
         head.append(f"{finding.subject}: ", style="bold")
     head.append(finding.message)
     out.append(head)

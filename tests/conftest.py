@@ -1,0 +1,54 @@
+"""Shared test helpers: scenario snapshots, running the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+SCENARIOS = DATA / "scenarios"
+NVML_SCENARIOS = DATA / "nvml"
+
+
+def load_scenario(name: str):
+    from llmdoctor.snapshot import Snapshot
+
+    return Snapshot.from_json((SCENARIOS / f"{name}.json").read_text())
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None,
+            cwd: str | Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``python -m llmdoctor`` (the real entry point) in a subprocess."""
+    full_env = dict(os.environ)
+    full_env.pop("LLMDOCTOR_FAKE_NVML", None)
+    full_env["NO_COLOR"] = "1"
+    full_env["COLUMNS"] = "120"
+    if env:
+        full_env.update(env)
+    return subprocess.run([sys.executable, "-m", "llmdoctor", *args], capture_output=True, text=True,
+                          env=full_env, input=input, cwd=cwd, timeout=timeout)
+
+
+def run_json(*args: str, **kw) -> tuple[int, dict]:
+    proc = run_cli(*args, **kw)
+    assert proc.stdout, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def statuses(report: dict) -> dict[str, str]:
+    return {c["id"]: c["status"] for c in report["checks"]}
+
+
+def has_torch() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+requires_torch = pytest.mark.skipif(not has_torch(), reason="needs a real torch (pip install torch==2.13.0)")
