@@ -1,0 +1,85 @@
+"""llmdoctor fix: list the fixes that apply to the current findings; ``fix ID`` produces one.
+
+Each fix is a subcommand (one module each, registered in ``_register``).  Fixes print to stdout by
+default; ``-o FILE`` writes through ``fixes.writer.write_artifact`` (atomic, no clobber without --force).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from ..engine import UsageError, load_registry, run_checks
+from . import common
+
+fix_app = typer.Typer(
+    name="fix",
+    help="Produce fixes (scripts, pinned environment files) for what llmdoctor check found.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@fix_app.callback()
+def fix_list(
+    ctx: typer.Context,
+    from_: Optional[str] = typer.Option(None, "--from", help="Use a saved snapshot or dump instead of probing."),
+    python: Optional[str] = typer.Option(None, "--python", help="Inspect another interpreter."),
+    timeout: float = typer.Option(20.0, "--timeout", help="Global probing budget in seconds."),
+) -> None:
+    """Without a fix id: list the fixes that apply to this machine's findings."""
+    if ctx.invoked_subcommand is not None:
+        return
+    snap = load_or_probe(from_, python, timeout)
+    registry = load_registry()
+    report = run_checks(snap, list(registry), registry=registry)
+    wanted: dict[str, list[str]] = {}
+    for result in report.checks:
+        for finding in result.findings:
+            if finding.fix and finding.status.value in ("fail", "warn"):
+                wanted.setdefault(finding.fix, []).append(result.id)
+    available = sorted(c.name for c in _commands())
+    if not wanted:
+        typer.echo("No fix applies: no failing or warning finding names one.")
+    for fix_id, checks in sorted(wanted.items()):
+        typer.echo(f"llmdoctor fix {fix_id}    (for {', '.join(sorted(set(checks)))})")
+    typer.echo(f"\nAvailable fixes: {', '.join(available) if available else '(none)'}")
+
+
+def load_or_probe(from_: Optional[str], python: Optional[str], timeout: float):
+    """The snapshot a fix works from: a saved one / dump (--from), or a live probe."""
+    if from_ is not None:
+        if python is not None:
+            raise UsageError("--from and --python cannot be combined")
+        from ..inputs import load_snapshot
+
+        return load_snapshot(from_)
+    return common.probe_with_spinner(common.validate_python(python), common.validate_timeout(timeout))
+
+
+def emit(text: str, output: Optional[str], force: bool, mode: int | None = None) -> None:
+    """Print an artifact, or write it atomically with -o (never clobbering without --force)."""
+    if output is None or output == "-":
+        typer.echo(text, nl=False)
+        return
+    from ..fixes.writer import WriteRefused, write_artifact
+
+    try:
+        path = write_artifact(output, text, force=force, mode=mode)
+    except WriteRefused as exc:
+        raise UsageError(str(exc)) from None
+    typer.echo(f"written to {path}", err=True)
+
+
+def _commands():
+    return [info for info in fix_app.registered_commands]
+
+
+def _register() -> None:
+    """One line per fix subcommand."""
+
+
+_register()
