@@ -25,6 +25,10 @@ def check(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show evidence for every check, passing ones too."),
     timeout: float = typer.Option(20.0, "--timeout", help="Global probing budget in seconds."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="The dtype the job will use (bf16, fp8, ...): gpu.dtype fails on GPUs without it."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model dir / config.json / cached repo id: adds the memory.fit verdict."),
+    seq_len: int = typer.Option(4096, "--seq-len", help="With --model: tokens per sequence."),
+    batch: int = typer.Option(1, "--batch", help="With --model: sequences at once."),
+    mode: str = typer.Option("inference", "--mode", help="With --model: inference | lora | qlora | full."),
 ) -> None:
     """Examine this machine (or a snapshot) and report a verdict per check."""
     if fail_on not in ("fail", "warn"):
@@ -49,7 +53,16 @@ def check(
         snap = load_snapshot(from_)
     else:
         snap = common.probe_with_spinner(common.validate_python(python), common.validate_timeout(timeout))
-    ctx = Context(options={"dtype": dtype.lower() if dtype else None})
+    options = {"dtype": dtype.lower() if dtype else None}
+    if model is not None:
+        from ..models import load_model_spec
+        from .fit import options_from_cli
+
+        fit_dtype = dtype.lower() if dtype and dtype.lower() in ("bf16", "fp16", "fp32", "fp8", "int8") else "bf16"
+        options["memory.fit.options"] = options_from_cli(fit_dtype, "bnb" if fit_dtype == "int8" else None, seq_len,
+                                                         batch, mode, "adam", True, None, 1, 16, "sdpa")
+        options["memory.fit.model"] = load_model_spec(model)
+    ctx = Context(options=options)
     report = run_checks(snap, specs, ctx, registry=registry, fail_on=fail_on)
     options = RenderOptions(verbose=verbose, color=fmt == "rich" and common.color_wanted(),
                             width=common.terminal_width(), unicode=common.unicode_ok())

@@ -1,0 +1,490 @@
+"""Will it fit?  Pure memory arithmetic: a ModelSpec, the GPUs' budgets and the job's options in, a Plan out.
+
+Every term is separate and has its formula in ``FORMULAS`` (shown by ``llmdoctor explain memory.fit``
+and ``llmdoctor fit --explain``).  Sizes are bytes.  Nothing here touches the machine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..engine import UsageError
+from .arch import ModelSpec
+
+GiB = 2**30
+MiB = 2**20
+
+DTYPES = ("bf16", "fp16", "fp32", "fp8", "int8", "nf4", "int4")
+QUANTS = ("bnb", "gptq", "awq")
+MODES = ("inference", "lora", "qlora", "full")
+OPTIMIZERS = ("adam", "adam8bit", "sgd")
+TERMS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "overhead", "others")
+
+FORMULAS = {
+    "weights": "params x bytes/param. Quantized (int8/nf4/int4) only the decoder layers' Linear weights; "
+               "embeddings, lm_head and norms stay 16-bit (bitsandbytes, GPTQ and AWQ keep them). "
+               "nf4 (bitsandbytes, QLoRA): 4 bits + absmax per 64-block; double quantization stores it as 8 bits "
+               "+ one fp32 per 256 blocks: 0.5 + 1/64 + 4/(64*256) bytes/param (0.5 + 4/64 without double quant) "
+               "[Dettmers et al. 2023, QLoRA, sec. 3 'Double Quantization']. GPTQ/AWQ int4, group size g=128: "
+               "4 bits + fp16 scale and 4-bit zero per group: 0.5 + 2/g + 0.5/g bytes/param. int8 (LLM.int8): 1 "
+               "byte/param. fp8: 1 byte/param.",
+    "kv_cache": "2 x layers x kv_heads x head_dim x tokens x batch x bytes(kv dtype); tokens = seq-len, or the "
+                "sliding window on sliding-window layers; GQA/MQA use num_key_value_heads; MLA (DeepSeek-V2/V3) "
+                "caches the compressed latent: layers x (kv_lora_rank + qk_rope_head_dim) x tokens x batch x bytes "
+                "[vLLM/SGLang MLA cache; DeepSeek-V2 paper sec. 2.1].",
+    "activations": "Inference (prefill of seq x batch, SDPA/flash attention, no s^2 buffer): the widest live set of "
+                   "one layer, b*s*max(2h + 3i, 2h + 2q + 2kv) x bytes, plus last-position logits b*V*4 (fp32); "
+                   "eager attention adds b*heads*s^2*bytes. Training (per layer, stored for backward): "
+                   "s*b*bytes*(3h + 2q + 2kv + h + 3i) for gated MLPs (h + 2i + h/2 for GeLU MLPs) — the per-tensor "
+                   "derivation of Korthikanti et al. 2022 'Reducing Activation Recomputation in Large Transformer "
+                   "Models' (sec. 4.1, eq. 1: sbh(34 + 5as/h)) redone for GQA, gated MLPs, no dropout and flash "
+                   "attention; eager attention adds 2*heads*s^2*b*bytes. Gradient checkpointing keeps only each "
+                   "layer's input (s*b*h*bytes) plus one layer recomputed. Training logits: b*s*V*(bytes + 4 + 4) "
+                   "(logits, fp32 upcast for the loss, its gradient).",
+    "gradients": "full: one gradient per parameter in the training dtype; LoRA/QLoRA: fp32 gradients of the "
+                 "adapters only (r x (in + out) per targeted Linear: q,k,v,o,gate,up,down).",
+    "optimizer": "Adam with mixed precision: fp32 master weights + m + v = 12 bytes/param (ZeRO paper, Rajbhandari "
+                 "et al. 2020, sec. 3.1: 2+2+12 = 16 bytes/param); fp32 training: m + v = 8; 8-bit Adam: 2 bytes "
+                 "(+4 master) [Dettmers et al. 2022, 8-bit Optimizers via Block-wise Quantization]; SGD with "
+                 "momentum: 4 (+4 master). LoRA adapters: fp32 weights 4 + Adam 8 bytes/param.",
+    "overhead": "per GPU: the CUDA context (estimate, default 512 MiB; it varies with GPU, driver and lazy module "
+                "loading — measure with torch.cuda.mem_get_info before and after init) plus an allocator reserve "
+                "for fragmentation (default 5% of what the job allocates; heuristic).",
+    "others": "memory other processes hold on the GPU now (NVML memory used, with --gpus auto or a snapshot).",
+}
+
+
+@dataclass(frozen=True)
+class GpuBudget:
+    """One GPU as the planner sees it."""
+
+    label: str  # "GPU 0"
+    name: str
+    total: int
+    used: int = 0  # held by other processes now (NVML memory used)
+    processes: tuple[tuple[int, str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Options:
+    dtype: str = "bf16"
+    quant: str | None = None  # bnb | gptq | awq (for int8/nf4/int4)
+    seq_len: int = 4096
+    batch: int = 1
+    mode: str = "inference"
+    optimizer: str = "adam"
+    grad_ckpt: bool = True
+    kv_dtype: str | None = None
+    tp: int = 1
+    lora_r: int = 16
+    attn: str = "sdpa"  # sdpa | eager
+    context_bytes: int = 512 * MiB
+    reserve_frac: float = 0.05
+    double_quant: bool = True
+    group_size: int = 128
+
+    def validate(self) -> "Options":
+        if self.dtype not in DTYPES:
+            raise UsageError(f"--dtype {self.dtype!r}: choose one of {', '.join(DTYPES)}")
+        if self.quant is not None and self.quant not in QUANTS:
+            raise UsageError(f"--quant {self.quant!r}: choose one of {', '.join(QUANTS)}")
+        if self.quant in ("gptq", "awq") and self.dtype not in ("int4", "int8"):
+            raise UsageError(f"--quant {self.quant} needs --dtype int4 (or int8)")
+        if self.quant == "bnb" and self.dtype not in ("int8", "nf4", "int4"):
+            raise UsageError("--quant bnb needs --dtype int8 or nf4")
+        if self.mode not in MODES:
+            raise UsageError(f"--mode {self.mode!r}: choose one of {', '.join(MODES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"--optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
+        if self.kv_dtype is not None and self.kv_dtype not in ("bf16", "fp16", "fp32", "fp8", "int8"):
+            raise UsageError(f"--kv-dtype {self.kv_dtype!r}: choose one of bf16, fp16, fp32, fp8, int8")
+        for name, v in (("--seq-len", self.seq_len), ("--batch", self.batch), ("--tp", self.tp), ("--lora-r", self.lora_r)):
+            if v < 1:
+                raise UsageError(f"{name} {v}: must be at least 1")
+        if self.attn not in ("sdpa", "eager"):
+            raise UsageError(f"--attn {self.attn!r}: choose sdpa or eager")
+        return self
+
+    @property
+    def effective_dtype(self) -> str:
+        return "nf4" if self.mode == "qlora" and self.dtype in ("bf16", "fp16", "fp32") else self.dtype
+
+
+def bytes_per_param(dtype: str, quant: str | None = None, double_quant: bool = True, group: int = 128) -> float:
+    if dtype == "fp32":
+        return 4.0
+    if dtype in ("bf16", "fp16"):
+        return 2.0
+    if dtype in ("fp8", "int8"):
+        return 1.0
+    if dtype == "nf4" or (dtype == "int4" and quant == "bnb"):
+        return 0.5 + (1 / 64 + 4 / (64 * 256) if double_quant else 4 / 64)
+    if dtype == "int4":
+        return 0.5 + 2 / group + 0.5 / group
+    raise UsageError(f"unknown dtype {dtype!r}")
+
+
+def compute_bytes(opts: Options) -> int:
+    """Bytes of activations / unquantized weights: 4 for fp32, else 2 (bf16/fp16 compute)."""
+    return 4 if opts.dtype == "fp32" else 2
+
+
+def _kv_bytes(opts: Options) -> float:
+    kv = opts.kv_dtype or ("fp32" if opts.dtype == "fp32" else "bf16")
+    return {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1}[kv]
+
+
+# --------------------------------------------------------------------------- terms
+
+
+def weight_bytes(spec: ModelSpec, opts: Options) -> tuple[float, list[float], float]:
+    """(embedding bytes, per-layer bytes, head+other bytes)."""
+    dt = opts.effective_dtype
+    base = compute_bytes(opts) if dt in ("nf4", "int4", "int8", "fp8") else bytes_per_param(dt)
+    qb = bytes_per_param(dt, opts.quant, opts.double_quant, opts.group_size)
+    layers = [lin * qb + (tot - lin) * base for tot, lin in zip(spec.layer_params, spec.layer_linear_params)]
+    return spec.embed_params * base, layers, (spec.head_params + max(spec.other_params, 0)) * base
+
+
+def kv_bytes_per_layer(spec: ModelSpec, opts: Options, seq: int, batch: int) -> list[float]:
+    b = _kv_bytes(opts)
+    return [elems * min(seq, w or seq) * batch * b for elems, w in zip(spec.kv_elems_per_token, spec.kv_windows)]
+
+
+def activation_bytes(spec: ModelSpec, opts: Options, seq: int, batch: int) -> float:
+    a = compute_bytes(opts)
+    h, i = spec.hidden, spec.intermediate
+    q = spec.heads * spec.head_dim
+    kv = spec.kv_heads * spec.head_dim if not spec.mla else spec.kv_elems_per_token[0] // 2
+    gated = spec.model_type not in ("gpt2", "gpt_neox", "falcon")
+    sb = seq * batch
+    if opts.mode == "inference":
+        live = sb * max(2 * h + 3 * i, 2 * h + 2 * q + 2 * kv) * a
+        if opts.attn == "eager":
+            live += batch * spec.heads * seq * seq * a
+        return live + batch * spec.vocab * 4
+    mlp = (h + 3 * i) if gated else (h + 2 * i + h / 2)
+    per_layer = sb * a * (3 * h + 2 * q + 2 * kv + mlp)
+    if opts.attn == "eager":
+        per_layer += 2 * spec.heads * seq * seq * batch * a
+    if opts.grad_ckpt:
+        stored = spec.layers * sb * h * a + per_layer
+    else:
+        stored = spec.layers * per_layer
+    return stored + sb * spec.vocab * (a + 8)
+
+
+def lora_params(spec: ModelSpec, opts: Options) -> int:
+    return opts.lora_r * spec.lora_dims
+
+
+def training_bytes(spec: ModelSpec, opts: Options) -> tuple[float, float]:
+    """(gradients, optimizer states) for the whole model."""
+    if opts.mode == "inference":
+        return 0.0, 0.0
+    if opts.mode in ("lora", "qlora"):
+        n = lora_params(spec, opts)
+        opt = {"adam": 8, "adam8bit": 2, "sgd": 4}[opts.optimizer]
+        return n * 4.0, n * (4.0 + opt)  # adapters are fp32: weights (counted here) + states
+    p = spec.params
+    w = bytes_per_param(opts.dtype)
+    mixed = opts.dtype != "fp32"
+    states = {"adam": 8, "adam8bit": 2, "sgd": 4}[opts.optimizer] + (4 if mixed else 0)
+    return p * w, p * float(states)
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class GpuPlan:
+    gpu: GpuBudget
+    terms: dict[str, float]
+    layers: tuple[int, ...] = ()  # decoder layers placed here (device_map="auto" inference)
+
+    @property
+    def needed(self) -> float:
+        return sum(self.terms.values())
+
+    @property
+    def free(self) -> float:
+        return self.gpu.total - self.needed
+
+    @property
+    def fits(self) -> bool:
+        return self.free >= 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: ModelSpec
+    opts: Options
+    gpus: tuple[GpuPlan, ...]
+    strategy: str  # "single GPU" | "device_map=auto over N GPUs" | "tensor parallel N" | "data parallel replica"
+    overflow: float  # bytes that found no GPU (inference, device_map=auto)
+    totals: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def fits(self) -> bool:
+        return self.overflow <= 0 and all(g.fits for g in self.gpus)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fits": self.fits,
+            "strategy": self.strategy,
+            "overflow_bytes": int(max(self.overflow, 0)),
+            "totals": {k: int(v) for k, v in self.totals.items()},
+            "options": {k: getattr(self.opts, k) for k in Options.__dataclass_fields__},
+            "gpus": [{"gpu": g.gpu.label, "name": g.gpu.name, "total_bytes": g.gpu.total,
+                      "terms": {k: int(v) for k, v in g.terms.items()}, "needed_bytes": int(g.needed),
+                      "free_bytes": int(g.free), "fits": g.fits, "layers": list(g.layers)} for g in self.gpus],
+        }
+
+
+def plan(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, seq: int | None = None,
+         batch: int | None = None) -> Plan:
+    if not gpus:
+        raise UsageError("no GPU to plan for (use --gpus, e.g. --gpus 1xH100-80GB)")
+    seq = opts.seq_len if seq is None else seq
+    batch = opts.batch if batch is None else batch
+    emb, layer_w, tail = weight_bytes(spec, opts)
+    kv_layers = kv_bytes_per_layer(spec, opts, seq, batch) if opts.mode == "inference" else [0.0] * spec.layers
+    act = activation_bytes(spec, opts, seq, batch)
+    grads, optim = training_bytes(spec, opts)
+    weights_total = emb + sum(layer_w) + tail
+    totals = {"weights": weights_total, "kv_cache": sum(kv_layers), "activations": act, "gradients": grads,
+              "optimizer": optim}
+    tp = opts.tp
+    if tp > len(gpus):
+        raise UsageError(f"--tp {tp} needs {tp} GPUs, but {len(gpus)} are given")
+
+    def overhead(alloc: float) -> float:
+        return opts.context_bytes + opts.reserve_frac * alloc
+
+    out: list[GpuPlan] = []
+    overflow = 0.0
+    if tp > 1 or opts.mode != "inference":
+        group = gpus[:tp]
+        kv_split = tp if spec.kv_heads >= tp or spec.mla else spec.kv_heads  # replicated KV heads beyond kv_heads
+        for g in group:
+            terms = {"weights": weights_total / tp, "kv_cache": totals["kv_cache"] / max(kv_split, 1),
+                     "activations": act / tp, "gradients": grads / tp, "optimizer": optim / tp}
+            alloc = sum(terms.values())
+            terms["overhead"] = overhead(alloc)
+            terms["others"] = float(g.used)
+            out.append(GpuPlan(g, terms, tuple(range(spec.layers))))
+        if opts.mode != "inference":
+            strategy = (f"sharded over {tp} GPUs (tensor parallel, or FSDP/ZeRO-3)" if tp > 1
+                        else ("one replica per GPU (data parallel)" if len(gpus) > 1 else "single GPU"))
+        else:
+            strategy = f"tensor parallel over {tp} GPUs"
+        return Plan(spec, opts, tuple(out), strategy, 0.0, totals)
+    # inference, device_map="auto": fill GPUs in order with embedding, layers (+ their KV cache), head
+    items: list[tuple[str, float, float, int | None]] = [("embed", emb, 0.0, None)]
+    items += [(f"layer {i}", layer_w[i], kv_layers[i], i) for i in range(spec.layers)]
+    items.append(("head", tail, 0.0, None))
+    pos = 0
+    for n, g in enumerate(gpus):
+        if pos >= len(items) and n > 0:
+            break  # everything placed: the remaining GPUs stay unused
+        budget = (g.total - act - opts.context_bytes - g.used) / (1 + opts.reserve_frac)
+        w = kv = 0.0
+        placed: list[int] = []
+        while pos < len(items) and w + kv + items[pos][1] + items[pos][2] <= budget:
+            _, wi, kvi, idx = items[pos]
+            w += wi
+            kv += kvi
+            if idx is not None:
+                placed.append(idx)
+            pos += 1
+        terms = {"weights": w, "kv_cache": kv, "activations": act, "gradients": 0.0, "optimizer": 0.0}
+        terms["overhead"] = overhead(w + kv + act)
+        terms["others"] = float(g.used)
+        out.append(GpuPlan(g, terms, tuple(placed)))
+    overflow = sum(wi + kvi for _, wi, kvi, _ in items[pos:])
+    if len(out) == 1 and overflow > 0:  # one GPU: show the whole demand on it (the bar overflows)
+        g = out[0].gpu
+        terms = {"weights": weights_total, "kv_cache": totals["kv_cache"], "activations": act, "gradients": 0.0,
+                 "optimizer": 0.0, "overhead": overhead(weights_total + totals["kv_cache"] + act), "others": float(g.used)}
+        out[0] = GpuPlan(g, terms, tuple(range(spec.layers)))
+    strategy = "single GPU" if len(out) == 1 else f'device_map="auto" over {len(out)} GPUs'
+    return Plan(spec, opts, tuple(out), strategy, overflow, totals)
+
+
+# --------------------------------------------------------------------------- searches and remedies
+
+
+def max_seq(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, batch: int, limit: int | None = None) -> int:
+    """The largest seq-len that fits at this batch size (0 when even 1 token does not)."""
+    hi = limit or spec.max_position or 131072
+    if not plan(spec, gpus, opts, seq=1, batch=batch).fits:
+        return 0
+    if plan(spec, gpus, opts, seq=hi, batch=batch).fits:
+        return hi
+    lo = 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if plan(spec, gpus, opts, seq=mid, batch=batch).fits:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def capacity_table(spec: ModelSpec, gpus: list[GpuBudget], opts: Options) -> list[dict[str, int]]:
+    """Largest seq-len per batch size (1, 2, 4, ... while anything fits)."""
+    rows = []
+    batch = 1
+    while batch <= 64:
+        s = max_seq(spec, gpus, opts, batch)
+        if s == 0:
+            break
+        rows.append({"batch": batch, "max_seq_len": s, "tokens": s * batch})
+        batch *= 2
+    return rows
+
+
+def gib(n: float) -> str:
+    return f"{n / GiB:.1f} GiB"
+
+
+def max_memory_dict(p: Plan) -> dict[Any, str]:
+    """The max_memory={...} to paste: what device_map="auto" may use per GPU (total - others - overhead)."""
+    out: dict[Any, str] = {}
+    for i, g in enumerate(p.gpus):
+        usable = g.gpu.total - g.gpu.used - g.terms.get("overhead", 0) - g.terms.get("activations", 0)
+        out[i] = f"{max(int(usable // GiB), 0)}GiB"
+    return out
+
+
+@dataclass(frozen=True)
+class Remedy:
+    rank: int
+    kind: str
+    text: str
+    fits: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def remedies(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, ram_available: int | None = None,
+             disk_free: int | None = None, offload_folder: str | None = None) -> list[Remedy]:
+    """Ranked, concrete ways to make it fit (only those that do, plus offload with its costs)."""
+    base = plan(spec, gpus, opts)
+    if base.fits:
+        return []
+    out: list[Remedy] = []
+    training = opts.mode != "inference"
+    if training and not opts.grad_ckpt and plan(spec, gpus, replace(opts, grad_ckpt=True)).fits:
+        out.append(Remedy(1, "gradient-checkpointing", "Turn on gradient checkpointing "
+                          "(model.gradient_checkpointing_enable(), or gradient_checkpointing=True in TrainingArguments).", True))
+    s = max_seq(spec, gpus, opts, opts.batch, limit=opts.seq_len)
+    if 0 < s < opts.seq_len:
+        out.append(Remedy(2, "shorter-context", f"Use a context of at most {s:,} tokens at batch {opts.batch} "
+                          f"(asked {opts.seq_len:,}).", True, {"max_seq_len": s}))
+    if opts.batch > 1 and plan(spec, gpus, opts, batch=1).fits:
+        b = opts.batch
+        while b > 1 and not plan(spec, gpus, opts, batch=b).fits:
+            b //= 2
+        out.append(Remedy(2, "smaller-batch", f"Use batch {b} (with gradient accumulation {opts.batch // b} to keep the "
+                          f"effective batch)." if training else f"Use batch {b}.", True, {"batch": b}))
+    if training and opts.mode == "full" and opts.optimizer == "adam" and plan(spec, gpus, replace(opts, optimizer="adam8bit")).fits:
+        out.append(Remedy(3, "8bit-adam", "Use 8-bit Adam (bitsandbytes: optim='adamw_bnb_8bit' / bnb.optim.AdamW8bit).", True))
+    if opts.mode == "full":
+        for mode in ("lora", "qlora"):
+            if plan(spec, gpus, replace(opts, mode=mode)).fits:
+                out.append(Remedy(4, mode, f"Fine-tune with {'QLoRA (4-bit base, LoRA adapters)' if mode == 'qlora' else 'LoRA'} "
+                                  f"(r={opts.lora_r}) instead of full fine-tuning.", True))
+                break
+    if opts.mode in ("inference", "lora", "full"):
+        tried = []
+        for dt, q, label in (("fp8", None, "fp8 weights (vLLM --quantization fp8; needs compute capability >= 8.9)"),
+                             ("int8", "bnb", "8-bit (bitsandbytes: BitsAndBytesConfig(load_in_8bit=True))"),
+                             ("nf4", "bnb", "4-bit NF4 (bitsandbytes: BitsAndBytesConfig(load_in_4bit=True, "
+                                            "bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True))"),
+                             ("int4", "awq", "an AWQ/GPTQ int4 checkpoint")):
+            if bytes_per_param(dt, q) >= bytes_per_param(opts.effective_dtype, opts.quant):
+                continue
+            o = replace(opts, dtype=dt, quant=q, mode="qlora" if opts.mode == "lora" and dt == "nf4" else opts.mode)
+            if opts.mode == "full":
+                continue
+            p = plan(spec, gpus, o)
+            if p.fits:
+                out.append(Remedy(5, f"quantize-{dt}", f"Load the weights in {label}: weights "
+                                  f"{gib(p.totals['weights'])} instead of {gib(base.totals['weights'])}.", True,
+                                  {"dtype": dt, "quant": q}))
+                tried.append(dt)
+                break
+    # more GPUs of the same kind
+    proto = gpus[0]
+    for n in range(len(gpus) + 1, 65):
+        more = [GpuBudget(f"GPU {i}", proto.name, proto.total) for i in range(n)]
+        o = replace(opts, tp=n) if training else opts
+        p = plan(spec, more, o)
+        if p.fits:
+            if training:
+                text = f"Use {n}x {proto.name} ({gib(proto.total)} each), sharding weights, gradients and optimizer " \
+                       f"(FSDP / DeepSpeed ZeRO-3)."
+            else:
+                text = (f"Use {n}x {proto.name} ({gib(proto.total)} each) with device_map=\"auto\", "
+                        f"max_memory={max_memory_dict(p)}.")
+            out.append(Remedy(6, "more-gpus", text, True, {"gpus": n, "max_memory": max_memory_dict(p)}))
+            break
+    if not training and base.overflow > 0:
+        need = base.overflow
+        detail = {"offload_bytes": int(need), "ram_available": ram_available, "disk_free": disk_free,
+                  "offload_folder": offload_folder}
+        mm = max_memory_dict(base)
+        if ram_available is not None and need <= ram_available * 0.9:
+            mm["cpu"] = f"{int(math.ceil(need / GiB)) + 1}GiB"
+            text = (f"Offload {gib(need)} to CPU RAM ({gib(ram_available)} available): device_map=\"auto\", "
+                    f"max_memory={mm}; slow (weights cross PCIe every forward).")
+            ok = True
+        elif disk_free is not None and need <= disk_free * 0.9:
+            text = (f"Offload {gib(need)} to disk: device_map=\"auto\", max_memory={mm}, "
+                    f"offload_folder={offload_folder or 'offload'!r} ({gib(disk_free)} free there); very slow.")
+            ok = True
+        else:
+            have = [f"RAM {gib(ram_available)}" if ram_available is not None else "RAM unknown",
+                    f"disk {gib(disk_free)}" if disk_free is not None else "disk unknown"]
+            text = f"Offloading would need {gib(need)} of CPU RAM or disk ({', '.join(have)} available): not enough."
+            ok = False
+        if opts.effective_dtype in ("nf4", "int8", "int4") and opts.quant in (None, "bnb"):
+            text += " Note: bitsandbytes-quantized modules cannot be offloaded ('Some modules are dispatched on the " \
+                    "CPU or the disk. Make sure you have enough GPU RAM to fit the quantized model.')."
+            ok = False
+        out.append(Remedy(7, "offload", text, ok, detail))
+    return sorted(out, key=lambda r: r.rank)
+
+
+# --------------------------------------------------------------------------- GPU specs ("8xH100-80GB")
+
+
+def parse_gpu_spec(text: str, table: list[dict[str, Any]]) -> list[GpuBudget]:
+    """'8xH100-80GB', '2xRTX4090', 'A100-40GB,L4' -> budgets from the GPU memory table."""
+    import re
+
+    out: list[GpuBudget] = []
+    for part in [p.strip() for p in text.split(",") if p.strip()]:
+        m = re.fullmatch(r"(?:(\d+)\s*[x×*]\s*)?(.+)", part, re.IGNORECASE)
+        count = int(m.group(1)) if m and m.group(1) else 1
+        key = _norm(m.group(2) if m else part)
+        row = next((r for r in table if key in [_norm(a) for a in r["aliases"]]), None)
+        gb = re.fullmatch(r"(\d+(?:\.\d+)?)gi?b", key)
+        if row is None and gb:
+            row = {"name": f"{gb.group(1)} GiB GPU", "memory_bytes": float(gb.group(1)) * GiB}
+        if row is None:
+            known = ", ".join(r["aliases"][0] for r in table)
+            raise UsageError(f"--gpus {part!r}: unknown GPU; known: {known} (or 'auto', or e.g. 2x24GB)")
+        if count < 1 or count > 1024:
+            raise UsageError(f"--gpus {part!r}: count must be 1..1024")
+        for _ in range(count):
+            out.append(GpuBudget(f"GPU {len(out)}", row["name"], int(row["memory_bytes"])))
+    if not out:
+        raise UsageError("--gpus is empty")
+    return out
+
+
+def _norm(s: str) -> str:
+    return "".join(ch for ch in s.lower() if ch.isalnum())
