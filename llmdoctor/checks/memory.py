@@ -46,7 +46,7 @@ def check_memory_fit(snap: Snapshot, ctx: Context):
                 "mode": opts.mode, "dtype": opts.effective_dtype, "seq_len": opts.seq_len, "batch": opts.batch,
                 "strategy": p.strategy, **{f"{k}_GiB": round(v / GiB, 2) for k, v in p.totals.items() if v}}
     if p.fits:
-        tight = [g for g in p.gpus if g.free < 0.05 * g.gpu.total]
+        tight = sum(g.free for g in p.gpus) < 0.05 * sum(g.gpu.total for g in p.gpus)
         msg = (f"{spec.name} ({spec.params / 1e9:.2f}B params, {opts.effective_dtype}, {opts.mode}, seq {opts.seq_len} x batch "
                f"{opts.batch}) fits: {p.strategy}, " + ", ".join(f"{g.gpu.label} {_gib(g.needed)} of {_gib(g.gpu.total)}" for g in p.gpus))
         if tight:
@@ -88,9 +88,9 @@ def check_alloc_conf(snap: Snapshot, ctx: Context):
     tver = snap.torch.version if snap.torch is not None and snap.torch.installed else None
     tv = data.version(tver)
     if legacy is None and generic is None:
-        return passed("PYTORCH_CUDA_ALLOC_CONF / PYTORCH_ALLOC_CONF not set: allocator defaults apply "
+        return [passed("PYTORCH_CUDA_ALLOC_CONF / PYTORCH_ALLOC_CONF not set: allocator defaults apply "
                       "(for training with variable shapes, consider PYTORCH_ALLOC_CONF=expandable_segments:True)",
-                      {"torch": tver})
+                      {"torch": tver})]
     findings = []
     generic_since = data.version(table["variables"]["generic_since"])
     generic_read = tv is None or tv >= generic_since
