@@ -418,7 +418,8 @@ def remedies(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, ram_availabl
                 break
     # more GPUs of the same kind
     proto = gpus[0]
-    for n in range(len(gpus) + 1, 65):
+    held = sum(g.used for g in gpus)
+    for n in range(len(gpus) if held else len(gpus) + 1, 65):
         more = [GpuBudget(f"GPU {i}", proto.name, proto.total) for i in range(n)]
         o = replace(opts, tp=n) if training else opts
         p = plan(spec, more, o)
@@ -429,7 +430,12 @@ def remedies(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, ram_availabl
             else:
                 text = (f"Use {n}x {proto.name} ({gib(proto.total)} each) with device_map=\"auto\", "
                         f"max_memory={max_memory_dict(p)}.")
-            out.append(Remedy(6, "more-gpus", text, True, {"gpus": n, "max_memory": max_memory_dict(p)}))
+            if n == len(gpus):
+                text = (f"Free the {gib(held)} other processes hold on these GPUs (see memory.gpu-free): "
+                        f"then {n}x {proto.name} suffice" + (f" with device_map=\"auto\", max_memory={max_memory_dict(p)}."
+                                                              if not training else "."))
+            out.append(Remedy(6 if n > len(gpus) else 3, "free-gpu-memory" if n == len(gpus) else "more-gpus", text,
+                              True, {"gpus": n, "max_memory": max_memory_dict(p)}))
             break
     if not training and base.overflow > 0:
         need = base.overflow
