@@ -432,3 +432,32 @@ def spec_with_tensors(spec: ModelSpec, tensors: list[TensorInfo]) -> ModelSpec:
                    embed_params=counts["embed"] or spec.embed_params, head_params=counts["head"],
                    layer_params=layers, layer_linear_params=linear,
                    checkpoint_dtype=DTYPE_NAMES.get(dominant, spec.checkpoint_dtype), notes=notes)
+
+
+def generic_spec(cfg: Mapping[str, Any], tensors: list[TensorInfo], name: str, source: str) -> ModelSpec:
+    """A spec for an architecture without an analytic model: exact counts from ``tensors`` (safetensors
+    headers or a meta-device instantiation), shapes for KV cache and activations from common config keys."""
+    cfg = text_config(cfg)
+    c = _Cfg(cfg, model_type_of(cfg) or "unknown")
+    H = c.need("hidden_size", "n_embd", "d_model")
+    L = c.need("num_hidden_layers", "n_layer", "num_layers")
+    nh = c.need("num_attention_heads", "n_head", "num_heads")
+    nkv = c.get("num_key_value_heads", "num_kv_heads", default=nh)
+    hd = c.get("head_dim") or H // nh
+    V = c.get("vocab_size", default=0) or 0
+    counts = count_tensors(tensors)
+    per_layer = tuple(counts["per_layer"].get(i, 0) for i in range(L))
+    linear = [0] * L
+    for t in tensors:
+        m = _LAYER_RE.search(t.name)
+        if m and len(t.shape) == 2 and int(m.group(1)) < L:
+            linear[int(m.group(1))] += t.numel
+    return ModelSpec(name=name, model_type=model_type_of(cfg) or "unknown", params=counts["params"],
+                     params_source=source, layers=L, hidden=H, vocab=V, heads=nh, kv_heads=nkv, head_dim=hd,
+                     intermediate=c.get("intermediate_size", "ffn_dim", "n_inner") or 4 * H,
+                     embed_params=counts["embed"], head_params=counts["head"], layer_params=per_layer,
+                     layer_linear_params=tuple(linear), lora_dims=L * 4 * 2 * H, kv_elems_per_token=(2 * nkv * hd,) * L,
+                     kv_windows=_windows(c, L), max_position=c.get("max_position_embeddings", "n_positions"),
+                     checkpoint_dtype=_dtype_name(c),
+                     notes=("architecture not modelled analytically: KV cache and activations assume standard "
+                            "multi-head attention from config keys; LoRA size assumes 4 HxH projections per layer",))

@@ -13,7 +13,7 @@ import struct
 from pathlib import Path
 
 from ..engine import UsageError
-from ..memory.arch import ModelSpec, TensorInfo, spec_from_config, spec_with_tensors
+from ..memory.arch import ModelSpec, TensorInfo, generic_spec, spec_from_config, spec_with_tensors
 
 MAX_HEADER_BYTES = 100 * 2**20  # the safetensors reference implementation refuses headers above 100 MB
 MAX_CONFIG_BYTES = 16 * 2**20
@@ -141,8 +141,16 @@ def load_model_spec(model: str) -> ModelSpec:
         tensors.extend(read_safetensors_header(f))
     try:
         spec = spec_from_config(cfg, name)
-    except UsageError:
-        if not tensors:
+    except UsageError as exc:
+        if not str(exc).startswith("unknown architecture"):
+            raise  # a missing key of a known family: say which
+        if tensors:
+            return generic_spec(cfg, tensors, name, "safetensors headers (exact)")
+        from .meta_count import meta_tensors
+
+        found = meta_tensors(dict(cfg))
+        if found is None:  # transformers not installed
             raise
-        raise
+        infos = [TensorInfo(n, d, tuple(s)) for n, d, s in found]
+        return generic_spec(cfg, infos, name, "transformers meta-device instantiation (exact)")
     return spec_with_tensors(spec, tensors) if tensors else spec

@@ -138,3 +138,36 @@ def test_injob_api_without_cuda():
             "except ValueError as e:\n    print('reraised', e)\n")
     out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=120)
     assert "CUDA is not available" in out.stdout and "reraised boom" in out.stdout, out.stderr
+
+
+def test_gpus_auto_reads_nvml_with_other_processes(tmp_path):
+    """--gpus auto goes through the real NVML probe (fake backend): memory other processes hold counts."""
+    fake = tmp_path / "nvml.json"
+    fake.write_text(json.dumps({"driver": "550.54.15", "cuda_driver_version": 12040, "nvml_version": "12.550.54.15",
+                                "gpus": [{"name": "NVIDIA GeForce RTX 4090", "uuid": "GPU-1", "pci_bus_id": "00000000:01:00.0",
+                                          "cc": [8, 9], "memory_total": 24564 * 2**20, "memory_used": 12 * 2**30,
+                                          "processes": [{"pid": 4242, "name": "jupyter", "used_memory": 12 * 2**30}],
+                                          "mig": False, "persistence": True}]}))
+    d = model_dir(tmp_path, "llama-3.1-8b")
+    env = {"LLMDOCTOR_FAKE_NVML": str(fake)}
+    proc = run_cli("fit", str(d), "--seq-len", "2048", "--json", env=env)
+    out = json.loads(proc.stdout)
+    assert proc.returncode == 1 and out["plan"]["gpus"][0]["terms"]["others"] == 12 * 2**30
+    assert out["remedies"] and any(r["kind"] == "free-gpu-memory" for r in out["remedies"])
+    text = run_cli("fit", str(d), "--seq-len", "2048", env=env).stdout
+    assert "X" in text.split("GPU 0", 1)[1].splitlines()[0]  # the other processes' share is drawn
+
+
+def test_rich_bars_use_colour_markup():
+    from llmdoctor.memory.arch import spec_from_config
+    from llmdoctor.memory.plan import GpuBudget, Options, plan
+    from llmdoctor.memory.render import render
+
+    s = spec_from_config(model_json("gpt2")["config"], "gpt2")
+    text = render(plan(s, [GpuBudget("GPU 0", "T4", 15 * 2**30)], Options()), [], [], color=True)
+    assert "[blue]W" in text and "[green]fits[/]" in text
+
+
+def test_explain_memory_fit():
+    proc = run_cli("explain", "memory.fit")
+    assert proc.returncode == 0 and "device_map" in proc.stdout
