@@ -148,7 +148,10 @@ def load_model_spec(model: str) -> ModelSpec:
             return generic_spec(cfg, tensors, name, "safetensors headers (exact)")
         from .meta_count import meta_tensors
 
-        found = meta_tensors(dict(cfg))
+        try:
+            found = meta_tensors(dict(cfg))
+        except UsageError as meta_exc:
+            raise UsageError(f"{str(exc).split(': llmdoctor counts')[0]}: not modelled by llmdoctor, and {meta_exc}") from None
         if found is None:  # transformers not installed
             raise
         infos = [TensorInfo(n, d, tuple(s)) for n, d, s in found]

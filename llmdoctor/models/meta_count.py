@@ -55,5 +55,7 @@ def meta_tensors(cfg: dict[str, Any], python: str | None = None, timeout: float 
     if data.get("error") == "import":
         return None
     if data.get("error"):
-        raise UsageError(f"transformers cannot build model_type={cfg.get('model_type')!r} from this config.json: {data['detail']}")
+        detail = str(data["detail"]).splitlines()[0].split(". Should contain")[0]
+        detail = detail if len(detail) <= 200 else detail[:200] + "…"
+        raise UsageError(f"transformers cannot build model_type={cfg.get('model_type')!r} from this config.json: {detail}")
     return [(n, d, s) for n, d, s in data["tensors"]]

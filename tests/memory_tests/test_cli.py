@@ -75,8 +75,8 @@ def test_missing_key_and_unknown_arch(tmp_path):
     del cfg["intermediate_size"]
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     one_line_exit_2(run_cli("fit", str(tmp_path), "--gpus", "T4"), "'intermediate_size', which a qwen2 model needs")
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "rwkv", "architectures": ["RwkvForCausalLM"]}))
-    one_line_exit_2(run_cli("fit", str(tmp_path), "--gpus", "T4"), "unknown architecture model_type=rwkv")
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "notamodel", "architectures": ["NotAModel"]}))
+    one_line_exit_2(run_cli("fit", str(tmp_path), "--gpus", "T4"), "unknown architecture model_type=notamodel")
     (tmp_path / "config.json").write_text("{not json")
     one_line_exit_2(run_cli("fit", str(tmp_path), "--gpus", "T4"), "not valid JSON")
 
