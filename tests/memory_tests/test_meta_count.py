@@ -67,3 +67,44 @@ def test_unknown_architecture_without_transformers_says_what_it_needs(tmp_path):
     proc = run_cli("fit", str(d), "--gpus", "L4", env={"PYTHONPATH": str(hide)})
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "unknown architecture model_type=starcoder2" in proc.stderr and "install transformers" in proc.stderr
+
+
+KV_SCRIPT = r"""
+import json, sys, warnings
+warnings.filterwarnings("ignore")
+import transformers, torch
+out = {}
+for name, cfg in json.load(sys.stdin).items():
+    mt = cfg.pop("model_type")
+    torch.manual_seed(0)
+    m = transformers.AutoModelForCausalLM.from_config(transformers.AutoConfig.for_model(mt, **cfg)).eval()
+    ids = torch.randint(0, cfg["vocab_size"], (2, 37))
+    with torch.no_grad():
+        pkv = m(ids, use_cache=True).past_key_values
+    total = 0
+    for layer in pkv.layers:
+        total += layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
+    out[name] = total
+print(json.dumps(out))
+"""
+
+
+@needs_transformers
+def test_kv_cache_formula_matches_transformers_cache():
+    """Our KV-cache bytes equal what transformers' DynamicCache holds after a real CPU forward (tiny random models)."""
+    from llmdoctor.memory.plan import Options, kv_bytes_per_layer
+
+    tiny = {
+        "llama-gqa": {"model_type": "llama", "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 3,
+                      "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 101},
+        "qwen3": {"model_type": "qwen3", "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+                  "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 32, "vocab_size": 101},
+        "gpt2": {"model_type": "gpt2", "n_embd": 48, "n_layer": 2, "n_head": 4, "n_positions": 64, "vocab_size": 101},
+        "gpt_neox": {"model_type": "gpt_neox", "hidden_size": 48, "intermediate_size": 96, "num_hidden_layers": 2,
+                     "num_attention_heads": 4, "vocab_size": 101},
+    }
+    proc = subprocess.run([sys.executable, "-c", KV_SCRIPT], input=json.dumps(tiny), capture_output=True, text=True, timeout=300)
+    measured = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name, cfg in tiny.items():
+        ours = sum(kv_bytes_per_layer(spec_from_config(cfg, name), Options(dtype="fp32"), 37, 2))
+        assert ours == measured[name], name
