@@ -38,7 +38,8 @@ def check_memory_fit(snap: Snapshot, ctx: Context):
     for g in snap.gpus:
         if g.memory_total is None:
             return skip(f"memory of {F.gpu_label(g)} is unknown")
-        gpus.append(GpuBudget(F.gpu_label(g), g.name or "GPU", g.memory_total, g.memory_used or 0))
+        gpus.append(GpuBudget(F.gpu_label(g), g.name or "GPU", g.memory_total, g.memory_used or 0,
+                              compute_capability=F.gpu_cc(g)[0]))
     if opts.tp > len(gpus):
         return skip(f"--tp {opts.tp} needs {opts.tp} GPUs; this host has {len(gpus)}")
     p = plan(spec, gpus, opts)

@@ -52,7 +52,10 @@ def gpus_from(spec: str, from_: Optional[str]):
         if g.memory_total is None:
             raise UsageError(f"GPU {g.index}: memory total unknown; use --gpus NxNAME")
         procs = tuple((p.pid, p.name or "?", p.used_memory or 0) for p in (g.processes or ()))
-        out.append(GpuBudget(f"GPU {g.index}", g.name or "GPU", g.memory_total, g.memory_used or 0, procs))
+        from ..checks import _facts
+
+        cc, _ = _facts.gpu_cc(g)
+        out.append(GpuBudget(f"GPU {g.index}", g.name or "GPU", g.memory_total, g.memory_used or 0, procs, cc))
     return out, host.ram_available if host else None, where
 
 

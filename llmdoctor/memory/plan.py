@@ -65,6 +65,7 @@ class GpuBudget:
     total: int
     used: int = 0  # held by other processes now (NVML memory used)
     processes: tuple[tuple[int, str, int], ...] = ()
+    compute_capability: str | None = None  # "8.9"; decides whether fp8 is offered
 
 
 @dataclass(frozen=True)
@@ -406,6 +407,8 @@ def remedies(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, ram_availabl
                              ("int4", "awq", "an AWQ/GPTQ int4 checkpoint")):
             if bytes_per_param(dt, q) >= bytes_per_param(opts.effective_dtype, opts.quant):
                 continue
+            if dt == "fp8" and not all(_cc_at_least(g.compute_capability, (8, 9)) for g in gpus):
+                continue  # no fp8 Tensor Cores (or unknown): do not suggest it
             o = replace(opts, dtype=dt, quant=q, mode="qlora" if opts.mode == "lora" and dt == "nf4" else opts.mode)
             if opts.mode == "full":
                 continue
@@ -420,7 +423,8 @@ def remedies(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, ram_availabl
     proto = gpus[0]
     held = sum(g.used for g in gpus)
     for n in range(len(gpus) if held else len(gpus) + 1, 65):
-        more = [GpuBudget(f"GPU {i}", proto.name, proto.total) for i in range(n)]
+        more = [GpuBudget(f"GPU {i}", proto.name, proto.total, compute_capability=proto.compute_capability)
+                for i in range(n)]
         o = replace(opts, tp=n) if training else opts
         p = plan(spec, more, o)
         if p.fits:
@@ -467,6 +471,12 @@ def remedies(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, ram_availabl
 # --------------------------------------------------------------------------- GPU specs ("8xH100-80GB")
 
 
+def gpu_cc_row(name: str):
+    from .. import data
+
+    return data.gpu_by_name(name)
+
+
 def parse_gpu_spec(text: str, table: list[dict[str, Any]]) -> list[GpuBudget]:
     """'8xH100-80GB', '2xRTX4090', 'A100-40GB,L4' -> budgets from the GPU memory table."""
     import re
@@ -486,10 +496,20 @@ def parse_gpu_spec(text: str, table: list[dict[str, Any]]) -> list[GpuBudget]:
         if count < 1 or count > 1024:
             raise UsageError(f"--gpus {part!r}: count must be 1..1024")
         for _ in range(count):
-            out.append(GpuBudget(f"GPU {len(out)}", row["name"], int(row["memory_bytes"])))
+            cc_row = gpu_cc_row(row["name"])
+            out.append(GpuBudget(f"GPU {len(out)}", row["name"], int(row["memory_bytes"]),
+                                 compute_capability=cc_row["compute_capability"] if cc_row else None))
     if not out:
         raise UsageError("--gpus is empty")
     return out
+
+
+def _cc_at_least(cc: str | None, want: tuple[int, int]) -> bool:
+    try:
+        major, minor = (int(x) for x in (cc or "").split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= want
 
 
 def _norm(s: str) -> str:

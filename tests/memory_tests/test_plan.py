@@ -166,3 +166,11 @@ def test_bad_options():
         Options(dtype="bf16", quant="gptq").validate()
     with pytest.raises(UsageError, match="--tp 4 needs 4"):
         plan(spec("gpt2"), [gpu(10)], Options(tp=4))
+
+
+def test_fp8_offered_only_on_gpus_with_fp8_tensor_cores():
+    s = spec("mixtral-8x7b-v0.1")
+    table = data.load("gpu_memory")["gpus"]
+    h100 = [r.kind for r in remedies(s, parse_gpu_spec("H100-80GB", table), Options())]
+    a100 = [r.kind for r in remedies(s, parse_gpu_spec("A100-80GB", table), Options())]
+    assert "quantize-fp8" in h100 and "quantize-fp8" not in a100 and "quantize-int8" in a100
