@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import data
 from ..engine import Context, check
 from ..memory import allocconf
-from ..memory.plan import GiB, GpuBudget, Options, plan, remedies
+from ..memory.plan import FORMULAS, GiB, GpuBudget, Options, plan, remedies
 from ..model import fail, passed, skip, warn
 from ..snapshot import Snapshot
 from . import _facts as F
@@ -64,6 +64,10 @@ def check_memory_fit(snap: Snapshot, ctx: Context):
     text = " ".join(f"({i}) {r.text}" for i, r in enumerate([r for r in rem if r.fits][:3], 1)) or \
         "No single change makes it fit; see llmdoctor fit for the options."
     return fail(msg, evidence, remedy=text)
+
+
+check_memory_fit.__doc__ = (check_memory_fit.__doc__ or "") + "\n    Formulas:\n" + "".join(
+    f"    - {k}: {v}\n" for k, v in FORMULAS.items())
 
 
 @check("memory.alloc-conf", "PyTorch allocator settings are valid for this torch", needs=("env",))

@@ -441,6 +441,23 @@ def remedies(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, ram_availabl
             out.append(Remedy(6 if n > len(gpus) else 3, "free-gpu-memory" if n == len(gpus) else "more-gpus", text,
                               True, {"gpus": n, "max_memory": max_memory_dict(p)}))
             break
+    # or fewer, bigger GPUs (data-center kinds from the table), when the ones given are smaller
+    for alias in ("H100-80GB", "H200"):
+        from .. import data
+
+        big = parse_gpu_spec(alias, data.load("gpu_memory")["gpus"])[0]
+        if big.total <= proto.total:
+            continue
+        for n in range(1, 17):
+            more = [replace(big, label=f"GPU {i}") for i in range(n)]
+            p = plan(spec, more, replace(opts, tp=n) if training else opts)
+            if p.fits:
+                how = ("sharding weights, gradients and optimizer (FSDP / DeepSpeed ZeRO-3)" if training and n > 1
+                       else f'device_map="auto", max_memory={max_memory_dict(p)}' if n > 1 else "one GPU")
+                out.append(Remedy(6, f"other-gpus-{alias}", f"Or {n}x {big.name} ({gib(big.total)} each), {how}.",
+                                  True, {"gpus": n, "kind": big.name}))
+                break
+        break
     if not training and base.overflow > 0:
         need = base.overflow
         detail = {"offload_bytes": int(need), "ram_available": ram_available, "disk_free": disk_free,
@@ -454,6 +471,11 @@ def remedies(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, ram_availabl
         elif disk_free is not None and need <= disk_free * 0.9:
             text = (f"Offload {gib(need)} to disk: device_map=\"auto\", max_memory={mm}, "
                     f"offload_folder={offload_folder or 'offload'!r} ({gib(disk_free)} free there); very slow.")
+            ok = True
+        elif ram_available is None and disk_free is None:
+            mm["cpu"] = f"{int(math.ceil(need / GiB)) + 1}GiB"
+            text = (f"Offload {gib(need)} to CPU RAM (or disk with offload_folder=...): device_map=\"auto\", "
+                    f"max_memory={mm}; make sure that much RAM is free (not known here); slow.")
             ok = True
         else:
             have = [f"RAM {gib(ram_available)}" if ram_available is not None else "RAM unknown",

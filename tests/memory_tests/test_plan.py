@@ -174,3 +174,12 @@ def test_fp8_offered_only_on_gpus_with_fp8_tensor_cores():
     h100 = [r.kind for r in remedies(s, parse_gpu_spec("H100-80GB", table), Options())]
     a100 = [r.kind for r in remedies(s, parse_gpu_spec("A100-80GB", table), Options())]
     assert "quantize-fp8" in h100 and "quantize-fp8" not in a100 and "quantize-int8" in a100
+
+
+def test_remedies_name_bigger_gpu_kinds_and_unknown_ram():
+    s = spec("llama-3-70b")
+    rems = remedies(s, parse_gpu_spec("2xRTX4090", data.load("gpu_memory")["gpus"]), Options())
+    other = next(r for r in rems if r.kind == "other-gpus-H100-80GB")
+    assert other.detail["gpus"] == 2 and "max_memory=" in other.text
+    off = next(r for r in rems if r.kind == "offload")
+    assert "not known here" in off.text and "not enough" not in off.text
