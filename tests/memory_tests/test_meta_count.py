@@ -108,3 +108,16 @@ def test_kv_cache_formula_matches_transformers_cache():
     for name, cfg in tiny.items():
         ours = sum(kv_bytes_per_layer(spec_from_config(cfg, name), Options(dtype="fp32"), 37, 2))
         assert ours == measured[name], name
+
+
+@needs_transformers
+def test_training_activation_formula_matches_saved_tensors():
+    """bench/activation_memory.py's measurement, for one config: formula within 5% of the bytes saved for backward."""
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "bench" / "activation_memory.py"
+    proc = subprocess.run([sys.executable, str(bench)], capture_output=True, text=True, timeout=300)
+    ratios = [float(line.split()[-1]) for line in proc.stdout.splitlines() if line[:1].isalpha() and "/" not in line.split()[-1]
+              and line.split()[-1].replace(".", "").isdigit()]
+    assert len(ratios) == 3, proc.stdout + proc.stderr
+    assert all(0.95 <= r <= 1.05 for r in ratios), proc.stdout

@@ -1,0 +1,87 @@
+"""Measure what a training step saves for backward and compare it with llmdoctor's activation formula.
+
+Needs torch and transformers (CPU is enough).  For each config: a forward pass of a randomly initialised
+model under ``torch.autograd.graph.saved_tensors_hooks`` counts the bytes of every distinct tensor
+storage saved for backward (parameters excluded); llmdoctor's formula (llmdoctor.memory.plan,
+mode=full, gradient checkpointing off, SDPA) less the logits' gradients (not saved, they appear at the
+start of backward) predicts the same quantity.  Prints both and the ratio.
+
+    python bench/activation_memory.py
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+warnings.filterwarnings("ignore")
+
+CONFIGS = {
+    "llama-like (GQA, gated MLP)": {"model_type": "llama", "hidden_size": 512, "intermediate_size": 1408,
+                                    "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 2,
+                                    "vocab_size": 4096},
+    "qwen3-like (q/k norm)": {"model_type": "qwen3", "hidden_size": 512, "intermediate_size": 1536, "num_hidden_layers": 4,
+                              "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 64, "vocab_size": 4096},
+    "gpt-neox-like (GeLU MLP)": {"model_type": "gpt_neox", "hidden_size": 512, "intermediate_size": 2048,
+                                 "num_hidden_layers": 4, "num_attention_heads": 8, "vocab_size": 4096,
+                                 "hidden_dropout": 0.0, "attention_dropout": 0.0},
+}
+SEQ, BATCH = 512, 2
+
+
+def measure(cfg: dict) -> int:
+    import torch
+    import transformers
+
+    cfg = dict(cfg)
+    mt = cfg.pop("model_type")
+    torch.manual_seed(0)
+    config = transformers.AutoConfig.for_model(mt, **cfg)
+    config._attn_implementation = "sdpa"
+    model = transformers.AutoModelForCausalLM.from_config(config).to(torch.bfloat16).train()
+    params = {p.data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        try:
+            st = t.untyped_storage()
+            ptr = st.data_ptr()
+            if ptr not in params and ptr not in seen:
+                seen[ptr] = st.nbytes()
+        except Exception:
+            pass
+        return t
+
+    ids = torch.randint(0, cfg["vocab_size"], (BATCH, SEQ))
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(ids, labels=ids)
+    del out
+    return sum(seen.values())
+
+
+def predict(cfg: dict) -> float:
+    from llmdoctor.memory.arch import spec_from_config
+    from llmdoctor.memory.plan import Options, activation_bytes
+
+    spec = spec_from_config(cfg)
+    total = activation_bytes(spec, Options(mode="full", grad_ckpt=False), SEQ, BATCH)
+    return total - SEQ * BATCH * spec.vocab * (4 + 2)  # the logits' gradients exist only during backward, not saved
+
+
+def main() -> int:
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        print("needs transformers: pip install transformers")
+        return 2
+    print(f"seq {SEQ} x batch {BATCH}, bf16, SDPA, no gradient checkpointing")
+    print(f"{'config':<32} {'measured MiB':>13} {'formula MiB':>12} {'formula/measured':>17}")
+    for name, cfg in CONFIGS.items():
+        m = measure(cfg)
+        p = predict(cfg)
+        print(f"{name:<32} {m / 2**20:>13.1f} {p / 2**20:>12.1f} {p / m:>17.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
