@@ -1,4 +1,7 @@
-"""Measure what a training step saves for backward and compare it with llmdoctor's activation formula.
+"""Measure activation memory of real transformers modules and compare it with llmdoctor's formulas.
+
+Training: what a forward pass saves for backward.  Inference: the transient peak of a no_grad prefill
+(torch.profiler memory events; peak minus what is still held at the end: KV cache, last logits).
 
 Needs torch and transformers (CPU is enough).  For each config: a forward pass of a randomly initialised
 model under ``torch.autograd.graph.saved_tensors_hooks`` counts the bytes of every distinct tensor
@@ -17,13 +20,13 @@ import warnings
 warnings.filterwarnings("ignore")
 
 CONFIGS = {
-    "llama-like (GQA, gated MLP)": {"model_type": "llama", "hidden_size": 512, "intermediate_size": 1408,
-                                    "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 2,
-                                    "vocab_size": 4096},
-    "qwen3-like (q/k norm)": {"model_type": "qwen3", "hidden_size": 512, "intermediate_size": 1536, "num_hidden_layers": 4,
-                              "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 64, "vocab_size": 4096},
-    "gpt-neox-like (GeLU MLP)": {"model_type": "gpt_neox", "hidden_size": 512, "intermediate_size": 2048,
-                                 "num_hidden_layers": 4, "num_attention_heads": 8, "vocab_size": 4096,
+    "llama-like (GQA, gated MLP)": {"model_type": "llama", "hidden_size": 1024, "intermediate_size": 2816,
+                                    "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 2,
+                                    "vocab_size": 8192},
+    "qwen3-like (q/k norm)": {"model_type": "qwen3", "hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 2,
+                              "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 128, "vocab_size": 8192},
+    "gpt-neox-like (GeLU MLP)": {"model_type": "gpt_neox", "hidden_size": 1024, "intermediate_size": 4096,
+                                 "num_hidden_layers": 2, "num_attention_heads": 8, "vocab_size": 8192,
                                  "hidden_dropout": 0.0, "attention_dropout": 0.0},
 }
 SEQ, BATCH = 512, 2
@@ -59,6 +62,36 @@ def measure(cfg: dict) -> int:
     return sum(seen.values())
 
 
+def measure_inference(cfg: dict) -> int:
+    import torch
+    import transformers
+    from torch.profiler import ProfilerActivity, profile
+
+    cfg = dict(cfg)
+    mt = cfg.pop("model_type")
+    torch.manual_seed(0)
+    config = transformers.AutoConfig.for_model(mt, **cfg)
+    config._attn_implementation = "sdpa"
+    model = transformers.AutoModelForCausalLM.from_config(config).to(torch.bfloat16).eval()
+    ids = torch.randint(0, cfg["vocab_size"], (BATCH, SEQ))
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        model(ids, use_cache=True, logits_to_keep=1)
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]")
+    cur = peak = 0
+    for _, n in events:
+        cur += n
+        peak = max(peak, cur)
+    return peak - cur
+
+
+def predict_inference(cfg: dict) -> float:
+    from llmdoctor.memory.arch import spec_from_config
+    from llmdoctor.memory.plan import Options, activation_bytes
+
+    spec = spec_from_config(cfg)
+    return activation_bytes(spec, Options(), SEQ, BATCH) - BATCH * spec.vocab * 4  # last logits stay: not transient
+
+
 def predict(cfg: dict) -> float:
     from llmdoctor.memory.arch import spec_from_config
     from llmdoctor.memory.plan import Options, activation_bytes
@@ -74,12 +107,15 @@ def main() -> int:
     except ImportError:
         print("needs transformers: pip install transformers")
         return 2
-    print(f"seq {SEQ} x batch {BATCH}, bf16, SDPA, no gradient checkpointing")
-    print(f"{'config':<32} {'measured MiB':>13} {'formula MiB':>12} {'formula/measured':>17}")
+    import transformers as tf
+
+    print(f"transformers {tf.__version__}; seq {SEQ} x batch {BATCH}, bf16, SDPA, CPU")
+    print(f"{'config':<32} {'what':<22} {'measured MiB':>13} {'formula MiB':>12} {'formula/measured':>17}")
     for name, cfg in CONFIGS.items():
-        m = measure(cfg)
-        p = predict(cfg)
-        print(f"{name:<32} {m / 2**20:>13.1f} {p / 2**20:>12.1f} {p / m:>17.2f}")
+        for what, meas, pred in (("training (saved)", measure, predict),
+                                 ("inference (transient)", measure_inference, predict_inference)):
+            m, p = meas(cfg), pred(cfg)
+            print(f"{name:<32} {what:<22} {m / 2**20:>13.1f} {p / 2**20:>12.1f} {p / m:>17.2f}")
     return 0
 
 

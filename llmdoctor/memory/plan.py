@@ -34,8 +34,11 @@ FORMULAS = {
                 "sliding window on sliding-window layers; GQA/MQA use num_key_value_heads; MLA (DeepSeek-V2/V3) "
                 "caches the compressed latent: layers x (kv_lora_rank + qk_rope_head_dim) x tokens x batch x bytes "
                 "[vLLM/SGLang MLA cache; DeepSeek-V2 paper sec. 2.1].",
-    "activations": "Inference (prefill of seq x batch, SDPA/flash attention, no s^2 buffer): the widest live set of "
-                   "one layer, b*s*max(2h + 3i, 2h + 2q + 2kv) x bytes, plus last-position logits b*V*4 (fp32); "
+    "activations": "Inference (prefill of seq x batch, no_grad, SDPA/flash attention, no s^2 buffer): the widest "
+                   "live set of one layer, b*s*(5h + 3i)*bytes for RMSNorm/SiLU-gated families (residual, the fp32 "
+                   "norm copy, gate/up/product; + q with per-head q/k norms), b*s*(8h + 2i)*bytes for LayerNorm/GeLU "
+                   "ones (measured with "
+                   "torch.profiler memory events, bench/activation_memory.py), plus last-position logits b*V*4; "
                    "eager attention adds b*heads*s^2*bytes. Training (saved for backward, per layer, bytes per token at "
                    "16-bit): 16h + 4q + 4kv + 8i for RMSNorm/SiLU-gated families (+6q + 6kv with per-head q/k norms: "
                    "Qwen3, Gemma 3, OLMo 2), 8h + 4q + 4kv + 4i for LayerNorm/GeLU families (GPT-2, GPT-NeoX, Falcon); "
@@ -166,7 +169,9 @@ def activation_bytes(spec: ModelSpec, opts: Options, seq: int, batch: int) -> fl
     gated = spec.model_type not in ("gpt2", "gpt_neox", "falcon")
     sb = seq * batch
     if opts.mode == "inference":
-        live = sb * max(2 * h + 3 * i, 2 * h + 2 * q + 2 * kv) * a
+        # widest live set of one layer (no_grad): residual, the fp32 norm copy, the MLP's intermediates
+        qk_norm = spec.model_type in ("qwen3", "qwen3_moe", "gemma3_text", "olmo2")
+        live = sb * ((5 * h + 3 * i + (q if qk_norm else 0)) if gated else (8 * h + 2 * i)) * a
         if opts.attn == "eager":
             live += batch * spec.heads * seq * seq * a
         return live + batch * spec.vocab * 4

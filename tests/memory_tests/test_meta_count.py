@@ -112,12 +112,12 @@ def test_kv_cache_formula_matches_transformers_cache():
 
 @needs_transformers
 def test_training_activation_formula_matches_saved_tensors():
-    """bench/activation_memory.py's measurement, for one config: formula within 5% of the bytes saved for backward."""
+    """bench/activation_memory.py: training (saved for backward) and inference (transient peak) within 10%."""
     from pathlib import Path
 
     bench = Path(__file__).resolve().parents[2] / "bench" / "activation_memory.py"
     proc = subprocess.run([sys.executable, str(bench)], capture_output=True, text=True, timeout=300)
     ratios = [float(line.split()[-1]) for line in proc.stdout.splitlines() if line[:1].isalpha() and "/" not in line.split()[-1]
               and line.split()[-1].replace(".", "").isdigit()]
-    assert len(ratios) == 3, proc.stdout + proc.stderr
-    assert all(0.95 <= r <= 1.05 for r in ratios), proc.stdout
+    assert len(ratios) == 6, proc.stdout + proc.stderr
+    assert all(0.9 <= r <= 1.1 for r in ratios), proc.stdout
