@@ -110,7 +110,5 @@ def fit(
 
             Console(highlight=False, soft_wrap=True).print(text, end="")
         else:
-            from rich.markup import escape  # noqa: F401  (plain text has no markup)
-
             typer.echo(text, nl=False)
     raise typer.Exit(0 if p.fits else 1)
