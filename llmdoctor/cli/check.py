@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 import typer
@@ -53,5 +54,7 @@ def check(
     report = run_checks(snap, specs, ctx, registry=registry, fail_on=fail_on)
     options = RenderOptions(verbose=verbose, color=fmt == "rich" and common.color_wanted(),
                             width=common.terminal_width(), unicode=common.unicode_ok())
-    typer.echo(render(report, fmt, options), nl=False)
+    # not typer.echo: it strips colour codes whenever stdout is not a terminal, even with FORCE_COLOR
+    sys.stdout.write(render(report, fmt, options))
+    sys.stdout.flush()
     raise typer.Exit(report.exit_code)
