@@ -40,6 +40,8 @@ def check(
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(sorted(RENDERERS))}")
     if dtype is not None and dtype.lower() not in DTYPES:
         raise UsageError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    if fmt in ("rich", "plain"):
+        from ..report import text as _warm  # noqa: F401  (import the renderer while torch is being probed)
     registry = load_registry()
     specs = select(registry, common.split_patterns(select_), common.split_patterns(ignore))
     if from_ is not None:
