@@ -44,14 +44,7 @@ def check(
         from ..report import text as _warm  # noqa: F401  (import the renderer while torch is being probed)
     registry = load_registry()
     specs = select(registry, common.split_patterns(select_), common.split_patterns(ignore))
-    if from_ is not None:
-        if python is not None:
-            raise UsageError("--from and --python cannot be combined: a snapshot is not probed")
-        from ..inputs import load_snapshot
-
-        snap = load_snapshot(from_)
-    else:
-        snap = common.probe_with_spinner(common.validate_python(python), common.validate_timeout(timeout))
+    snap = common.load_or_probe(from_, python, timeout)
     ctx = Context(options={"dtype": dtype.lower() if dtype else None})
     report = run_checks(snap, specs, ctx, registry=registry, fail_on=fail_on)
     options = RenderOptions(verbose=verbose, color=fmt == "rich" and common.color_wanted(),
