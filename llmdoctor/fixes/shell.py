@@ -8,7 +8,8 @@ An ``Action`` sets (value is a str) or unsets (value is None) one variable, with
 - ``fish``: ``set -gx NAME 'value'``; inside fish single quotes only ``\\'`` and ``\\\\`` are escapes.
 - ``powershell``: ``$env:NAME = 'value'``; single-quoted, a quote doubled.  PowerShell also treats the
   typographic quotes U+2018-U+201B as single quotes, so they are doubled too.
-- ``dotenv``: ``NAME="value"`` with backslash escapes (python-dotenv / docker compose style).
+- ``dotenv``: ``NAME='value'`` as python-dotenv reads it (single quotes: no ``${...}`` interpolation,
+  ``\\`` and ``\'`` are the only escapes).  Other dotenv readers (docker --env-file) differ.
 - ``docker``: ``-e 'NAME=value'`` flags for ``docker run`` (POSIX-quoted for the shell that runs docker).
 - ``k8s``: a Kubernetes container ``env:`` list; values as YAML double-quoted scalars.
 
@@ -64,23 +65,8 @@ def ps_quote(value: str) -> str:
 
 
 def dotenv_quote(value: str) -> str:
-    out = []
-    for c in value:
-        if c == "\\":
-            out.append("\\\\")
-        elif c == '"':
-            out.append('\\"')
-        elif c == "\n":
-            out.append("\\n")
-        elif c == "\r":
-            out.append("\\r")
-        elif c == "\t":
-            out.append("\\t")
-        elif c == "$":
-            out.append("\\$")
-        else:
-            out.append(c)
-    return '"' + "".join(out) + '"'
+    """python-dotenv single quotes: no interpolation; only \\\\ and \\' are escapes (CR may be normalised)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def yaml_quote(value: str) -> str:
@@ -106,8 +92,10 @@ def yaml_quote(value: str) -> str:
 def _comment(prefix: str, why: str) -> list[str]:
     if not why:
         return []
-    # a comment is one line: newlines in a reason must not end the comment
-    return [f"{prefix} {line}" for line in why.replace("\r", " ").split("\n")]
+    # a comment is one line: newlines in a reason must not end the comment, other control characters are
+    # shown escaped (YAML refuses them even in comments)
+    lines = why.replace("\r", " ").split("\n")
+    return [f"{prefix} " + "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line) for line in lines]
 
 
 def render(actions: list[Action], fmt: str, header: str = "") -> str:
@@ -115,7 +103,6 @@ def render(actions: list[Action], fmt: str, header: str = "") -> str:
     for a in actions:
         _check(a)
     lines: list[str] = []
-    hash_fmt = fmt != "powershell"
     cprefix = "#"
     if header:
         lines += _comment(cprefix, header)
@@ -147,7 +134,6 @@ def render(actions: list[Action], fmt: str, header: str = "") -> str:
             else:
                 lines.append(f"  - name: {a.name}")
                 lines.append(f"    value: {yaml_quote(a.value)}")
-    del hash_fmt
     if fmt == "k8s" and not any(a.value is not None for a in actions):
         lines[lines.index("env:")] = "env: []"
     return "\n".join(lines) + "\n"
