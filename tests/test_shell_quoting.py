@@ -72,7 +72,8 @@ def test_nasty_values_round_trip(shell):
 @pytest.mark.parametrize("shell", list(SHELLS))
 def test_unset_removes_variable(shell):
     _need(shell)
-    script = render([Action("LLMDOCTOR_GONE", None, "old"), Action("LLMDOCTOR_KEEP", "x")], SHELLS[shell][0])
+    script = render([Action("LLMDOCTOR_GONE", None, "old"), Action("LLMDOCTOR_KEEP", "x"),
+                     Action("LLMDOCTOR_NEVER_SET", None, "unsetting a missing variable is not an error")], SHELLS[shell][0])
     env = _env_after(shell, script, {"LLMDOCTOR_GONE": "1"})
     assert "LLMDOCTOR_GONE" not in env and env["LLMDOCTOR_KEEP"] == "x"
 

@@ -82,10 +82,11 @@ def test_case11_dump_facts_4x_a10g_without_topology_warns():
     assert run("gpu.topology", h).status is Status.SKIP
 
 
-def test_single_gpu_passes():
-    snap = load_scenario("v100_fp16_only")
-    if len(snap.gpus) == 1:
-        assert run("gpu.topology", snap).status is Status.PASS
+def test_single_gpu_passes_and_no_gpu_skips():
+    snap = load_scenario("h100x8_healthy")
+    one = dataclasses.replace(snap, gpus=snap.gpus[:1], gpu_links=())
+    assert run("gpu.topology", one).status is Status.PASS
+    assert run("gpu.topology", dataclasses.replace(snap, gpus=None)).status is Status.SKIP
 
 
 @pytest.mark.parametrize("scenario,expected", [("h100x8_nvlink", "pass"), ("rtx4090x4_pcie", "warn")])

@@ -388,7 +388,7 @@ def check_perf_switches(snap: Snapshot, ctx: Context):
     if "ALL" in [s.strip().lstrip("^") for s in subsys.split(",")] and not subsys.startswith("^"):
         verbose.append(f"NCCL_DEBUG_SUBSYS={env['NCCL_DEBUG_SUBSYS']}")
     if verbose:
-        ev = {"NCCL_DEBUG": env.get("NCCL_DEBUG"), "NCCL_DEBUG_SUBSYS": env.get("NCCL_DEBUG_SUBSYS")}
+        ev = {k: env[k] for k in ("NCCL_DEBUG", "NCCL_DEBUG_SUBSYS") if k in env}
         if debug_ok:
             findings.append(passed(f"{' and '.join(verbose)}: verbose NCCL logging (accepted with --debug-ok)", ev,
                                    subject="NCCL_DEBUG"))

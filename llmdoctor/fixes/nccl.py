@@ -29,10 +29,10 @@ def nccl_actions(snap: Snapshot) -> list[Action]:
     actions: list[Action] = []
     setting: dict[str, Action] = {}
 
-    def put(action: Action) -> None:
+    def put(action: Action, override: bool = False) -> None:
         if action.value is None:
             actions.append(action)
-        elif action.name not in setting:
+        elif override or action.name not in setting:
             setting[action.name] = action
 
     # 1. wrong and deprecated NCCL names
@@ -71,12 +71,14 @@ def nccl_actions(snap: Snapshot) -> list[Action]:
         put(Action("NCCL_NVLS_ENABLE", None, "NVSwitch-connected GPUs: NVLink SHARP speeds up all-reduce"))
     # 4. recommended settings for this machine
     iface = recommended_interface(snap)
-    if iface:
+    if iface and not _filter_ok(snap, env.get("NCCL_SOCKET_IFNAME")):
         put(Action("NCCL_SOCKET_IFNAME", f"={iface}",
-                   f"{iface} carries the default route ('=' means exactly this name, not every name starting with it)"))
-    if ib:
+                   f"{iface} carries the default route ('=' means exactly this name, not every name starting with it)"),
+            override=True)
+    if ib and not _hca_ok(env.get("NCCL_IB_HCA"), ib):
         put(Action("NCCL_IB_HCA", "=" + ",".join(sorted(ib)),
-                   "the InfiniBand devices in /sys/class/infiniband ('=' avoids mlx5_1 also matching mlx5_10)"))
+                   "the InfiniBand devices in /sys/class/infiniband ('=' avoids mlx5_1 also matching mlx5_10)"),
+            override=True)
     aeh = "TORCH_NCCL_ASYNC_ERROR_HANDLING" if new_names else "NCCL_ASYNC_ERROR_HANDLING"
     if "TORCH_NCCL_ASYNC_ERROR_HANDLING" not in env and "NCCL_ASYNC_ERROR_HANDLING" not in env:
         put(Action(aeh, "1", "abort NCCL communicators and stop the process on errors or timeouts instead of hanging"))
@@ -85,6 +87,22 @@ def nccl_actions(snap: Snapshot) -> list[Action]:
     unset_names = {a.name for a in unsets}
     sets = [a for a in setting.values() if a.name not in unset_names]
     return unsets + sets
+
+
+def _filter_ok(snap: Snapshot, value: str | None) -> bool:
+    """Whether the user's NCCL_SOCKET_IFNAME already selects a real interface that is up with an address."""
+    if not value or snap.host is None or not snap.host.interfaces:
+        return False
+    by_name = {i.name: i for i in snap.host.interfaces}
+    hits = N.match_filter(value, list(by_name))
+    return any(by_name[h].addresses and by_name[h].is_up is not False and not by_name[h].is_loopback
+               and not N.is_virtual(h) for h in hits)
+
+
+def _hca_ok(value: str | None, devices) -> bool:
+    if not value:
+        return False
+    return bool(N.match_filter(value, list(devices))) and not N.overbroad_entries(value, list(devices))
 
 
 def allocator_action(snap: Snapshot) -> Action | None:

@@ -114,7 +114,7 @@ def render(actions: list[Action], fmt: str, header: str = "") -> str:
             lines.append(f"unset {a.name}" if a.value is None else f"export {a.name}={sh_quote(a.value)}")
         elif fmt == "fish":
             lines += _comment("#", a.why)
-            lines.append(f"set -e {a.name}" if a.value is None else f"set -gx {a.name} {fish_quote(a.value)}")
+            lines.append(f"set -e {a.name} 2>/dev/null; or true" if a.value is None else f"set -gx {a.name} {fish_quote(a.value)}")
         elif fmt == "powershell":
             lines += _comment("#", a.why)
             lines.append(f"Remove-Item Env:{a.name} -ErrorAction SilentlyContinue" if a.value is None
