@@ -87,6 +87,7 @@ def test_single_gpu_passes_and_no_gpu_skips():
     one = dataclasses.replace(snap, gpus=snap.gpus[:1], gpu_links=())
     assert run("gpu.topology", one).status is Status.PASS
     assert run("gpu.topology", dataclasses.replace(snap, gpus=None)).status is Status.SKIP
+    assert run("gpu.topology", load_scenario("no_gpu")).status is Status.SKIP
 
 
 @pytest.mark.parametrize("scenario,expected", [("h100x8_nvlink", "pass"), ("rtx4090x4_pcie", "warn")])

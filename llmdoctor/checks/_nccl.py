@@ -121,8 +121,11 @@ class Problem:
 
 
 def parse_int(value: str) -> int | None:
-    """NCCL reads integer parameters with strtoll(value, NULL, 0): decimal, 0x hex, 0 octal."""
-    text = value.strip()
+    """NCCL reads integer parameters with strtoll(value, &end, 0) and rejects trailing characters:
+    decimal, 0x hex, 0 octal, leading blanks allowed."""
+    text = value.lstrip()
+    if text != text.rstrip():
+        return None
     try:
         return int(text, 0)
     except ValueError:

@@ -179,10 +179,11 @@ def check_ifname(snap: Snapshot, ctx: Context):
     (ncclInvalidUsage; through PyTorch "unhandled system error").  GLOO_SOCKET_IFNAME (gloo, used by
     torch.distributed for CPU collectives and barriers) takes exact names.
 
-    Verdicts: FAIL when a filter matches no interface (or no IB device); WARN when it matches only
-    loopback or container/virtual interfaces (docker*, veth*, ...) for a multi-node job (other nodes
-    cannot reach them), when it selects interfaces that are down or have no address, and when an IB
-    HCA entry without `=` also selects other devices.
+    Verdicts: FAIL when a filter matches no interface (or no IB device), or only interfaces that are
+    down or have no address; WARN when it matches only loopback or container/virtual interfaces
+    (docker*, veth*, ...) unless the launcher variables show a single-node job (other nodes cannot reach
+    them), when it also selects interfaces that are down, and when an IB HCA entry without `=` also
+    selects other devices.
 
     Fix: `llmdoctor fix nccl` sets NCCL_SOCKET_IFNAME to the interface that carries the default route
     (`=name`), and NCCL_IB_HCA to the IB devices with `=`.

@@ -71,6 +71,8 @@ def check_topology(snap: Snapshot, ctx: Context):
     issue #5458 (driver 545/555 P2P misreport, ACS); data/gpu_interconnect.json.
     """
     gpus = snap.gpus
+    if not gpus:
+        return skip("no NVIDIA GPU on this host")
     if len(gpus) < 2:
         return passed(f"{len(gpus)} GPU: no GPU-to-GPU traffic", {"gpus": len(gpus)})
     names = Counter(g.name or "?" for g in gpus)
