@@ -88,6 +88,8 @@ def test_deprecated_names_warn_with_replacement(name, replacement):
     ("NCCL_IB_TIMEOUT", "40", "from 0 to 31"),
     ("NCCL_BUFFSIZE", "4MB", "integer"),
     ("NCCL_P2P_DISABLE", "yes", "1 to switch it on"),
+    ("NCCL_IB_DISABLE", "2", "only the integer value 1"),
+    ("NCCL_SHM_DISABLE", "true", "leaves it off"),
     ("NCCL_NTHREADS", "100", "64, 128, 256, 512"),
     ("NCCL_SOCKET_FAMILY", "ipv4", "AF_INET"),
 ])

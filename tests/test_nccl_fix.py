@@ -63,3 +63,8 @@ def test_env_on_a_host_without_gpus_has_no_nccl_exports():
     names = by_name(env_actions(load_scenario("no_gpu")))
     assert not any(n.startswith(("NCCL_", "TORCH_NCCL_")) for n in names)
     assert names["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+
+
+def test_lowercase_level_is_corrected():
+    assert by_name(nccl_actions(with_torch("2.4.0", env={"NCCL_P2P_LEVEL": "nvl"})))["NCCL_P2P_LEVEL"] == "NVL"
+    assert "NCCL_P2P_LEVEL" not in by_name(nccl_actions(with_torch("2.4.0", env={"NCCL_P2P_LEVEL": "PIX"})))

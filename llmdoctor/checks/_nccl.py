@@ -164,9 +164,10 @@ def validate(name: str, value: str, row: Mapping[str, Any]) -> Problem | None:
         return None
     kind = spec["type"]
     if kind == "switch":
-        if parse_int(value) is None:
+        n = parse_int(value)
+        if n not in (0, 1):
             return Problem(name, value, "1 to switch it on (0 or unset for off)",
-                           "NCCL reads it as an integer, so this value does not switch anything on")
+                           "only the integer value 1 switches it on, so this value leaves it off")
         return None
     if kind == "int":
         n = parse_int(value)

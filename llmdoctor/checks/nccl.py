@@ -68,7 +68,8 @@ def check_nccl_env(snap: Snapshot, ctx: Context):
         if problem is not None:
             findings.append(warn(f"{name}={value!r} is not valid: expected {problem.expected}; {problem.consequence}",
                                  {"variable": name, "value": value, "expected": problem.expected},
-                                 remedy=f"Set {name} to {problem.expected}, or unset it.", subject=name))
+                                 remedy=f"Set {name} to {problem.expected}, or unset it.",
+                                 fix=FIX if "case-sensitive: write" in problem.expected else None, subject=name))
     # documented cross-variable limit
     t, s = env.get("NCCL_SOCKET_NTHREADS"), env.get("NCCL_NSOCKS_PERTHREAD")
     if t is not None and s is not None:

@@ -44,6 +44,9 @@ def nccl_actions(snap: Snapshot) -> list[Action]:
             put(Action(name, None, f"{name} is {row['status']}" + (f"; replaced by {repl}" if repl else "")))
             if row.get("carry_value") and repl and repl not in env:
                 put(Action(repl, value, f"replaces {name} (same value)"))
+        elif (spec := known.get(name, {}).get("value") or {}).get("type") == "level" and value.strip() not in spec["values"] \
+                and value.strip().upper() in spec["values"]:
+            put(Action(name, value.strip().upper(), f"NCCL compares levels case-sensitively: {value.strip()!r} is ignored"))
         elif name not in known:
             near = N.did_you_mean(name, list(known))
             put(Action(name, None, f"{name} is not an NCCL variable" + (f" (misspelled {near}?)" if near else "")))
