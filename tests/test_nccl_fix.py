@@ -5,9 +5,16 @@ from __future__ import annotations
 import dataclasses
 import types
 
+import os
+import shutil
+import subprocess
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmdoctor.fixes.nccl import allocator_action, env_actions, nccl_actions
+from llmdoctor.fixes.shell import render
 
 from conftest import load_scenario
 
@@ -68,3 +75,22 @@ def test_env_on_a_host_without_gpus_has_no_nccl_exports():
 def test_lowercase_level_is_corrected():
     assert by_name(nccl_actions(with_torch("2.4.0", env={"NCCL_P2P_LEVEL": "nvl"})))["NCCL_P2P_LEVEL"] == "NVL"
     assert "NCCL_P2P_LEVEL" not in by_name(nccl_actions(with_torch("2.4.0", env={"NCCL_P2P_LEVEL": "PIX"})))
+
+
+NAMES = st.sampled_from(["NCCL_SOCKET_IFNAME", "NCCL_SOCKET_IFNAM", "NCCL_IB_GDR_LEVEL", "NCCL_P2P_LEVEL", "NCCL_P2P_DISABLE",
+                         "NCCL_IB_HCA", "NCCL_DEBUG", "NCCL_ASYNC_ERROR_HANDLING", "TORCH_NCCL_BLOCKING_WAIT",
+                         "NCCL_NVLS_ENABLE", "NCCL_X", "NCCL_BAD-NAME", "PYTORCH_CUDA_ALLOC_CONF"])
+VALUES = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
+
+
+@settings(max_examples=30, deadline=None)
+@given(env=st.dictionaries(NAMES, VALUES, max_size=6), torch=st.sampled_from(["2.1.2", "2.4.0+cu121", "2.13.0+cu130"]))
+def test_any_environment_gives_a_script_bash_can_run(env, torch):
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    snap = with_torch(torch, env=env)
+    script = render(env_actions(snap), "sh")
+    start = {k: v for k, v in env.items() if "-" not in k and "\x00" not in v}
+    proc = subprocess.run(["bash", "--norc", "-c", 'eval "$1"', "bash", script], capture_output=True,
+                          env={"PATH": os.environ["PATH"], "LC_ALL": "C.UTF-8", **start}, timeout=30)
+    assert proc.returncode == 0, proc.stderr

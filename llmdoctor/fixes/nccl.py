@@ -6,6 +6,8 @@ Pure functions of the snapshot (the same facts the nccl.* checks judge): they re
 
 from __future__ import annotations
 
+import re
+
 from ..checks import _nccl as N
 from ..checks.nccl import _nvswitch_like, _p2p_capable, recommended_interface
 from .. import data
@@ -22,7 +24,8 @@ def _torch_version(snap: Snapshot):
 
 def nccl_actions(snap: Snapshot) -> list[Action]:
     """Unset wrong/deprecated/harmful NCCL variables, set their replacements and the recommended ones."""
-    env = dict(snap.env or {})
+    # names a shell cannot carry (possible in a pasted dump) are left out: no script could set or unset them
+    env = {k: v for k, v in (snap.env or {}).items() if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k) and "\x00" not in v}
     known = N.variables()
     dep = N.deprecated()
     torch_old = N.torch_old_names()
