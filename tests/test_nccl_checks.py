@@ -174,7 +174,12 @@ def test_ifname_matching_nothing_fails():
     assert "NCCL_SOCKET_IFNAME==eth0" in (r.findings[0].remedy or "")
 
 
-@pytest.mark.parametrize("value", ["eth", "=eth0", "^docker,lo", "^=docker0,=lo", "eth0,ib"])
+def test_filter_also_selecting_docker_warns():
+    r = run("nccl.ifname", snap_with(env={"NCCL_SOCKET_IFNAME": "^lo"}, interfaces=[LO, ETH0, DOCKER0]))
+    assert r.status is Status.WARN and "docker0" in messages(r) and "==eth0" in r.findings[0].remedy
+
+
+@pytest.mark.parametrize("value", ["eth", "=eth0", "^docker,lo", "^=docker0,lo", "eth0,ib"])
 def test_ifname_selecting_real_interface_passes(value):
     r = run("nccl.ifname", snap_with(env={"NCCL_SOCKET_IFNAME": value}, interfaces=[LO, ETH0, DOCKER0]))
     assert r.status is Status.PASS, messages(r)

@@ -262,6 +262,13 @@ def check_ifname(snap: Snapshot, ctx: Context):
                                             "; fine on one node, a multi-node job will hang or fail"),
                                      ev, remedy=_ifname_remedy(snap, var), fix=FIX, subject=var))
             continue
+        virtual = [h for h in usable if N.is_virtual(h) or by_name[h].is_loopback]
+        if virtual and var == "NCCL_SOCKET_IFNAME" and launch.multi_node is not False:
+            real = [h for h in usable if h not in virtual]
+            findings.append(warn(f"{var}={value} also selects {', '.join(virtual)}: with an explicit filter NCCL may use "
+                                 "every interface it matches, and other nodes cannot reach these",
+                                 ev, remedy=f"export {var}=={','.join(real)}", fix=FIX, subject=var))
+            continue
         down = [h for h in hits if h not in usable]
         if down:
             findings.append(warn(f"{var}={value} also selects {', '.join(down)} (down or without an address)",
