@@ -114,7 +114,7 @@ def test_env_fish_is_sourced_by_fish():
 
 def test_env_live_probe_prints_only_the_script():
     """No --from: the live probe (fake NVML) runs; stdout is still only the script."""
-    proc = run_cli("env", "--shell", "sh", env={"LLMDOCTOR_FAKE_NVML": str(NVML_SCENARIOS / "rtx4090x4_pcie.json")})
+    proc = run_cli("env", "--shell", "sh", env={"LLMDOCTOR_FAKE_NVML": str(NVML_SCENARIOS / "rtx4090x4_pcie_no_p2p.json")})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip(), "no exports"
     assert all(l.startswith(("# ", "export ", "unset ")) for l in proc.stdout.splitlines()), proc.stdout

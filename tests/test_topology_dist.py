@@ -33,7 +33,7 @@ def text(result):
 
 
 def test_h100_nvlink_all_pairs():
-    snap = nvml_snapshot("h100x8_nvlink")
+    snap = nvml_snapshot("h100x8_driver535")
     assert len(snap.gpu_links) == 28 and all(l.level == "NVLINK" and l.nvlinks == 18 for l in snap.gpu_links)
     r = run("gpu.topology", snap)
     assert r.status is Status.PASS and "NVLink" in text(r)
@@ -43,7 +43,7 @@ def test_h100_nvlink_all_pairs():
 
 
 def test_rtx4090_pcie_without_p2p_warns_with_settings():
-    snap = nvml_snapshot("rtx4090x4_pcie")
+    snap = nvml_snapshot("rtx4090x4_pcie_no_p2p")
     assert all(l.p2p_read is False and l.level == "NODE" for l in snap.gpu_links)
     r = run("gpu.topology", snap)
     assert r.status is Status.WARN
@@ -90,7 +90,7 @@ def test_single_gpu_passes_and_no_gpu_skips():
     assert run("gpu.topology", load_scenario("no_gpu")).status is Status.SKIP
 
 
-@pytest.mark.parametrize("scenario,expected", [("h100x8_nvlink", "pass"), ("rtx4090x4_pcie", "warn")])
+@pytest.mark.parametrize("scenario,expected", [("h100x8_driver535", "pass"), ("rtx4090x4_pcie_no_p2p", "warn")])
 def test_topology_through_cli_with_fake_nvml(scenario, expected):
     code, report = run_json("check", "--select", "gpu.topology", "--json",
                             env={"LLMDOCTOR_FAKE_NVML": str(NVML_SCENARIOS / f"{scenario}.json")})
