@@ -46,13 +46,14 @@ def _root(
 
 
 def _register() -> None:
-    from . import check, checks_cmd, fix, snapshot
+    from . import check, checks_cmd, env_cmd, fix, snapshot
 
     app.command("check")(check.check)
     app.command("snapshot")(snapshot.snapshot)
     app.command("checks")(checks_cmd.list_checks)
     app.command("explain")(checks_cmd.explain)
     app.add_typer(fix.fix_app, name="fix")
+    app.command("env")(env_cmd.env)
 
 
 _register()

@@ -26,6 +26,7 @@ def check(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show evidence for every check, passing ones too."),
     timeout: float = typer.Option(20.0, "--timeout", help="Global probing budget in seconds."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="The dtype the job will use (bf16, fp8, ...): gpu.dtype fails on GPUs without it."),
+    debug_ok: bool = typer.Option(False, "--debug-ok", help="Accept verbose NCCL debug logging (NCCL_DEBUG=INFO/TRACE) while debugging."),
 ) -> None:
     """Examine this machine (or a snapshot) and report a verdict per check."""
     if fail_on not in ("fail", "warn"):
@@ -45,7 +46,8 @@ def check(
     registry = load_registry()
     specs = select(registry, common.split_patterns(select_), common.split_patterns(ignore))
     snap = common.load_or_probe(from_, python, timeout)
-    ctx = Context(options={"dtype": dtype.lower() if dtype else None})
+    ctx = Context(options={"dtype": dtype.lower() if dtype else None,
+                           "nccl.perf-switches.debug_ok": True if debug_ok else None})
     report = run_checks(snap, specs, ctx, registry=registry, fail_on=fail_on)
     options = RenderOptions(verbose=verbose, color=fmt == "rich" and common.color_wanted(),
                             width=common.terminal_width(), unicode=common.unicode_ok())

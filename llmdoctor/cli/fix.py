@@ -60,6 +60,9 @@ def _commands():
 
 def _register() -> None:
     """One line per fix subcommand."""
+    from . import fix_nccl
+
+    fix_app.command("nccl")(fix_nccl.fix_nccl)
 
 
 _register()
