@@ -19,13 +19,13 @@ class WorkerFailed(Exception):
     pass
 
 
-def run_worker(python: str, what: str, timeout: float) -> dict[str, Any]:
+def run_worker(python: str, what: str, timeout: float, args: tuple[str, ...] = ()) -> dict[str, Any]:
     env = dict(os.environ)
     env.setdefault("PYTHONIOENCODING", "utf-8")
     # Keep the target's own site-packages: no -I, but do not let our cwd shadow its modules.
     try:
         proc = subprocess.run(
-            [python, "-c", _BOOT, str(WORKER), what],
+            [python, "-c", _BOOT, str(WORKER), what, *args],
             capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
