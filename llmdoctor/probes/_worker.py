@@ -282,6 +282,7 @@ EXTENSIONS = (
     ("xformers", "xformers", _import("xformers")),
     ("flash_attn_2_cuda", "flash_attn_2_cuda", _import("flash_attn_2_cuda")),
     ("vllm._C", "vllm", lambda: _load_extension_file("vllm._C", "vllm")),
+    ("torchvision._C", "torchvision", lambda: _load_extension_file("torchvision._C", "torchvision")),
     ("bitsandbytes", "bitsandbytes", _import("bitsandbytes")),
     ("deepspeed:ops", "deepspeed", _deepspeed_ops),
 )
@@ -373,13 +374,22 @@ def _top_level_from_record(record):
     return tops
 
 
+def _search_path():
+    """sys.path without the launcher's own entry: `python -m llmdoctor` puts the cwd first (a source
+    tree's *.egg-info would then look installed); the subprocess boot pops it the same way."""
+    path = list(sys.path)
+    if path and path[0] in ("", os.getcwd()) and "llmdoctor" in sys.modules:
+        path = path[1:]
+    return path
+
+
 def probe_packages():
     from importlib import metadata
 
     dists = []
     problems = []
     seen = set()
-    for dist in metadata.distributions():
+    for dist in metadata.distributions(path=_search_path()):
         path = getattr(dist, "_path", None)
         where = str(path) if path is not None else "?"
         base = os.path.basename(where)
