@@ -110,7 +110,7 @@ def check_torch_pins(snap: Snapshot, ctx: Context):
                                          remedy=f"pip install {dist.name}=={want[0]}.{want[1]}.* from the index torch "
                                                 f"came from", subject=dist.name))
         # CUDA variant of local tags (torchvision 0.19.0+cu118 next to torch 2.4.0+cu121)
-        if key in TORCH_BOUND and torch_var is not None:
+        if key in TORCH_BOUND and key != "flash-attn" and torch_var is not None:
             var = P.variant_of(P.local_tag(dist.version))
             if var is not None and var != torch_var:
                 cross = var[0] != torch_var[0] or P.cuda_major(var[1]) != P.cuda_major(torch_var[1])
@@ -139,6 +139,13 @@ def check_torch_pins(snap: Snapshot, ctx: Context):
                                          remedy=f"Install the flash-attn wheel built for torch {tver.major}.{tver.minor} "
                                                 f"(same CUDA major and cxx11abi as torch), or build it: pip install "
                                                 f"flash-attn --no-build-isolation", subject=dist.name))
+                elif torch_var is not None and torch_var[0] == "cu" and \
+                        P.cuda_major(int(m.group("cuda"))) != P.cuda_major(torch_var[1]):
+                    findings.append(fail(f"flash-attn {dist.version} was built with CUDA {m.group('cuda')}, but torch "
+                                         f"{tv} uses another CUDA major version: its kernels do not load",
+                                         {"package": dist.name, "version": dist.version, "torch": tv},
+                                         remedy="Install the flash-attn wheel of torch's CUDA major version (the "
+                                                "cu12x wheels serve every CUDA 12 torch).", subject=dist.name))
     # DeepSpeed ops prebuilt for another torch
     for e in (snap.torch.extensions or ()) if snap.torch is not None else ():
         if e.name == "deepspeed:ops" and e.ok and e.info and e.info.get("prebuilt_ops") and e.info.get("version"):
@@ -364,6 +371,8 @@ def check_triton(snap: Snapshot, ctx: Context):
     findings: list[Finding] = []
     gpu = P.gpu_host(snap)
     for where, text in P.all_texts(snap):
+        if where == "triton:libcuda":
+            continue  # judged below, knowing whether there is a GPU
         for pid in ("cuda-not-linked", "triton-attrsdescriptor"):
             if P.match(pid, text):
                 row = P.pattern(pid)
