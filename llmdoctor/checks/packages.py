@@ -560,6 +560,10 @@ def check_pip_check(snap: Snapshot, ctx: Context):
     """
     if snap.packages is None:
         return _no_packages(snap)
+    all_dists = P.dists(snap)
+    if all_dists and not any(d.requires for d in all_dists) and not snap.packages.problems:
+        return skip(f"the snapshot lists {len(all_dists)} distributions but none of their requirements "
+                    f"(Requires-Dist): nothing to check (a dump, or an older snapshot)")
     env = P.marker_env(snap)
     by = P.by_name(snap)
     missing, conflicts, invalid, undecided = [], [], [], []

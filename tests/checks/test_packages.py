@@ -344,3 +344,17 @@ def test_no_check_raises_on_arbitrary_metadata(rows, errors):
     for cid in ("packages.torch-pins", "packages.imports", "packages.numpy-abi", "packages.triton",
                 "packages.duplicates", "packages.pip-check"):
         assert run(cid, s).status is not Status.ERROR, cid
+
+
+def test_pip_check_skips_when_the_snapshot_has_no_requirement_data():
+    r = run("packages.pip-check", snap(D("a", "1.0"), D("b", "1.5")))
+    assert r.status is Status.SKIP and "Requires-Dist" in r.findings[0].message
+
+
+def test_older_snapshots_without_extensions_still_load():
+    import json
+
+    doc = json.loads(Snapshot(torch=Torch(installed=True, version="2.4.0")).to_json())
+    del doc["torch"]["extensions"]
+    back = Snapshot.from_dict(doc)
+    assert back.torch.extensions is None
