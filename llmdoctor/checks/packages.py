@@ -201,8 +201,9 @@ def check_imports(snap: Snapshot, ctx: Context):
 
     Metadata can be right and the binary still wrong (a wheel built for another torch minor, C++11 ABI or
     CUDA).  The torch probe, after importing torch in the target interpreter, imports each installed
-    extension (triton, xformers, flash_attn_2_cuda, vllm._C loaded directly from its file, bitsandbytes)
-    with a time budget and records the exact error and warnings.  Each known error text is mapped to its
+    extension (triton, xformers, flash_attn_2_cuda, bitsandbytes; vllm._C and torchvision._C loaded
+    directly from their files, without running the packages' heavy __init__) with a time budget (the
+    probe's timeout; a hung import stops the others) and records the exact error and warnings.  Each known error text is mapped to its
     cause and fix: "undefined symbol: _ZN3c10..." (built for another torch), "xFormers was built for
     PyTorch X", "compiled without GPU support" (bitsandbytes CPU library), "CUDA is not linked properly".
     Error texts pasted from a run (`--from` dumps, `--error`) are recognised the same way.
@@ -429,7 +430,10 @@ def check_triton(snap: Snapshot, ctx: Context):
         else:
             d = have[0]
             if P.contains(pin.req, d.version) is False:
-                findings.append(fail(f"torch {tv} requires {pin.req.name}{pin.req.specifier}, but {d.name} {d.version} is "
+                pinned = [P.parse_version(s.version) for s in pin.req.specifier if s.operator == "=="]
+                dv = P.parse_version(d.version)
+                same_minor = bool(pinned and pinned[0] and dv and pinned[0].release[:2] == dv.release[:2])
+                findings.append((warn if same_minor else fail)(f"torch {tv} requires {pin.req.name}{pin.req.specifier}, but {d.name} {d.version} is "
                                      f"installed: torch.compile/Inductor fails (e.g. \"cannot import name "
                                      f"'AttrsDescriptor'\")", {"requires": pin.text, "installed": d.version},
                                      remedy=f"pip install '{pin.req.name}{pin.req.specifier}'", subject="triton"))

@@ -358,3 +358,20 @@ def test_older_snapshots_without_extensions_still_load():
     del doc["torch"]["extensions"]
     back = Snapshot.from_dict(doc)
     assert back.torch.extensions is None
+
+
+def test_triton_patch_difference_is_only_a_warning():
+    r = run("packages.triton", snap(TORCH_251, D("triton", "3.1.1")))
+    assert r.status is Status.WARN
+
+
+def test_cli_on_a_saved_snapshot_with_the_case_22_warning(tmp_path):
+    from conftest import run_json, statuses as report_statuses
+
+    path = tmp_path / "snap.json"
+    path.write_text(Snapshot(errors=(XFORMERS_WARNING,)).to_json())
+    code, rep = run_json("check", "--from", str(path), "--select", "packages", "--json")
+    assert code == 1
+    st = report_statuses(rep)
+    assert st["packages.torch-pins"] == "fail"
+    assert st["packages.pip-check"] == "skip" and st["packages.duplicates"] == "skip"
