@@ -493,7 +493,8 @@ def check_duplicates(snap: Snapshot, ctx: Context):
     findings: list[Finding] = []
     by = P.by_name(snap)
     for key, ds in sorted(by.items()):
-        if len(ds) > 1:
+        # the same version in the same folder twice (Debian ships *.egg-info next to *.dist-info) is one copy
+        if len({(d.location, d.version) for d in ds}) > 1:
             findings.append(warn(f"{ds[0].name} is installed {len(ds)} times: " +
                                  "; ".join(f"{d.version} in {d.location or '?'}" + (f" ({d.installer})" if d.installer else "")
                                            for d in ds) + ". Which one imports depends on sys.path order",
@@ -566,7 +567,7 @@ def check_pip_check(snap: Snapshot, ctx: Context):
         return _no_packages(snap)
     all_dists = P.dists(snap)
     if all_dists and not any(d.requires for d in all_dists) and not snap.packages.problems:
-        return skip(f"the snapshot lists {len(all_dists)} distributions but none of their requirements "
+        return skip(f"the snapshot lists {len(all_dists)} distribution(s) but none of their requirements "
                     f"(Requires-Dist): nothing to check (a dump, or an older snapshot)")
     env = P.marker_env(snap)
     by = P.by_name(snap)

@@ -434,6 +434,13 @@ def probe_packages():
                 top = [t for t in (dist.read_text("top_level.txt") or "").split() if t]
             except Exception:
                 top = []
+        try:
+            # pkg_resources-style namespace packages: shared on purpose by several distributions
+            shared = set((dist.read_text("namespace_packages.txt") or "").split())
+        except Exception:
+            shared = set()
+        if shared:
+            top = [t for t in top if t not in shared]
         dists.append({"name": name, "version": version, "location": location, "requires": requires,
                       "installer": installer, "top_level": top})
     dists.sort(key=lambda d: (d["name"].lower(), d["location"] or "", d["version"]))

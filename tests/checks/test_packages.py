@@ -375,3 +375,9 @@ def test_cli_on_a_saved_snapshot_with_the_case_22_warning(tmp_path):
     st = report_statuses(rep)
     assert st["packages.torch-pins"] == "fail"
     assert st["packages.pip-check"] == "skip" and st["packages.duplicates"] == "skip"
+
+
+def test_same_version_twice_in_one_folder_is_one_copy():
+    r = run("packages.duplicates", snap(D("cryptography", "38.0.4", location="/usr/lib/python3/dist-packages"),
+                                        D("cryptography", "38.0.4", location="/usr/lib/python3/dist-packages")))
+    assert r.status is Status.PASS

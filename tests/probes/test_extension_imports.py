@@ -106,6 +106,8 @@ def test_packages_probe_reports_broken_dist_info_and_reads_record(tmp_path, monk
     _dist_info(site, "goodpkg", "1.0", requires=["numpy<2"],
                record="goodpkg/__init__.py,,\ngoodpkg/x.py,,\nnvidia/cublas/__init__.py,,\nsingle.py,,\n"
                       "fast.cpython-311-x86_64-linux-gnu.so,,\ngoodpkg-1.0.dist-info/METADATA,,\n../../bin/tool,,\n")
+    ns = _dist_info(site, "lazr.uri", "1.0", record="lazr/__init__.py,,\nlazr/uri/__init__.py,,\n")
+    (ns / "namespace_packages.txt").write_text("lazr\n")
     _dist_info(site, "nometa", "1.0", metadata=False)
     (site / "noversion-1.0.dist-info").mkdir()
     (site / "noversion-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: noversion\n")
@@ -117,6 +119,7 @@ def test_packages_probe_reports_broken_dist_info_and_reads_record(tmp_path, monk
     good = pk.get("goodpkg")
     assert good.version == "1.0" and good.requires == ("numpy<2",)
     assert good.top_level == ("goodpkg", "single", "fast")  # nvidia/ is a namespace dir, not a top-level module
+    assert pk.get("lazr.uri").top_level == ()  # a pkg_resources namespace is shared on purpose
     problems = " | ".join(pk.problems)
     assert "nometa-1.0.dist-info" in problems
     assert "noversion-1.0.dist-info: metadata without Version" in problems
