@@ -92,9 +92,11 @@ def check_torch_pins(snap: Snapshot, ctx: Context):
             ok = P.contains(r.req, tv)
             checked.append(dist.name)
             if ok is False:
+                compiled = key in TORCH_BOUND or any(s.operator in ("==", "===") for s in r.req.specifier)
+                why = ("its compiled parts are built for another torch and fail to load (undefined symbols, missing "
+                       "operators)" if compiled else "it relies on torch APIs of that range")
                 findings.append(fail(f"{dist.name} {dist.version} requires {r.req.name}{r.req.specifier}, but torch {tv} "
-                                     f"is installed: its compiled parts are built for another torch and fail to load "
-                                     f"(undefined symbols, missing operators)",
+                                     f"is installed: {why}",
                                      {"package": dist.name, "version": dist.version, "requires": r.text, "torch": tv},
                                      remedy=_pin_remedy(dist, r.req, tv), subject=dist.name))
         if not reqs and key in ("torchvision", "torchaudio") and tver is not None:

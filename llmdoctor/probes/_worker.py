@@ -132,7 +132,8 @@ def probe_torch():
         out["devices"] = devices
     out["warnings"] = [str(w.message) for w in caught]
     out["loaded_libraries"] = _loaded_libraries()
-    out["extensions"] = probe_extensions(torch, out.get("version"), _budget())
+    if os.environ.get("LLMDOCTOR_EXTENSION_IMPORTS", "1").strip().lower() not in ("0", "no", "false", "off"):
+        out["extensions"] = probe_extensions(torch, out.get("version"), _budget())
     return out
 
 

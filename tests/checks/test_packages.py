@@ -381,3 +381,8 @@ def test_same_version_twice_in_one_folder_is_one_copy():
     r = run("packages.duplicates", snap(D("cryptography", "38.0.4", location="/usr/lib/python3/dist-packages"),
                                         D("cryptography", "38.0.4", location="/usr/lib/python3/dist-packages")))
     assert r.status is Status.PASS
+
+
+def test_pure_python_lower_bound_is_worded_as_a_range():
+    r = run("packages.torch-pins", snap(D("accelerate", "1.0.0", "torch>=2.0.0"), torch="1.13.1+cu117"))
+    assert r.status is Status.FAIL and "torch APIs of that range" in r.findings[0].message

@@ -126,3 +126,11 @@ def test_packages_probe_reports_broken_dist_info_and_reads_record(tmp_path, monk
     assert "~orch-2.1.0.dist-info: leftover of an interrupted pip" in problems
     # no torch from the leftover folder
     assert all(d.location != str(site) for d in pk.distributions if d.name == "torch")
+
+
+def test_imports_can_be_turned_off(tmp_path, monkeypatch):
+    shadow = _tree(tmp_path / "shadow", {"torch/__init__.py": FAKE_TORCH, "xformers/__init__.py": XFORMERS})
+    monkeypatch.setenv("PYTHONPATH", str(shadow))
+    monkeypatch.setenv("LLMDOCTOR_EXTENSION_IMPORTS", "0")
+    t = probe_torch(sys.executable, timeout=60)
+    assert t.version == "9.9.9+cu124" and t.extensions is None
