@@ -6,7 +6,6 @@ import re
 
 from packaging.requirements import Requirement
 
-from .. import data
 from ..engine import Context, check
 from ..model import Finding, fail, passed, skip, warn
 from ..snapshot import Distribution, Snapshot, normalize_name
@@ -454,7 +453,10 @@ def check_triton(snap: Snapshot, ctx: Context):
                 want = row
     d = tritons[0]
     dv = P.parse_version(d.version)
-    if want is None or dv is None:
+    if tver is not None and tver.is_prerelease:
+        findings.append(skip(f"torch {tv} is a pre-release/nightly: it pins its own pytorch-triton build, and its "
+                             f"metadata is not in the snapshot"))
+    elif want is None or dv is None:
         findings.append(skip(f"{d.name} {d.version} with torch {tv}: torch's triton pin is unknown (no metadata, "
                              f"release not in data/packages.json)"))
     elif f"{dv.major}.{dv.minor}" != want["triton"]:

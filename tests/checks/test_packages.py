@@ -386,3 +386,11 @@ def test_same_version_twice_in_one_folder_is_one_copy():
 def test_pure_python_lower_bound_is_worded_as_a_range():
     r = run("packages.torch-pins", snap(D("accelerate", "1.0.0", "torch>=2.0.0"), torch="1.13.1+cu117"))
     assert r.status is Status.FAIL and "torch APIs of that range" in r.findings[0].message
+
+
+def test_triton_table_is_not_applied_to_nightlies():
+    r = run("packages.triton", snap(D("torch", "2.8.0.dev20250331+cu128"), D("triton", "3.3.0"),
+                                    torch="2.8.0.dev20250331+cu128"))
+    assert r.status is Status.SKIP
+    r = run("packages.triton", snap(D("torch", "2.8.0+cu128"), D("triton", "3.3.0"), torch="2.8.0+cu128"))
+    assert r.status is Status.WARN
