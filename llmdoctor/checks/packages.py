@@ -190,7 +190,8 @@ def _pin_remedy(dist: Distribution, req: Requirement, torch_version: str) -> str
         options.append(f"install the {dist.name} release built for torch {torch_version.split('+')[0]}")
     if exact:
         options.append(f"or the torch it was built for: pip install torch=={exact[0]}{index}")
-    return "; ".join(options) + "."
+    text = "; ".join(options) + "."
+    return text[0].upper() + text[1:]
 
 
 # --------------------------------------------------------------------------- packages.imports
@@ -279,7 +280,7 @@ def _import_finding(name: str, ok: bool | None, texts: list[str], explained, gpu
     if row["id"] == "no-gpu-support" and gpu is False:
         return passed(f"{name} loaded its CPU library, as expected on a host without an NVIDIA GPU", evidence,
                       subject=name)
-    verb = "imports but" if ok else "fails to import:"
+    verb = "imports, but" if ok else "fails to import:"
     fix = P.fmt(row["fix"].replace("<package>", "{package}"), groups)
     return fail(f"{name} {verb} {P.fmt(row['cause'], groups)}", {**evidence, "cause": row["id"]},
                 remedy=fix[0].upper() + fix[1:] + ".", subject=name)
