@@ -65,6 +65,17 @@ def variant_of(tag: str | None) -> tuple[str, int | None] | None:
     return None
 
 
+def pypi_variant(snap: Snapshot, key: str, version: str | None) -> tuple[str, int | None] | None:
+    """('cu', None) for an untagged torch/torchvision/torchaudio on Linux x86_64 (PyPI's CUDA builds)."""
+    row = table("pypi_default_variant")
+    if not version or "+" in version or key not in row["packages"]:
+        return None
+    env = marker_env(snap)
+    if env.get("platform_system") == row["platform_system"] and env.get("platform_machine") == row["platform_machine"]:
+        return "cu", None
+    return None
+
+
 def cuda_major(n: int | None) -> int | None:
     if n is None:
         return None

@@ -110,21 +110,25 @@ def check_torch_pins(snap: Snapshot, ctx: Context):
                                           "expected": f"{want[0]}.{want[1]}"},
                                          remedy=f"pip install {dist.name}=={want[0]}.{want[1]}.* from the index torch "
                                                 f"came from", subject=dist.name))
-        # CUDA variant of local tags (torchvision 0.19.0+cu118 next to torch 2.4.0+cu121)
-        if key in TORCH_BOUND and key != "flash-attn" and torch_var is not None:
-            var = P.variant_of(P.local_tag(dist.version))
-            if var is not None and var != torch_var:
-                cross = var[0] != torch_var[0] or P.cuda_major(var[1]) != P.cuda_major(torch_var[1])
+        # CUDA variant of local tags (torchvision 0.19.0+cu118 next to torch 2.4.0+cu121); an untagged PyPI
+        # torch/torchvision on Linux x86_64 is a CUDA build
+        torch_eff = torch_var or P.pypi_variant(snap, "torch", tv)
+        if key in TORCH_BOUND and key != "flash-attn" and torch_eff is not None:
+            var = P.variant_of(P.local_tag(dist.version)) or P.pypi_variant(snap, key, dist.version)
+            if var is not None and var != torch_eff and not (var[0] == torch_eff[0] == "cu" and None in (var[1], torch_eff[1])):
+                cross = var[0] != torch_eff[0] or P.cuda_major(var[1]) != P.cuda_major(torch_eff[1])
                 make = fail if cross else warn
-                findings.append(make(f"{dist.name} {dist.version} is a {P.local_tag(dist.version)} build but torch {tv} "
-                                     f"is {P.local_tag(tv)}: " + (
-                                         "their CUDA kernels cannot run together" if cross else
-                                         "two CUDA runtimes of one major version; it usually works but is not a "
+                label = P.local_tag(dist.version) or "CUDA (PyPI)"
+                tlabel = P.local_tag(tv) or "CUDA (PyPI)"
+                index = P.local_tag(tv) if torch_var else "<variant of torch>"
+                findings.append(make(f"{dist.name} {dist.version} is a {label} build but torch {tv} is {tlabel}: " + (
+                                         "their kernels cannot run together (the extension does not even load)" if cross
+                                         else "two CUDA runtimes of one major version; it usually works but is not a "
                                          "tested combination"),
                                      {"package": dist.name, "version": dist.version, "torch": tv},
                                      remedy=f"Reinstall {dist.name} from torch's index: pip install --force-reinstall "
-                                            f"{dist.name}=={dist.version.split('+')[0]} --index-url "
-                                            f"https://download.pytorch.org/whl/{P.local_tag(tv)}",
+                                            f"--no-deps {dist.name}=={dist.version.split('+')[0]} --index-url "
+                                            f"https://download.pytorch.org/whl/{index}",
                                      subject=dist.name))
         # flash-attn release wheels: 2.6.3+cu123torch2.4cxx11abiFALSE
         if key == "flash-attn" and tver is not None:

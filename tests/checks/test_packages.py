@@ -95,7 +95,7 @@ def test_requires_dist_pin_against_installed_torch():
     assert bad.status is Status.FAIL
     assert "torchvision 0.27.0 requires torch==2.12.0" in bad.findings[0].message
     assert "torchvision==0.28.*" in bad.findings[0].remedy and "/whl/cpu" in bad.findings[0].remedy
-    good = run("packages.torch-pins", snap(D("torchvision", "0.28.0", "torch==2.13.0"), torch="2.13.0+cpu"))
+    good = run("packages.torch-pins", snap(D("torchvision", "0.28.0+cpu", "torch==2.13.0"), torch="2.13.0+cpu"))
     assert good.status is Status.PASS and "torchvision" in good.findings[0].message
 
 
@@ -394,3 +394,18 @@ def test_triton_table_is_not_applied_to_nightlies():
     assert r.status is Status.SKIP
     r = run("packages.triton", snap(D("torch", "2.8.0+cu128"), D("triton", "3.3.0"), torch="2.8.0+cu128"))
     assert r.status is Status.WARN
+
+
+def test_pypi_cuda_torchvision_next_to_a_cpu_torch():
+    # what the venv test shows for real: PyPI torchvision links libc10_cuda.so, torch 2.13.0+cpu has none
+    r = run("packages.torch-pins", snap(D("torchvision", "0.28.0", "torch==2.13.0"), torch="2.13.0+cpu"))
+    assert r.status is Status.FAIL and "CUDA (PyPI)" in r.findings[0].message
+    assert "/whl/cpu" in r.findings[0].remedy
+    # on macOS (or without platform facts) an untagged wheel says nothing about CUDA
+    assert run("packages.torch-pins", snap(D("torchvision", "0.28.0", "torch==2.13.0"), torch="2.13.0+cpu",
+                                           os="Darwin")).status is Status.PASS
+    # PyPI torch (CUDA) with a cu124 torchvision: both CUDA, the minor is unknown: fine
+    assert run("packages.torch-pins", snap(D("torchvision", "0.20.1+cu124", "torch==2.5.1"),
+                                           torch="2.5.1")).status is Status.PASS
+    assert run("packages.torch-pins", snap(D("torchvision", "0.20.1+cpu", "torch==2.5.1"),
+                                           torch="2.5.1")).status is Status.FAIL
