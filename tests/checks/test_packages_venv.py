@@ -96,6 +96,8 @@ def test_torch_pins_from_real_metadata_and_the_live_warning(report):
     assert any(m.startswith("torchvision 0.27.0 requires torch==2.12.0, but torch 2.13.0") for m in msgs)
     assert any(m.startswith("xformers 0.0.29.post3 requires torch==2.6.0") for m in msgs)
     assert any(m.startswith("xformers was built for torch 2.6.0+cu124 but torch 2.13.0") for m in msgs)
+    # the PyPI wheel is a CUDA build, torch is the +cpu one: named before anything fails to load
+    assert any(m.startswith("torchvision 0.27.0 is a CUDA (PyPI) build but torch 2.13.0+cpu") for m in msgs)
 
 
 def test_imports_load_the_real_torchvision_binary(report):
