@@ -215,12 +215,14 @@ def check_imports(snap: Snapshot, ctx: Context):
     Error texts pasted from a run (`--from` dumps, `--error`) are recognised the same way.
 
     A timed-out import is a warning (not verified); extensions that are not installed are not tried.
+    Without importing anything: bitsandbytes before 0.43.0 on Windows has no GPU support (no official
+    Windows CUDA binaries).
 
     Sources: failure catalog E1, E2, E3, E7, E8; Dao-AILab/flash-attention#931, #853; vllm-project/vllm#5501;
     bitsandbytes-foundation/bitsandbytes#564, #942.
     """
     t = snap.torch
-    findings: list[Finding] = []
+    findings: list[Finding] = _platform_notes(snap)
     gpu = P.gpu_host(snap)
     exts = t.extensions if t is not None else None
     if exts:
@@ -264,6 +266,21 @@ def check_imports(snap: Snapshot, ctx: Context):
                 return passed("no GPU extensions (xformers, flash-attn, vLLM, bitsandbytes, triton, DeepSpeed) are installed")
             return skip("extension imports were not probed (an older snapshot or a dump without them)")
     return findings
+
+
+def _platform_notes(snap: Snapshot) -> list[Finding]:
+    """Releases known to have no GPU support on this platform (data/packages.json platform_notes)."""
+    out: list[Finding] = []
+    if snap.packages is None:
+        return out
+    plat = P.marker_env(snap).get("platform_system")
+    for row in P.table("platform_notes")["rows"]:
+        d = snap.packages.get(row["package"])
+        dv = P.parse_version(d.version) if d else None
+        if d is not None and dv is not None and plat and plat.lower() == row["platform"] and dv < P.parse_version(row["below"]):
+            out.append(fail(f"{d.name} {d.version} on {plat}: {row['message']}", {"source": row["source"]},
+                            remedy=row["fix"], subject=d.name))
+    return out
 
 
 def _module_in(text: str) -> str | None:
@@ -539,13 +556,6 @@ def check_duplicates(snap: Snapshot, ctx: Context):
                                  remedy=f"pip uninstall -y {d.name} && pip install {row['replacement']} (and ask the "
                                         f"package that required {d.name} to switch: pip show {d.name} lists it under "
                                         f"Required-by)", subject=d.name))
-    plat = P.marker_env(snap).get("platform_system")
-    for row in P.table("platform_notes")["rows"]:
-        d = snap.packages.get(row["package"])
-        dv = P.parse_version(d.version) if d else None
-        if d is not None and dv is not None and plat and plat.lower() == row["platform"] and dv < P.parse_version(row["below"]):
-            findings.append(fail(f"{d.name} {d.version} on {plat}: {row['message']}", {"source": row["source"]},
-                                 remedy=row["fix"], subject=d.name))
     return findings or passed(f"{len(P.dists(snap))} distributions: each import name has one provider, nothing deprecated")
 
 
