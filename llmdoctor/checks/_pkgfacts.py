@@ -197,7 +197,11 @@ def requires_torch(dist: Distribution, env: dict[str, str]) -> list[Req]:
 
 def all_texts(snap: Snapshot) -> list[tuple[str, str]]:
     """(where, text): dump/probe error texts and everything the extension imports said."""
-    out = [("error", t) for t in F.error_texts(snap)]
+    errors = F.error_texts(snap)
+    out = [("error", t) for t in errors]
+    if len(snap.errors) > 1:
+        # a dump parser may hand over a multi-line warning line by line: also look at them together
+        out.append(("error", "\n".join(snap.errors)))
     t = snap.torch
     if t is not None and t.extensions:
         for e in t.extensions:

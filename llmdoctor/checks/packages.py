@@ -254,7 +254,9 @@ def check_imports(snap: Snapshot, ctx: Context):
         for where, text in P.all_texts(snap):
             explained = P.explain(text)
             if explained and explained[0]["id"] in ("undefined-symbol", "no-gpu-support", "missing-torch-lib"):
-                findings.append(_import_finding(_module_in(text) or "an extension", False, [text], explained, gpu))
+                f = _import_finding(_module_in(text) or "an extension", False, [text], explained, gpu)
+                if all(f.message != g.message for g in findings):
+                    findings.append(f)
         if not findings:
             if t is None:
                 return skip(snap.unknown_reason("torch"))

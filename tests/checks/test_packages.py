@@ -412,3 +412,17 @@ def test_pypi_cuda_torchvision_next_to_a_cpu_torch():
                                            torch="2.5.1")).status is Status.PASS
     assert run("packages.torch-pins", snap(D("torchvision", "0.20.1+cpu", "torch==2.5.1"),
                                            torch="2.5.1")).status is Status.FAIL
+
+
+def test_xformers_warning_split_into_lines_by_a_parser():
+    lines = tuple(XFORMERS_WARNING.splitlines())
+    r = run("packages.torch-pins", Snapshot(errors=lines))
+    assert r.status is Status.FAIL and len(r.findings) == 1
+    assert r.findings[0].evidence["installed"] == "2.8.0.dev20250331+cu128"
+
+
+def test_pasted_errors_are_reported_once():
+    sym = "ImportError: /x/flash_attn_2_cuda.cpython-310-x86_64-linux-gnu.so: undefined symbol: _ZN3c104cuda9SetDeviceEi"
+    r = run("packages.imports", Snapshot(errors=(sym, "Traceback (most recent call last):")))
+    assert r.status is Status.FAIL and len(r.findings) == 1
+    assert r.findings[0].subject == "flash_attn_2_cuda"
