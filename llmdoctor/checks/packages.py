@@ -286,8 +286,11 @@ def _platform_notes(snap: Snapshot) -> list[Finding]:
 
 
 def _module_in(text: str) -> str | None:
-    m = re.search(r"/(\w+)(?:\.cpython[^/\s]*|\.abi3)?\.(?:so|pyd)\b", text)
-    return m.group(1) if m else None
+    m = re.search(r"(?:/(\w+))?/(\w+)(?:\.cpython[^/\s]*|\.abi3)?\.(?:so|pyd)\b", text)
+    if not m:
+        return None
+    # vllm/_C.abi3.so -> vllm._C (a private extension is named after its package)
+    return f"{m.group(1)}.{m.group(2)}" if m.group(2).startswith("_") and m.group(1) else m.group(2)
 
 
 def _import_finding(name: str, ok: bool | None, texts: list[str], explained, gpu: bool | None) -> Finding:

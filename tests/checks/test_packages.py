@@ -173,7 +173,8 @@ def test_pasted_undefined_symbol_without_live_imports():
     text = ("Failed to import from vllm._C with ImportError('/usr/lib/python3/vllm/_C.abi3.so: undefined symbol: "
             "_ZN5torch7LibraryC1ENS0_4KindESsSt8optionalIN3c1011DispatchKeyEEPKcj')")
     r = run("packages.imports", Snapshot(errors=(text,)))
-    assert r.status is Status.FAIL and r.findings[0].subject == "_C"
+    assert r.status is Status.FAIL and r.findings[0].subject == "vllm._C"
+    assert "vllm" in r.findings[0].remedy
 
 
 def test_imports_skip_and_pass_reasons():
