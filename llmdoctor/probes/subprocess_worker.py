@@ -19,25 +19,25 @@ class WorkerFailed(Exception):
     pass
 
 
-_PRESPAWNED: dict[tuple[str, str], subprocess.Popen] = {}
+_PRESPAWNED: dict[tuple[str, str, tuple[str, ...]], subprocess.Popen] = {}
 
 
-def _spawn(python: str, what: str) -> subprocess.Popen:
+def _spawn(python: str, what: str, args: tuple[str, ...] = ()) -> subprocess.Popen:
     env = dict(os.environ)
     env.setdefault("PYTHONIOENCODING", "utf-8")
     # Keep the target's own site-packages: no -I, but do not let our cwd shadow its modules.
-    return subprocess.Popen([python, "-c", _BOOT, str(WORKER), what], stdout=subprocess.PIPE,
+    return subprocess.Popen([python, "-c", _BOOT, str(WORKER), what, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env)
 
 
-def prespawn(python: str, what: str) -> None:
+def prespawn(python: str, what: str, args: tuple[str, ...] = ()) -> None:
     """Start a worker before the CLI has finished importing, so that the slow torch import overlaps
     with our own start-up.  ``run_worker`` picks it up; an unclaimed one is killed at exit."""
-    key = (python, what)
+    key = (python, what, tuple(args))
     if key in _PRESPAWNED:
         return
     try:
-        _PRESPAWNED[key] = _spawn(python, what)
+        _PRESPAWNED[key] = _spawn(python, what, tuple(args))
     except OSError:
         return
     if len(_PRESPAWNED) == 1:
@@ -53,11 +53,11 @@ def _kill_unclaimed() -> None:
     _PRESPAWNED.clear()
 
 
-def run_worker(python: str, what: str, timeout: float) -> dict[str, Any]:
-    proc = _PRESPAWNED.pop((python, what), None)
+def run_worker(python: str, what: str, timeout: float, args: tuple[str, ...] = ()) -> dict[str, Any]:
+    proc = _PRESPAWNED.pop((python, what, tuple(args)), None)
     try:
         if proc is None:
-            proc = _spawn(python, what)
+            proc = _spawn(python, what, tuple(args))
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
