@@ -80,6 +80,9 @@ def _commands():
 
 def _register() -> None:
     """One line per fix subcommand."""
+    from . import fix_pin
+
+    fix_app.command("pin")(fix_pin.pin)
 
 
 _register()
