@@ -151,7 +151,7 @@ def _torch_facts(snap: Snapshot) -> tuple[str | None, str | None, str | None]:
 # --------------------------------------------------------------------------- reproduce
 
 
-def reproduce(snap: Snapshot, only: str = "all") -> PinSet:
+def reproduce(snap: Snapshot, only: str = "all", failing: list[str] | None = None) -> PinSet:
     """Exact versions of every installed distribution; the PyTorch index of any +cuXYZ/+cpu build."""
     dists, skipped = _distributions(snap, only)
     pins = []
@@ -168,6 +168,9 @@ def reproduce(snap: Snapshot, only: str = "all") -> PinSet:
         names = ", ".join(f"{p.name} {p.version}" for p in pins if p.index == v)
         notes.append(f"{names}: +{v} builds live on the PyTorch {v} index ({data.index_url(v)}); the local "
                      f"version tag is kept so pip cannot substitute another build")
+    if failing:
+        notes.append(f"this environment fails {', '.join(failing)} on this machine; `llmdoctor fix pin --repair` "
+                     f"chooses versions that pass")
     return PinSet("reproduce", tuple(pins), tuple(notes), version, cuda, variant,
                   cudnn_text(snap.torch.cudnn) if snap.torch else None, single_fixes(snap), tuple(skipped))
 
@@ -639,5 +642,6 @@ def failing_checks(snap: Snapshot) -> list[str]:
 
 def generate(snap: Snapshot, fmt: str = "requirements", only: str = "all", repair_mode: bool = False) -> str:
     """The whole artifact as text (the CLI's only call)."""
-    pins = repair(snap, only, failing_checks(snap)) if repair_mode else reproduce(snap, only)
+    failing = failing_checks(snap)
+    pins = repair(snap, only, failing) if repair_mode else reproduce(snap, only, failing)
     return render(snap, pins, fmt)
