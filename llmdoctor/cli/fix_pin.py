@@ -11,6 +11,7 @@ from . import common
 
 
 def pin(
+    ctx: typer.Context,
     format: str = typer.Option("requirements", "--format", "-f", metavar="FORMAT",
                                help="requirements | constraints | conda | uv | dockerfile"),
     only: str = typer.Option("all", "--only", metavar="SET",
@@ -37,6 +38,12 @@ def pin(
         raise UsageError(f"--only {only!r}: choose from: {', '.join(P.ONLY)}")
     from .fix import emit, load_or_probe
 
+    # `llmdoctor fix --from snap.json pin` means the same as `llmdoctor fix pin --from snap.json`
+    parent = ctx.parent.params if ctx.parent is not None else {}
+    from_ = from_ if from_ is not None else parent.get("from_")
+    python = python if python is not None else parent.get("python")
+    if timeout == 20.0 and parent.get("timeout") not in (None, 20.0):
+        timeout = parent["timeout"]
     snap = load_or_probe(from_, python, timeout)
     try:
         text = P.generate(snap, format, only, repair)

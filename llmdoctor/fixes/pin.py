@@ -47,6 +47,9 @@ PINS_TORCH = frozenset({"vllm", "xformers", "sglang"})
 NVIDIA_CUDA_LIB = re.compile(r"nvidia-.+-cu\d+")
 LOCAL_VARIANT = re.compile(r"(cu\d+|cpu|rocm[\d.]+)")
 NAME_OK = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+# Characters a version may use here (PEP 440 plus legacy forms); anything else (quotes, spaces) would
+# break the shell quoting of the Dockerfile or the requirement syntax, so such a version is skipped.
+VERSION_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]*")
 
 
 class CannotRepair(Exception):
@@ -118,6 +121,13 @@ def companions(release: str) -> dict | None:
     return None
 
 
+def found_torch(snap: Snapshot) -> str | None:
+    """The installed torch version: as torch reported it, else from the package list."""
+    if snap.torch is not None and snap.torch.installed and snap.torch.version:
+        return snap.torch.version
+    return snap.packages.version("torch") if snap.packages else None
+
+
 def _distributions(snap: Snapshot, only: str) -> tuple[list, list[str]]:
     """Installed distributions to pin (deduplicated, sorted) and comment lines for what was left out."""
     seen: dict[str, object] = {}
@@ -126,7 +136,7 @@ def _distributions(snap: Snapshot, only: str) -> tuple[list, list[str]]:
         key = normalize_name(dist.name)
         if key in FREEZE_SKIP:
             continue
-        if not NAME_OK.fullmatch(dist.name or "") or not dist.version:
+        if not NAME_OK.fullmatch(dist.name or "") or not VERSION_OK.fullmatch(dist.version or ""):
             skipped.append(f"skipped {dist.name!r}: not a valid distribution name or version")
             continue
         if only == "ml" and not is_ml(dist.name):
@@ -185,6 +195,9 @@ def _gpu_ccs(snap: Snapshot) -> list[str]:
 
 def choose_torch(snap: Snapshot) -> tuple[str, str, dict, dict]:
     """(release 'X.Y', variant, variant row, companion row) of the newest suitable official torch."""
+    if snap.gpus == ():
+        raise CannotRepair("this host has no NVIDIA GPU, so there is no CUDA stack to repair "
+                           "(`llmdoctor fix pin` without --repair reproduces the environment)")
     if snap.driver is None or (snap.driver.version is None and snap.driver.cuda_version is None):
         raise CannotRepair("the NVIDIA driver version is unknown, so no CUDA build can be chosen "
                            "(run on the GPU host, or give a snapshot with the driver)")
@@ -214,7 +227,7 @@ def repair(snap: Snapshot, only: str = "all", failing: list[str] | None = None) 
     driver = snap.driver.version if snap.driver else None
     platform = F.driver_platform(snap)
     need = F.driver_need(vrow["cuda"], platform)
-    old = snap.torch.version if snap.torch and snap.torch.installed else None
+    old = found_torch(snap)
     gpus = ", ".join(F.sm(c) for c in ccs) or "no GPUs listed"
     mx, mm = data.major_minor(max_cuda), data.major_minor(vrow["cuda"])
     if mx is not None and mm is not None and mx >= mm:
@@ -390,7 +403,9 @@ def header(snap: Snapshot, pins: PinSet, fmt: str) -> list[str]:
     else:
         lines.append("GPUs: none" if snap.gpus == () else "GPUs: unknown")
     t = snap.torch
-    if t is not None and t.installed:
+    if t is not None and t.installed and t.import_error:
+        lines.append(f"torch (as found): {found_torch(snap) or 'unknown version'}, fails to import")
+    elif t is not None and t.installed:
         cudnn = cudnn_text(t.cudnn)
         lines.append(f"torch (as found): {t.version} (CUDA {t.cuda or 'none: CPU build'}"
                      + (f", cuDNN {cudnn}" if cudnn else "") + ")")

@@ -143,3 +143,7 @@ def test_repaired_file_fed_back_passes_cuda_driver_and_cuda_arch(tmp_path):
     assert proc.returncode == 0, proc.stdout
     report = json.loads(proc.stdout)
     assert {c["id"]: c["status"] for c in report["checks"]} == {"cuda.driver": "pass", "cuda.arch": "pass"}
+
+
+def test_from_given_to_fix_applies_to_the_subcommand():
+    assert run_cli("fix", "--from", A100, "pin").stdout == run_cli("fix", "pin", "--from", A100).stdout

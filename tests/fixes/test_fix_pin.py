@@ -11,6 +11,8 @@ import os
 import tomllib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from packaging.requirements import Requirement
 from packaging.version import Version
 
@@ -340,3 +342,40 @@ def test_data_rows_pinned():
         expected = f"{row['cuda']}-" + ({"8": "cudnn8-", "9": "cudnn-"}[row["cudnn"]] if row["cudnn"] else "") \
             + f"runtime-ubuntu{row['ubuntu']}"
         assert tag == expected, "tag naming: <cuda>[-cudnn8|-cudnn]-runtime-ubuntu<ver> (cuDNN 9 from CUDA 12.4)"
+
+
+# --------------------------------------------------------------------------- property: any package list
+
+
+names = st.from_regex(r"[A-Za-z][A-Za-z0-9_.-]{0,12}[A-Za-z0-9]", fullmatch=True)
+versions = st.one_of(
+    st.from_regex(r"[0-9]{1,3}(\.[0-9]{1,3}){0,3}((a|b|rc|\.post|\.dev)[0-9]{1,2})?(\+[a-z0-9]{1,6})?", fullmatch=True),
+    st.text(min_size=1, max_size=12))  # anything a broken dist-info may hold
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(names, versions), max_size=8))
+def test_any_package_list_gives_parseable_files(pkgs):
+    import io
+
+    import yaml
+    from dockerfile_parse import DockerfileParser
+
+    snap = load_scenario("h100x8_healthy")
+    snap = dataclasses.replace(snap, packages=Packages(distributions=tuple(Distribution(n, v) for n, v in pkgs)))
+    for repair in (False, True):
+        req = P.generate(snap, "requirements", "all", repair)
+        for line in requirement_lines(req):
+            Requirement(line)
+        assert req == P.generate(snap, "requirements", "all", repair)
+        yaml.safe_load(P.generate(snap, "conda", "all", repair))
+        tomllib.loads(P.generate(snap, "uv", "all", repair))
+        docker = P.generate(snap, "dockerfile", "all", repair)
+        parser = DockerfileParser(fileobj=io.BytesIO(docker.encode()))
+        run = [s["value"] for s in parser.structure if s["instruction"] == "RUN" and "pip install" in s["value"]]
+        import shlex
+
+        for cmd in run:
+            shlex.split(cmd)  # the pip command line is valid shell quoting
+        if repair:
+            assert run and "'torch==" in run[-1]
