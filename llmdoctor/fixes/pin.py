@@ -343,9 +343,16 @@ def single_fixes(snap: Snapshot) -> tuple[str, ...]:
         tv = data.version(t.version)
         if wanted is not None and tv is not None and wanted.base_version != tv.base_version:
             variant = local_variant(t.version) or data.variant_for_cuda(t.cuda)
-            out.append(f"xformers {xf.version} was built for torch {wanted} but torch is {t.version} -> the build for "
-                       f"this torch: pip install --force-reinstall --no-deps xformers --index-url "
-                       f"{data.index_url(variant)}  (or pin the xformers release for torch {tv.base_version})")
+            index = data.index_url(variant)
+            row = companions(f"{tv.major}.{tv.minor}")
+            known = row.get("xformers") if row and row["patch"] == tv.base_version else None
+            if known:
+                cmd = f"pip install --force-reinstall --no-deps 'xformers=={known}' --index-url {index}"
+            else:
+                # with torch pinned to what is installed, pip's resolver picks the xformers built for it
+                cmd = f"pip install 'torch=={t.version}' xformers --index-url {index}"
+            out.append(f"xformers {xf.version} was built for torch {wanted} but torch is {t.version} -> the "
+                       f"xformers build for this torch: {cmd}")
     tk = snap.toolkit
     if tk is not None and tk.nvcc_version and t.cuda and not cpu:
         if data.major_minor(tk.nvcc_version) != data.major_minor(t.cuda):
@@ -546,35 +553,57 @@ def _uv(snap: Snapshot, pins: PinSet, fmt: str) -> str:
 # --------------------------------------------------------------------------- dockerfile
 
 
-def choose_image(cuda: str | None, cudnn: str | None, python: str | None) -> tuple[dict | None, list[str]]:
-    """The nvidia/cuda runtime tag for torch's CUDA (and cuDNN major), and why (comment lines)."""
+def choose_image(cuda: str | None, cudnn: str | None, python: str | None,
+                 driver_max: str | None = None) -> tuple[dict | None, list[str]]:
+    """The nvidia/cuda runtime tag for torch's CUDA (and cuDNN major), and why (comment lines).
+
+    nvidia/cuda images declare NVIDIA_REQUIRE_CUDA=cuda>=X.Y, and the NVIDIA container runtime refuses
+    to start one on a driver older than that; torch's wheel brings its own CUDA runtime (run through
+    minor-version compatibility).  So the image's CUDA is torch's when the driver supports it, else the
+    newest image of the same major that the driver supports.
+    """
     table = data.load("cuda_images")
     images = table["images"]
     py = data.major_minor(python)
     ubuntu_py = {k: v for k, v in table["ubuntu_python"].items() if k != "source"}
-    why: list[str] = []
     if cuda is None:
         return None, ["torch is a CPU build: no CUDA base image is needed"]
-    mm = data.major_minor(cuda)
-    same = [r for r in images if data.major_minor(r["cuda"]) == mm]
-    if not same:
-        lower = [r for r in images if data.major_minor(r["cuda"])[0] == mm[0]
-                 and data.major_minor(r["cuda"]) <= mm]
-        same = [r for r in lower if data.major_minor(r["cuda"]) == max(data.major_minor(x["cuda"]) for x in lower)] \
-            if lower else []
-        if not same:
-            return None, [f"no nvidia/cuda tag for CUDA {cuda} is in data/cuda_images.json"]
-        why.append(f"no verified nvidia/cuda tag for CUDA {cuda}; CUDA {same[0]['cuda']} is the closest of the same "
-                   f"major (torch's wheel brings its own CUDA {cuda} runtime)")
+    mm, dmax = data.major_minor(cuda), data.major_minor(driver_max)
+    same_major = [r for r in images if data.major_minor(r["cuda"])[0] == mm[0]]
+    if not same_major:
+        return None, [f"no nvidia/cuda tag for CUDA {mm[0]}.x is in data/cuda_images.json"]
+    ceiling = min(mm, dmax) if dmax is not None and dmax[0] == mm[0] else mm
+    fitting = [r for r in same_major if data.major_minor(r["cuda"]) <= ceiling]
+    why: list[str] = []
+    if fitting:
+        top = max(data.major_minor(r["cuda"]) for r in fitting)
+        same = [r for r in fitting if data.major_minor(r["cuda"]) == top]
+        if top == mm:
+            why.append(f"image CUDA {same[0]['cuda']} matches torch's CUDA {cuda}")
+        elif dmax is not None and dmax < mm:
+            why.append(f"the driver supports CUDA <= {driver_max} and an image with a newer CUDA would not start "
+                       f"(NVIDIA_REQUIRE_CUDA), so the image is CUDA {same[0]['cuda']}; torch's wheel brings its own "
+                       f"CUDA {cuda} runtime, which this driver runs through minor-version compatibility")
+        else:
+            why.append(f"no verified nvidia/cuda tag for CUDA {cuda}; CUDA {same[0]['cuda']} is the closest older "
+                       f"one of the same major (torch's wheel brings its own CUDA {cuda} runtime)")
+    else:
+        top = min(data.major_minor(r["cuda"]) for r in same_major)
+        same = [r for r in same_major if data.major_minor(r["cuda"]) == top]
+        why.append(f"no verified nvidia/cuda tag for CUDA {cuda} or older of the same major; CUDA {same[0]['cuda']} "
+                   f"is the closest")
+    if dmax is not None and top > dmax:
+        why.append(f"warning: image CUDA {same[0]['cuda']} is newer than the driver's CUDA {driver_max}: the NVIDIA "
+                   f"container runtime refuses to start it (NVIDIA_REQUIRE_CUDA) until the driver is upgraded")
     want_cudnn = cudnn.split(".")[0] if cudnn else None
     with_cudnn = [r for r in same if want_cudnn and r["cudnn"] == want_cudnn]
     if with_cudnn:
         pool = with_cudnn
-        why.append(f"image CUDA matches torch's CUDA {cuda} and its cuDNN {want_cudnn} matches torch's cuDNN {cudnn}")
+        why.append(f"its cuDNN {want_cudnn} is the major of torch's cuDNN {cudnn}")
     else:
         pool = [r for r in same if r["cudnn"] is None] or same
-        why.append(f"no nvidia/cuda {cuda} image ships cuDNN {want_cudnn or '?'}: using the plain runtime image; "
-                   f"torch's wheel installs cuDNN {cudnn or ''} itself (nvidia-cudnn pip package)")
+        why.append(f"no such image ships cuDNN {want_cudnn or '?'}: the plain runtime image; torch's wheel installs "
+                   f"cuDNN {cudnn or ''} itself (nvidia-cudnn pip package)")
 
     def score(r):
         match_py = py is not None and data.major_minor(ubuntu_py.get(r["ubuntu"])) == py
@@ -590,7 +619,8 @@ def choose_image(cuda: str | None, cudnn: str | None, python: str | None) -> tup
 def _dockerfile(snap: Snapshot, pins: PinSet, fmt: str) -> str:
     pyver = snap.python.version if snap.python else None
     py = data.major_minor(pyver)
-    image, why = choose_image(pins.torch_cuda, pins.cudnn, pyver)
+    max_cuda, _ = F.driver_max_cuda(snap)
+    image, why = choose_image(pins.torch_cuda, pins.cudnn, pyver, max_cuda)
     table = data.load("cuda_images")
     lines = _comment(header(snap, pins, fmt) + [
         "Build: docker build -t pinned-env .   Run: docker run --gpus all pinned-env", ""]
@@ -599,11 +629,6 @@ def _dockerfile(snap: Snapshot, pins: PinSet, fmt: str) -> str:
         base, ubuntu = "ubuntu:22.04", "22.04"
     else:
         base, ubuntu = f"nvidia/cuda:{image['tag']}", image["ubuntu"]
-        max_cuda, _ = F.driver_max_cuda(snap)
-        if max_cuda and data.major_minor(image["cuda"]) > data.major_minor(max_cuda):
-            lines.append(f"# note: this image's CUDA {image['cuda']} is newer than the driver's CUDA {max_cuda}; the "
-                         f"NVIDIA container toolkit may refuse to start it (NVIDIA_REQUIRE_CUDA) unless the "
-                         f"driver is upgraded")
     default_py = table["ubuntu_python"].get(ubuntu)
     lines.append(f"FROM {base}")
     lines.append("ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1")

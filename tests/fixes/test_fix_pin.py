@@ -122,7 +122,14 @@ def test_dockerfile_structure(scenario, mode):
     if pins.torch_cuda:
         tags = {row["tag"] for row in data.load("cuda_images")["images"]}
         assert base.startswith("nvidia/cuda:") and base.split(":", 1)[1] in tags
-        assert data.major_minor(base.split(":", 1)[1]) == data.major_minor(pins.torch_cuda)
+        image_cuda = data.major_minor(base.split(":", 1)[1])
+        torch_cuda = data.major_minor(pins.torch_cuda)
+        driver_cuda = data.major_minor(load_scenario(scenario).driver.cuda_version)
+        assert image_cuda[0] == torch_cuda[0]
+        if torch_cuda <= driver_cuda:
+            assert image_cuda == torch_cuda  # the driver can start it: torch's own CUDA
+        else:  # else the newest image the driver can start, or a warning that none is known
+            assert image_cuda <= driver_cuda or "# warning: image CUDA" in text
     else:
         assert base == "ubuntu:22.04"
     install = [s["value"] for s in structure if s["instruction"] == "RUN" and "pip install" in s["value"]]
@@ -207,6 +214,18 @@ def test_output_is_deterministic_and_independent_of_package_order():
     for fmt in P.FORMATS:
         for repair in (False, True):
             assert P.generate(snap, fmt, "all", repair) == P.generate(shuffled, fmt, "all", repair)
+
+
+def test_image_choice():
+    # torch's CUDA when the driver supports it, with the cuDNN major when such an image exists
+    assert P.choose_image("12.8", "9.17.1.4", "3.10.14", "12.8")[0]["tag"] == "12.8.1-cudnn-runtime-ubuntu22.04"
+    assert P.choose_image("12.6", "9.5.1", "3.12.3", "12.8")[0]["tag"] == "12.6.3-cudnn-runtime-ubuntu24.04"
+    # no 12.1 image with cuDNN 9: the plain runtime image (torch brings cuDNN through pip)
+    assert P.choose_image("12.1", "9.1.0", "3.10.14", "12.2")[0]["tag"] == "12.1.1-runtime-ubuntu22.04"
+    # a driver older than torch's CUDA: the newest image it can start
+    image, why = P.choose_image("12.6", "9.10.2.21", "3.10.14", "12.2")
+    assert image["tag"] == "12.2.2-runtime-ubuntu22.04" and "NVIDIA_REQUIRE_CUDA" in why[0]
+    assert P.choose_image(None, None, "3.10", "12.2")[0] is None
 
 
 def test_header_records_driver_gpus_and_cuda():
@@ -305,7 +324,18 @@ def test_single_fix_xformers_built_for_another_torch():
         snap.packages, distributions=snap.packages.distributions + (xf,)))
     (line,) = P.single_fixes(snap)
     assert "xformers 0.0.28.post3 was built for torch 2.5.1 but torch is 2.4.0+cu121" in line
-    assert "--index-url https://download.pytorch.org/whl/cu121" in line
+    # torch stays pinned to what is installed, so the resolver picks the xformers built for it
+    assert line.endswith("pip install 'torch==2.4.0+cu121' xformers --index-url https://download.pytorch.org/whl/cu121")
+
+
+def test_single_fix_xformers_known_build():
+    snap = load_scenario("rtx5090_torch26_cu126")
+    torch = dataclasses.replace(snap.torch, version="2.7.1+cu128", cuda="12.8")
+    xf = Distribution("xformers", "0.0.30", requires=("torch==2.7.0",))
+    snap = dataclasses.replace(snap, torch=torch, packages=Packages(distributions=(xf,)))
+    (line,) = P.single_fixes(snap)
+    assert line.endswith("pip install --force-reinstall --no-deps 'xformers==0.0.31' --index-url "
+                         "https://download.pytorch.org/whl/cu128")
 
 
 def test_single_fix_nvcc_mismatch():

@@ -7,13 +7,14 @@
 # Python: 3.10.14
 # Build: docker build -t pinned-env .   Run: docker run --gpus all pinned-env
 #
-# no nvidia/cuda 11.8 image ships cuDNN 9: using the plain runtime image; torch's wheel installs cuDNN 9.1.0.70 itself (nvidia-cudnn pip package)
+# no verified nvidia/cuda tag for CUDA 11.8 or older of the same major; CUDA 11.8.0 is the closest
+# warning: image CUDA 11.8.0 is newer than the driver's CUDA 11.4: the NVIDIA container runtime refuses to start it (NVIDIA_REQUIRE_CUDA) until the driver is upgraded
+# no such image ships cuDNN 9: the plain runtime image; torch's wheel installs cuDNN 9.1.0.70 itself (nvidia-cudnn pip package)
 # Ubuntu 22.04 ships Python 3.10, the Python found
 # tag source: dreamquark-ai/tabnet Dockerfile_gpu uses nvidia/cuda:11.8.0-runtime-ubuntu20.04 (renovate bot); 22.04 variant per cog cuda_compatibility.json
 # chosen: torch 2.6.0+cu118 from https://download.pytorch.org/whl/cu118 (stable variant of torch 2.6; cuDNN 9.1.0.70)
 # torch 2.6 has wheels for Python 3.9-3.13, which includes this Python 3.10.14
 # failing before the repair: cuda.driver
-# note: this image's CUDA 11.8.0 is newer than the driver's CUDA 11.4; the NVIDIA container toolkit may refuse to start it (NVIDIA_REQUIRE_CUDA) unless the driver is upgraded
 FROM nvidia/cuda:11.8.0-runtime-ubuntu22.04
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # the distribution's python3 packages (versions follow the base image)

@@ -7,17 +7,17 @@
 # Python: 3.10.14
 # Build: docker build -t pinned-env .   Run: docker run --gpus all pinned-env
 #
-# image CUDA matches torch's CUDA 12.6 and its cuDNN 9 matches torch's cuDNN 9.10.2.21
+# the driver supports CUDA <= 12.2 and an image with a newer CUDA would not start (NVIDIA_REQUIRE_CUDA), so the image is CUDA 12.2.2; torch's wheel brings its own CUDA 12.6 runtime, which this driver runs through minor-version compatibility
+# no such image ships cuDNN 9: the plain runtime image; torch's wheel installs cuDNN 9.10.2.21 itself (nvidia-cudnn pip package)
 # Ubuntu 22.04 ships Python 3.10, the Python found
-# tag source: cog cuda_compatibility.json: 12.6.3-cudnn-devel-ubuntu22.04 (CuDNN 9), runtime flavour of the same combination
+# tag source: in use: lhns/docker-fastchat 'FROM nvidia/cuda:12.2.2-runtime-ubuntu20.04', google-deepmind/meltingpot 'nvidia/cuda:12.2.2-devel-ubuntu22.04'; cog cuda_compatibility.json lists 12.2.2 for ubuntu22.04
 # chosen: torch 2.12.1+cu126 from https://download.pytorch.org/whl/cu126 (stable variant of torch 2.12; cuDNN 9.10.2.21)
 # torch 2.14 (cu126) would also run here, but its exact torchvision/triton versions are not verified in data/torch_companions.json, so the repair stays at 2.12
 # torch 2.12 has wheels for Python 3.10-3.14, which includes this Python 3.10.14
 # no CUDA-stack check fails on this snapshot: this is an upgrade, not a repair (`llmdoctor fix pin` without --repair reproduces what works now)
 # nvidia-cudnn-cu12 9.1.0.70: dropped; torch 2.12.1+cu126 requires the exact CUDA libraries it was built with and pip installs them
 # nvidia-nccl-cu12 2.20.5: dropped; torch 2.12.1+cu126 requires the exact CUDA libraries it was built with and pip installs them
-# note: this image's CUDA 12.6.3 is newer than the driver's CUDA 12.2; the NVIDIA container toolkit may refuse to start it (NVIDIA_REQUIRE_CUDA) unless the driver is upgraded
-FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04
+FROM nvidia/cuda:12.2.2-runtime-ubuntu22.04
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # the distribution's python3 packages (versions follow the base image)
 # hadolint ignore=DL3008

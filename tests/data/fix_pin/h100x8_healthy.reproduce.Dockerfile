@@ -6,7 +6,8 @@
 # Python: 3.10.14
 # Build: docker build -t pinned-env .   Run: docker run --gpus all pinned-env
 #
-# no nvidia/cuda 12.1 image ships cuDNN 9: using the plain runtime image; torch's wheel installs cuDNN 9.1.0 itself (nvidia-cudnn pip package)
+# image CUDA 12.1.1 matches torch's CUDA 12.1
+# no such image ships cuDNN 9: the plain runtime image; torch's wheel installs cuDNN 9.1.0 itself (nvidia-cudnn pip package)
 # Ubuntu 22.04 ships Python 3.10, the Python found
 # tag source: cog cuda_compatibility.json (12.1.1, ubuntu22.04); runtime without cuDNN seen in use as 12.1.0-runtime-ubuntu22.04
 # torch 2.4.0+cu121: +cu121 builds live on the PyTorch cu121 index (https://download.pytorch.org/whl/cu121); the local version tag is kept so pip cannot substitute another build

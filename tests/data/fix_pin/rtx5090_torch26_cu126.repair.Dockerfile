@@ -7,7 +7,8 @@
 # Python: 3.10.14
 # Build: docker build -t pinned-env .   Run: docker run --gpus all pinned-env
 #
-# image CUDA matches torch's CUDA 12.8 and its cuDNN 9 matches torch's cuDNN 9.17.1.4
+# image CUDA 12.8.1 matches torch's CUDA 12.8
+# its cuDNN 9 is the major of torch's cuDNN 9.17.1.4
 # Ubuntu 22.04 ships Python 3.10, the Python found
 # tag source: cog cuda_compatibility.json: 12.8.1-cudnn-devel-ubuntu22.04 (CuDNN 9)
 # chosen: torch 2.11.0+cu128 from https://download.pytorch.org/whl/cu128 (stable variant of torch 2.11; cuDNN 9.17.1.4)

@@ -6,7 +6,8 @@
 # Python: 3.10.14
 # Build: docker build -t pinned-env .   Run: docker run --gpus all pinned-env
 #
-# image CUDA matches torch's CUDA 12.6 and its cuDNN 9 matches torch's cuDNN 9.5.1
+# image CUDA 12.6.3 matches torch's CUDA 12.6
+# its cuDNN 9 is the major of torch's cuDNN 9.5.1
 # Ubuntu 22.04 ships Python 3.10, the Python found
 # tag source: cog cuda_compatibility.json: 12.6.3-cudnn-devel-ubuntu22.04 (CuDNN 9), runtime flavour of the same combination
 # torch 2.6.0+cu126: +cu126 builds live on the PyTorch cu126 index (https://download.pytorch.org/whl/cu126); the local version tag is kept so pip cannot substitute another build
