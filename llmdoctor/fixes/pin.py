@@ -236,8 +236,12 @@ def repair(snap: Snapshot, only: str = "all", failing: list[str] | None = None) 
     else:
         runs = (f"driver {driver or '?'}, CUDA <= {max_cuda or '?'}, runs it through minor-version compatibility, "
                 f"which needs >= {need.floor}")
-    why_torch = (f"torch {old or '(not installed)'} -> {torch_new}: the newest torch whose CUDA {vrow['cuda']} build "
-                 f"runs here ({runs}) and whose kernels cover {gpus}")
+    reason = (f"the newest torch with verified companion versions whose CUDA {vrow['cuda']} build runs here "
+              f"({runs}) and whose kernels cover {gpus}")
+    if old is not None and data.version(old) == data.version(torch_new):
+        why_torch = f"torch {old} kept: it is already {reason}"
+    else:
+        why_torch = f"torch {old or '(not installed)'} -> {torch_new}: {reason}"
     notes = [f"chosen: torch {torch_new} from {data.index_url(variant)} ({vrow['status']} variant of torch "
              f"{release}; cuDNN {vrow.get('cudnn') or 'unknown'})"]
     python = snap.python.version if snap.python else None

@@ -409,3 +409,14 @@ def test_any_package_list_gives_parseable_files(pkgs):
             shlex.split(cmd)  # the pip command line is valid shell quoting
         if repair:
             assert run and "'torch==" in run[-1]
+
+
+def test_repair_of_an_already_repaired_set_keeps_it():
+    snap = load_scenario("a100_driver470_cu121")
+    first = P.generate(snap, "requirements", "all", True)
+    fixed = repaired_snapshot(snap, first)
+    again = P.repair(fixed, failing=P.failing_checks(fixed))
+    assert again.torch_version == "2.6.0+cu118"
+    torch = [p for p in again.pins if p.name == "torch"][0]
+    assert torch.why.startswith("torch 2.6.0+cu118 kept: it is already the newest torch")
+    assert "no CUDA-stack check fails" in " ".join(again.notes)
