@@ -430,8 +430,16 @@ def header(snap: Snapshot, pins: PinSet, fmt: str) -> list[str]:
     return lines
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]")
+
+
+def one_line(text: str) -> str:
+    """Text from the snapshot (GPU names, versions) can hold anything: a comment must stay one line."""
+    return CONTROL.sub(" ", text)
+
+
 def _comment(lines: list[str], prefix: str = "# ") -> list[str]:
-    return [prefix + line if line else prefix.rstrip() for line in lines]
+    return [prefix + one_line(line) if line else prefix.rstrip() for line in lines]
 
 
 def _explanations(pins: PinSet) -> list[str]:
@@ -456,7 +464,7 @@ def _pin_lines(pins: PinSet, include_after: bool = False) -> list[str]:
         if pin.after_torch and not include_after:
             continue
         if pin.why:
-            out.append(f"# {pin.why}")
+            out.append(f"# {one_line(pin.why)}")
         out.append(pin.requirement())
     return out
 
@@ -537,7 +545,7 @@ def _uv(snap: Snapshot, pins: PinSet, fmt: str) -> str:
     lines.append("dependencies = [")
     for pin in pins.pins:
         if pin.why:
-            lines.append(f"    # {pin.why}")
+            lines.append(f"    # {one_line(pin.why)}")
         lines.append(f"    {_toml_str(pin.requirement())},")
     lines.append("]")
     after = sorted(normalize_name(p.name) for p in pins.pins if p.after_torch)

