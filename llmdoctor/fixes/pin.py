@@ -168,6 +168,9 @@ def reproduce(snap: Snapshot, only: str = "all", failing: list[str] | None = Non
     pins = []
     for dist in dists:
         variant = local_variant(dist.version)
+        if normalize_name(dist.name) == "torch" and variant is None:
+            pins.append(_untagged_torch(snap, dist.version))
+            continue
         pins.append(Pin(dist.name, dist.version, index=variant,
                         after_torch=normalize_name(dist.name) in BUILD_AGAINST_TORCH))
     version, cuda, variant = _torch_facts(snap)
@@ -184,6 +187,25 @@ def reproduce(snap: Snapshot, only: str = "all", failing: list[str] | None = Non
                      f"chooses versions that pass")
     return PinSet("reproduce", tuple(pins), tuple(notes), version, cuda, variant,
                   cudnn_text(snap.torch.cudnn) if snap.torch else None, single_fixes(snap), tuple(skipped), only)
+
+
+def _untagged_torch(snap: Snapshot, version: str) -> Pin:
+    """torch without a local tag (PyPI's default build, or conda's): pin the build torch reported."""
+    t = snap.torch
+    if t is None or not t.installed or t.hip or data.version(t.version) != data.version(version):
+        return Pin("torch", version)
+    variant = "cpu" if F.is_cpu_torch(t.version, t.cuda, t.hip) else data.variant_for_cuda(t.cuda)
+    release = data.torch_release(version) or {}
+    if variant is None or (variant != "cpu" and variant not in release.get("variants", {})):
+        return Pin("torch", version)
+    if release.get("default_variant") == variant:
+        return Pin("torch", version, why=f"torch {version} from PyPI is the {variant} build "
+                                          f"({release.get('default_source')})")
+    base = data.version(version).base_version
+    return Pin("torch", f"{base}+{variant}", index=variant,
+               why=f"torch {version} has no local version tag but is a "
+                   f"{'CPU' if variant == 'cpu' else 'CUDA ' + t.cuda} build: pinned to the same build on the "
+                   f"{variant} index, since PyPI's default build may be another")
 
 
 # --------------------------------------------------------------------------- repair

@@ -441,3 +441,15 @@ def test_snapshot_text_cannot_inject_lines():
         for fmt in ("requirements", "conda", "uv"):
             out = P.generate(snap, fmt, "all", repair)
             assert all(line.startswith("#") or "evil" not in line for line in out.splitlines())
+
+
+@pytest.mark.parametrize("version,cuda,expected", [
+    ("2.4.0", "11.8", "torch==2.4.0+cu118"),      # e.g. conda's pytorch 2.4.0 for CUDA 11.8
+    ("2.4.0", None, "torch==2.4.0+cpu"),          # conda cpuonly: PyPI's Linux default is a CUDA build
+    ("2.7.1", "12.6", "torch==2.7.1"),            # PyPI's 2.7 default is cu126 (torch_wheels default_variant)
+])
+def test_reproduce_torch_without_local_tag_pins_the_build_it_is(version, cuda, expected):
+    snap = load_scenario("h100x8_healthy")
+    snap = dataclasses.replace(snap, torch=dataclasses.replace(snap.torch, version=version, cuda=cuda),
+                               packages=Packages(distributions=(Distribution("torch", version),)))
+    assert expected in requirement_lines(P.generate(snap, "requirements"))
