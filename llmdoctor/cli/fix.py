@@ -9,11 +9,24 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
 
 from ..engine import UsageError, load_registry, run_checks
 from . import common
 
+
+class _FixGroup(TyperGroup):
+    """Unknown fix id: one clear line (exit 2) naming the fixes that exist."""
+
+    def resolve_command(self, ctx, args):
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            raise UsageError(f"unknown fix {args[0]!r} (available: {', '.join(sorted(self.commands)) or 'none'}); "
+                             f"'llmdoctor fix' lists the fixes that apply here")
+        return super().resolve_command(ctx, args)
+
+
 fix_app = typer.Typer(
+    cls=_FixGroup,
     name="fix",
     help="Produce fixes (scripts, pinned environment files) for what llmdoctor check found.",
     invoke_without_command=True,
@@ -60,9 +73,10 @@ def _commands():
 
 def _register() -> None:
     """One line per fix subcommand."""
-    from . import fix_nccl
+    from . import fix_nccl, fix_pin
 
     fix_app.command("nccl")(fix_nccl.fix_nccl)
+    fix_app.command("pin")(fix_pin.pin)
 
 
 _register()
