@@ -69,7 +69,8 @@ def check(
         common.write_output(output, text, force=force or fmt in REWRITTEN_FORMATS,
                             backup=fmt not in REWRITTEN_FORMATS)
     else:
-        typer.echo(text, nl=False)
+        # color=: click strips ANSI codes when stdout is not a terminal, which would defeat FORCE_COLOR
+        typer.echo(text, nl=False, color=options.color)
     if fmt == "github":
         common.append_step_summary(report)
     raise typer.Exit(report.exit_code)
