@@ -275,7 +275,11 @@ def run_check(spec: CheckSpec, snap: Snapshot, ctx: Context) -> CheckResult:
 
 def run_checks(snap: Snapshot, specs: Iterable[CheckSpec], ctx: Context | None = None,
                registry: Registry | None = None, fail_on: str = "fail") -> Report:
+    specs = list(specs)
     ctx = ctx or Context()
+    defaults = setting_defaults(specs)
+    if defaults:  # declared settings: ctx.option returns the declared default unless configured
+        ctx = Context({**defaults, **{k: v for k, v in ctx.options.items() if v is not None}})
     results = [run_check(spec, snap, ctx) for spec in specs]
     if registry is not None:
         for origin, error in registry.load_errors:

@@ -36,6 +36,12 @@ def test_bash_completion_completes_commands():
     proc = run_cli(env={"_LLMDOCTOR_COMPLETE": "complete_bash", "COMP_WORDS": "llmdoctor conf", "COMP_CWORD": "1"})
     assert proc.returncode == 0
     assert proc.stdout.split() == ["config"]
+    ids = run_cli(env={"_LLMDOCTOR_COMPLETE": "complete_bash", "COMP_WORDS": "llmdoctor explain cuda.dr",
+                       "COMP_CWORD": "2"})
+    assert ids.stdout.split() == ["cuda.driver"]
+    fmts = run_cli(env={"_LLMDOCTOR_COMPLETE": "complete_bash", "COMP_WORDS": "llmdoctor check --format ju",
+                        "COMP_CWORD": "3"})
+    assert fmts.stdout.split() == ["junit"]
     script = run_cli("--show-completion", "bash")
     assert script.returncode == 0 and "_LLMDOCTOR_COMPLETE" in script.stdout
 

@@ -64,6 +64,14 @@ def test_file_settings_reach_the_check_through_ctx_option(tmp_path):
     assert result.findings[0].message == "min=2048"
 
 
+def test_run_checks_gives_declared_defaults_without_configuration():
+    from llmdoctor.engine import run_checks
+
+    registry = _registry_with_settings()
+    report = run_checks(load_scenario("no_gpu"), list(registry))
+    assert report.checks[0].findings[0].message == f"min={1 << 30}"
+
+
 @pytest.mark.parametrize("body, named", [
     ('[checks."demo.shm"]\nmin_byte = 1\n', 'checks."demo.shm".min_byte'),
     ('[checks."demo.shm"]\nmin_bytes = "1G"\n', 'checks."demo.shm".min_bytes'),

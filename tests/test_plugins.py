@@ -20,10 +20,14 @@ H100 = str(SCENARIOS / "h100x8_healthy.json")
 @pytest.fixture(scope="module")
 def example_site(tmp_path_factory) -> Path:
     """pip install the example plugin (no deps: llmdoctor is already here) into a target folder."""
+    import importlib.util
+
     target = tmp_path_factory.mktemp("site")
+    # setuptools is here already (torch depends on it): build offline; otherwise pip fetches it
+    offline = ["--no-build-isolation", "--no-index"] if importlib.util.find_spec("setuptools") else []
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), str(EXAMPLE)],
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *offline,
+         "--target", str(target), str(EXAMPLE)],
         capture_output=True, text=True, timeout=180)
     if proc.returncode != 0:
         pytest.fail(f"pip install of the example plugin failed:\n{proc.stderr[-2000:]}")

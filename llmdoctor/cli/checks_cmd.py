@@ -24,7 +24,14 @@ def list_checks(json_: bool = typer.Option(False, "--json", help="Machine-readab
         typer.echo(f"(could not load checks from {origin}: {err})", err=True)
 
 
-def explain(check_id: str = typer.Argument(..., metavar="ID", help="A check id, e.g. cuda.driver.")) -> None:
+def _complete(incomplete: str) -> list[str]:
+    from .common import complete_check_ids
+
+    return [c for c in complete_check_ids(incomplete) if "." in c]
+
+
+def explain(check_id: str = typer.Argument(..., metavar="ID", help="A check id, e.g. cuda.driver.",
+                                            autocompletion=_complete)) -> None:
     """What a check verifies, why it matters, how to fix it, and its sources."""
     registry = load_registry()
     spec = registry.get(check_id)

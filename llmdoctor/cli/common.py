@@ -122,3 +122,14 @@ def append_step_summary(report) -> None:
         append_text(path, render_github_summary(report))
     except WriteRefused as exc:
         sys.stderr.write(f"llmdoctor: warning: job summary not written: {exc}\n")
+
+
+def complete_check_ids(incomplete: str) -> list[str]:
+    """Shell completion for check ids and their areas (``--select``, ``explain``)."""
+    from ..engine import load_registry
+
+    ids = load_registry().ids()
+    areas = sorted({i.split(".", 1)[0] for i in ids})
+    head, _, last = incomplete.rpartition(",")
+    prefix = f"{head}," if head else ""
+    return [prefix + c for c in [*areas, *ids] if c.startswith(last)]
