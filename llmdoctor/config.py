@@ -243,6 +243,15 @@ def _patterns(where: str, value: Any) -> tuple[str, ...]:
     return tuple(p.strip() for item in value for p in item.split(",") if p.strip())
 
 
+def _known_patterns(where: str, patterns: Iterable[str], registry: Registry) -> None:
+    from .engine import _matches
+
+    ids = registry.ids()
+    for pattern in patterns:
+        if not any(_matches(i, pattern) for i in ids):
+            raise UsageError(f"{where}: unknown check id {pattern!r}{_near(pattern, ids)}; see 'llmdoctor checks'")
+
+
 def _setting_value(where: str, declared: Any, value: Any) -> Any:
     kind = declared.type
     ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
@@ -280,10 +289,11 @@ def load_config(path: str | os.PathLike[str] | None = None, registry: Registry |
         where = f"{prefix}{key}"
         if key not in TOP_KEYS:
             raise UsageError(f"{where}: unknown key{_near(key, TOP_KEYS)}; known: {', '.join(TOP_KEYS)}")
-        if key == "select":
-            config.select = Value(_patterns(where, value), src)
-        elif key == "ignore":
-            config.ignore = Value(_patterns(where, value), src)
+        if key in ("select", "ignore"):
+            patterns = _patterns(where, value)
+            if registry is not None:
+                _known_patterns(where, patterns, registry)
+            setattr(config, key, Value(patterns, src))
         elif key == "fail-on":
             if value not in ("fail", "warn"):
                 raise UsageError(f"{where}: expected \"fail\" or \"warn\", got {value!r}")

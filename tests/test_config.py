@@ -80,6 +80,7 @@ def test_run_checks_gives_declared_defaults_without_configuration():
     ('fail_on = "warn"\n', "fail_on"),
     ('fail-on = "always"\n', "fail-on"),
     ('select = 3\n', "select"),
+    ('ignore = ["demo.shmm"]\n', "ignore"),
     ('[expect]\ngpu-count = -1\n', "expect.gpu-count"),
     ('[expect]\ngpu_count = 8\n', "expect.gpu_count"),
     ('[expect]\ntorch = "2.4"\n', "expect.torch"),
