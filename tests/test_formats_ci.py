@@ -210,3 +210,10 @@ def test_unknown_format_lists_choices():
     assert proc.returncode == 2
     for name in ("junit", "github", "prometheus"):
         assert name in proc.stderr
+
+
+def test_unwritable_job_summary_is_a_warning_not_a_verdict(tmp_path):
+    proc = run_cli("check", "--from", str(SCENARIOS / "h100x8_healthy.json"), "--format", "github",
+                   env={"GITHUB_STEP_SUMMARY": str(tmp_path)})  # a directory
+    assert proc.returncode == 0
+    assert proc.stderr.startswith("llmdoctor: warning: job summary not written")
