@@ -13,6 +13,7 @@ Conventions:
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import json
 import types
@@ -335,7 +336,7 @@ def _from_jsonable(tp: Any, value: Any, where: str) -> Any:
             raise SnapshotError(f"{where}: expected a list")
         item = args[0] if args else Any
         return tuple(_from_jsonable(item, v, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin in (Mapping, dict) or tp in (dict,):
+    if origin in (Mapping, collections.abc.Mapping, dict) or tp in (dict,):
         if not isinstance(value, dict):
             raise SnapshotError(f"{where}: expected an object")
         vt = args[1] if len(args) == 2 else Any

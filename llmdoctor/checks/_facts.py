@@ -160,6 +160,7 @@ def arch_covers(arch_list: Iterable[str], cc: str) -> tuple[str | None, str | No
     if t is None:
         return None, None
     ptx = None
+    best: tuple[int, str] | None = None
     for entry in arch_list:
         m = re.fullmatch(r"(sm|compute)_(\d+)([af]?)", entry.strip())
         if not m:
@@ -170,10 +171,12 @@ def arch_covers(arch_list: Iterable[str], cc: str) -> tuple[str | None, str | No
         if m.group(1) == "sm":
             if suffix and (major, minor) != t:
                 continue
-            if major == t[0] and minor <= t[1]:
-                return "sass", entry
+            if major == t[0] and minor <= t[1] and (best is None or minor > best[0]):
+                best = (minor, entry)
         elif (major, minor) <= t and not suffix:
             ptx = entry
+    if best:
+        return "sass", best[1]
     if ptx:
         return "ptx", ptx
     return None, None

@@ -48,7 +48,12 @@ def expect_gpu_model(snap: Snapshot, ctx: Context):
     that text, ignoring case ("NVIDIA H100 80GB HBM3").
 
     A job tuned for one model (memory size, fp8 support) fails or runs slowly on another; schedulers
-    sometimes place jobs on the wrong partition.  Fix: schedule the job on nodes with that model.
+    sometimes place jobs on the wrong partition.
+
+    Fix: schedule the job on nodes with that model (a Slurm constraint or partition, a Kubernetes
+    nodeSelector on the GPU product label).
+
+    Sources: the GPU name as NVML reports it (nvmlDeviceGetName); the fleet's own configuration.
     """
     wanted = _wanted(ctx, "gpu-model")
     if wanted is None:
@@ -76,7 +81,11 @@ def expect_min_driver(snap: Snapshot, ctx: Context):
     (`[expect] min-driver = "535.104"`)?
 
     Fleets pin a minimum driver for the CUDA versions and fixes their images rely on.  Versions are
-    compared as PEP 440 release numbers (535.104.05 >= 535.104).  Fix: upgrade the driver on the node.
+    compared as PEP 440 release numbers (535.104.05 >= 535.104).
+
+    Fix: upgrade the driver on the node.
+
+    Sources: the driver version as NVML reports it (nvmlSystemGetDriverVersion); PEP 440 version ordering.
     """
     from packaging.version import InvalidVersion, Version
 
@@ -102,7 +111,10 @@ def expect_torch(snap: Snapshot, ctx: Context):
     """Does the installed torch satisfy the fleet's version specifier (`[expect] torch = ">=2.4,<2.6"`)?
 
     A local version label (+cu121) is ignored, as PEP 440 says for specifiers without one.
+
     Fix: install a matching torch (`pip install "torch>=2.4,<2.6"` with the right CUDA index URL).
+
+    Sources: PEP 440 "Version specifiers" (local versions); torch.__version__ from the torch probe.
     """
     from packaging.specifiers import SpecifierSet
     from packaging.version import InvalidVersion, Version
@@ -132,7 +144,11 @@ def expect_packages(snap: Snapshot, ctx: Context):
     """Are the packages the fleet configuration requires installed, at matching versions
     (`[expect] packages = ["vllm>=0.6", "flash-attn"]`)?
 
+    Names are compared after PEP 503 normalisation (flash_attn = flash-attn); versions with PEP 440.
+
     Fix: `pip install` the requirement as written.
+
+    Sources: PEP 508 (requirement strings), PEP 503 (name normalisation), PEP 440 (specifiers).
     """
     from packaging.requirements import Requirement
     from packaging.version import InvalidVersion, Version
@@ -169,6 +185,9 @@ def expect_env(snap: Snapshot, ctx: Context):
     `llmdoctor/probes/env.py`); the configuration refuses others.
 
     Fix: set the variables in the job script, the container image, or the scheduler's environment.
+
+    Sources: the allow-listed environment recorded by the env probe (secrets redacted, so they cannot
+    be expected); NCCL's environment variable documentation for the NCCL_* names.
     """
     wanted = _wanted(ctx, "env")
     if wanted is None:

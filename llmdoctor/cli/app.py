@@ -64,7 +64,7 @@ def _root(
 
 
 def _register() -> None:
-    from . import check, checks_cmd, config_cmd, fix, snapshot
+    from . import check, checks_cmd, config_cmd, env_cmd, fix, snapshot
 
     app.command("check")(check.check)
     app.command("snapshot")(snapshot.snapshot)
@@ -72,6 +72,7 @@ def _register() -> None:
     app.command("explain")(checks_cmd.explain)
     app.command("config")(config_cmd.show_config)
     app.add_typer(fix.fix_app, name="fix")
+    app.command("env")(env_cmd.env)
 
 
 _register()

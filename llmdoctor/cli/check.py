@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 import typer
@@ -33,6 +34,7 @@ def check(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show evidence for every check, passing ones too."),
     timeout: float = typer.Option(20.0, "--timeout", help="Global probing budget in seconds."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="The dtype the job will use (bf16, fp8, ...): gpu.dtype fails on GPUs without it."),
+    debug_ok: bool = typer.Option(False, "--debug-ok", help="Accept verbose NCCL debug logging (NCCL_DEBUG=INFO/TRACE) while debugging."),
 ) -> None:
     """Examine this machine (or a snapshot) and report a verdict per check."""
     if fail_on is not None and fail_on not in ("fail", "warn"):
@@ -47,6 +49,8 @@ def check(
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(sorted(RENDERERS))}")
     if dtype is not None and dtype.lower() not in DTYPES:
         raise UsageError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    if fmt in ("rich", "plain"):
+        from ..report import text as _warm  # noqa: F401  (import the renderer while torch is being probed)
     registry = load_registry()
     from ..config import load_config, prune_unconfigured_expectations
 
@@ -54,15 +58,11 @@ def check(
                                                           common.split_patterns(ignore), fail_on)
     specs = select(registry, config.select.value, config.ignore.value)
     specs = prune_unconfigured_expectations(specs, config, config.select.value)
-    if from_ is not None:
-        if python is not None:
-            raise UsageError("--from and --python cannot be combined: a snapshot is not probed")
-        from ..inputs import load_snapshot
-
-        snap = load_snapshot(from_)
-    else:
-        snap = common.probe_with_spinner(common.validate_python(python), common.validate_timeout(timeout))
-    ctx = Context(options={**config.options(), "dtype": dtype.lower() if dtype else None})
+    snap = common.load_or_probe(from_, python, timeout)
+    cli_options = {"dtype": dtype.lower() if dtype else None,
+                   "nccl.perf-switches.debug_ok": True if debug_ok else None}
+    # the command line wins over the configuration file, where it says something
+    ctx = Context(options={**config.options(), **{k: v for k, v in cli_options.items() if v is not None}})
     report = run_checks(snap, specs, ctx, registry=registry, fail_on=config.fail_on.value)
     to_file = output is not None and output != "-"
     options = RenderOptions(verbose=verbose, color=fmt == "rich" and not to_file and common.color_wanted(),
@@ -72,8 +72,9 @@ def check(
         common.write_output(output, text, force=force or fmt in REWRITTEN_FORMATS,
                             backup=fmt not in REWRITTEN_FORMATS)
     else:
-        # color=: click strips ANSI codes when stdout is not a terminal, which would defeat FORCE_COLOR
-        typer.echo(text, nl=False, color=options.color)
+        # not typer.echo: it strips colour codes whenever stdout is not a terminal, even with FORCE_COLOR
+        sys.stdout.write(text)
+        sys.stdout.flush()
     if fmt == "github":
         common.append_step_summary(report)
     raise typer.Exit(report.exit_code)

@@ -95,6 +95,32 @@ def probe_with_spinner(python: Optional[str], timeout: float):
         return collect(python=python, timeout=timeout, progress=progress)
 
 
+def load_or_probe(from_: Optional[str], python: Optional[str], timeout: float):
+    """The snapshot a command works from: a saved one or a dump (--from), or a live probe."""
+    if from_ is not None:
+        if python is not None:
+            raise UsageError("--from and --python cannot be combined: a snapshot is not probed")
+        from ..inputs import load_snapshot
+
+        return load_snapshot(from_)
+    return probe_with_spinner(validate_python(python), validate_timeout(timeout))
+
+
+def emit(text: str, output: Optional[str], force: bool, mode: Optional[int] = None) -> None:
+    """Print an artifact, or write it atomically with -o (never clobbering without --force)."""
+    if output is None or output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from ..fixes.writer import WriteRefused, write_artifact
+
+    try:
+        path = write_artifact(output, text, force=force, mode=mode)
+    except WriteRefused as exc:
+        raise UsageError(str(exc)) from None
+    sys.stderr.write(f"written to {path}\n")
+
+
 def write_output(path: str, text: str, *, force: bool, backup: bool = True) -> None:
     """Write a rendered report atomically through the one file writer; refusals are exit 2."""
     from ..fixes.writer import WriteRefused, write_artifact
