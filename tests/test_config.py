@@ -215,3 +215,15 @@ def test_expect_packages_and_env():
     r = expect("expect.env", env_snap, env={"NCCL_IB_DISABLE": "0", "NCCL_DEBUG": "WARN"})
     assert [f.status for f in r.findings] == [Status.FAIL, Status.FAIL]
     assert expect("expect.env", env_snap, env={"NCCL_IB_DISABLE": "1"}).status is Status.PASS
+
+
+def test_builtin_setting_from_file_changes_the_verdict(tmp_path):
+    """nccl.shm declares min_bytes: the file's value reaches the check through ctx.option."""
+    shm = str(SCENARIOS / "docker_small_shm.json")  # /dev/shm is 64 MiB
+    code, report = run_json("check", "--from", shm, "--json", "--select", "nccl.shm", cwd=tmp_path)
+    assert statuses(report)["nccl.shm"] == "fail"
+    write(tmp_path / "llmdoctor.toml", '[checks."nccl.shm"]\nmin_bytes = 33554432\n')  # 32 MiB
+    code, report = run_json("check", "--from", shm, "--json", "--select", "nccl.shm", cwd=tmp_path)
+    assert statuses(report)["nccl.shm"] == "pass"
+    shown = run_cli("config", cwd=tmp_path).stdout
+    assert any(line.startswith("min_bytes = 33554432") and str(tmp_path) in line for line in shown.splitlines())
