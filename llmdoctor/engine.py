@@ -40,7 +40,7 @@ class CheckSpec:
     origin: str = "builtin"
     # Settings the check reads with ctx.option("<id>.<name>"): name -> Setting (type, default, help).
     # Configuration files may set exactly these ([checks."<id>"] name = value); defaults reach ctx too.
-    settings: Mapping[str, "Setting"] = field(default_factory=dict)
+    settings: Mapping[str, "Setting"] = field(default_factory=dict, compare=False)
 
     @property
     def area(self) -> str:
