@@ -322,7 +322,8 @@ def _nvswitch_like(snap: Snapshot) -> bool | None:
     return all(l.level == "NVLINK" for l in snap.gpu_links) and all(c is not None and c >= (9, 0) for c in ccs)
 
 
-@check("nccl.perf-switches", "No NCCL transport is switched off where the hardware would use it", needs=("env",))
+@check("nccl.perf-switches", "No NCCL transport is switched off where the hardware would use it", needs=("env",),
+       settings={"debug_ok": (bool, False, "accept NCCL_DEBUG=INFO/TRACE (as --debug-ok does)")})
 def check_perf_switches(snap: Snapshot, ctx: Context):
     """Are NCCL's fast paths switched off, or debug logging left on?
 
@@ -414,7 +415,8 @@ def check_perf_switches(snap: Snapshot, ctx: Context):
 DEFAULT_SHM_MIN = 1 << 30  # 1 GiB: NVIDIA's documented --shm-size=1g
 
 
-@check("nccl.shm", "/dev/shm and memlock are large enough for NCCL", needs=("host",))
+@check("nccl.shm", "/dev/shm and memlock are large enough for NCCL", needs=("host",),
+       settings={"min_bytes": (int, DEFAULT_SHM_MIN, "smallest acceptable /dev/shm, in bytes")})
 def check_shm(snap: Snapshot, ctx: Context):
     """Is /dev/shm large enough for NCCL between local GPUs, and is memlock unlimited with InfiniBand?
 

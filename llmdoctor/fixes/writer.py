@@ -118,3 +118,17 @@ def _copy(src: Path, folder: Path) -> str:
             pass
         raise
     return tmp
+
+
+def append_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Append ``text`` to ``path`` (created if missing): for files others also append to, such as
+    GitHub's ``$GITHUB_STEP_SUMMARY``.  One ``write`` in append mode; never truncates."""
+    target = Path(path)
+    if target.is_dir():
+        raise WriteRefused(f"{target} is a directory")
+    try:
+        with open(target, "a", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise WriteRefused(f"cannot append to {target}: {exc.strerror or exc}") from None
+    return target
