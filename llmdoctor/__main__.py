@@ -1,4 +1,4 @@
-from llmdoctor.cli.app import main
+from llmdoctor.cli import main
 
 if __name__ == "__main__":
     main()

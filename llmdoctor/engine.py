@@ -12,6 +12,7 @@ owners; a plugin that fails to import becomes an error result, not a crash.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import pkgutil
@@ -37,6 +38,9 @@ class CheckSpec:
     func: Callable[..., Any]
     needs: tuple[str, ...] = ()
     origin: str = "builtin"
+    # Settings the check reads with ctx.option("<id>.<name>"): name -> Setting (type, default, help).
+    # Configuration files may set exactly these ([checks."<id>"] name = value); defaults reach ctx too.
+    settings: Mapping[str, "Setting"] = field(default_factory=dict, compare=False)
 
     @property
     def area(self) -> str:
@@ -45,6 +49,23 @@ class CheckSpec:
     @property
     def explanation(self) -> str:
         return inspect.cleandoc(self.func.__doc__ or "").strip()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A per-check setting: its type (int, float, str, bool, list), default and one-line help."""
+
+    type: type
+    default: Any
+    help: str = ""
+
+
+def _as_setting(name: str, value: Any) -> Setting:
+    if isinstance(value, Setting):
+        return value
+    if isinstance(value, tuple) and len(value) in (2, 3) and isinstance(value[0], type):
+        return Setting(*value)
+    raise UsageError(f"setting {name!r}: declare it as (type, default, help)")
 
 
 @dataclass
@@ -93,12 +114,19 @@ def _validate_id(check_id: str) -> None:
         raise UsageError(f"invalid check id {check_id!r}: use 'area.subject' in lower case")
 
 
-def check(id: str, title: str, needs: Iterable[str] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a function ``(snapshot, ctx)`` as a check; ``load_registry`` collects it from its module."""
+def check(id: str, title: str, needs: Iterable[str] = (),
+          settings: Mapping[str, Any] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a function ``(snapshot, ctx)`` as a check; ``load_registry`` collects it from its module.
+
+    ``settings`` (optional): ``{name: (type, default, help)}``, the per-check settings the check reads
+    with ``ctx.option("<id>.<name>")``; a configuration file may set exactly these.
+    """
+    declared = {name: _as_setting(name, value) for name, value in (settings or {}).items()}
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         _validate_id(id)
-        func.__llmdoctor_check__ = CheckSpec(id=id, title=title, func=func, needs=tuple(needs))  # type: ignore[attr-defined]
+        func.__llmdoctor_check__ = CheckSpec(id=id, title=title, func=func, needs=tuple(needs),  # type: ignore[attr-defined]
+                                             settings=declared)
         return func
 
     return decorate
@@ -158,7 +186,7 @@ def load_registry(entry_points: list[tuple[str, str, str]] | None = None) -> Reg
             continue
         for spec in _specs_in(modules):
             try:
-                registry.register(CheckSpec(spec.id, spec.title, spec.func, spec.needs, origin))
+                registry.register(dataclasses.replace(spec, origin=origin))
             except UsageError as exc:
                 registry.load_errors.append((origin, str(exc)))
     if entry_points is None:
@@ -173,6 +201,11 @@ def _matches(check_id: str, pattern: str) -> bool:
     return check_id == pattern or check_id.startswith(pattern + ".") or (
         pattern.endswith("*") and check_id.startswith(pattern[:-1])
     )
+
+
+def setting_defaults(specs: Iterable[CheckSpec]) -> dict[str, Any]:
+    """``{"<id>.<name>": default}`` for every declared setting: what ctx.option returns unless configured."""
+    return {f"{spec.id}.{name}": s.default for spec in specs for name, s in spec.settings.items()}
 
 
 def select(registry: Registry, select: Iterable[str] = (), ignore: Iterable[str] = ()) -> list[CheckSpec]:
@@ -242,7 +275,11 @@ def run_check(spec: CheckSpec, snap: Snapshot, ctx: Context) -> CheckResult:
 
 def run_checks(snap: Snapshot, specs: Iterable[CheckSpec], ctx: Context | None = None,
                registry: Registry | None = None, fail_on: str = "fail") -> Report:
+    specs = list(specs)
     ctx = ctx or Context()
+    defaults = setting_defaults(specs)
+    if defaults:  # declared settings: ctx.option returns the declared default unless configured
+        ctx = Context({**defaults, **{k: v for k, v in ctx.options.items() if v is not None}})
     results = [run_check(spec, snap, ctx) for spec in specs]
     if registry is not None:
         for origin, error in registry.load_errors:

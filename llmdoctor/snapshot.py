@@ -13,6 +13,7 @@ Conventions:
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import json
 import types
@@ -133,6 +134,26 @@ class TorchDevice:
 
 
 @dataclass(frozen=True)
+class ExtensionImport:
+    """One GPU extension imported in the torch probe's process (after torch), or why it was not.
+
+    name: the module tried ("xformers", "flash_attn_2_cuda", "vllm._C", "bitsandbytes", "triton"), or a
+    pseudo-name for a cheap look-up done instead of an import ("triton:libcuda" = triton's libcuda
+    search; "deepspeed:ops" = DeepSpeed's record of what its prebuilt ops were built for).
+    ok: True imported / found; False raised (``error`` verbatim); None not tried (``error`` says why).
+    warnings: verbatim warnings and WARNING-level log records emitted while importing.
+    info: small facts the look-up found (e.g. {"libcuda_dirs": "/usr/lib/x86_64-linux-gnu"}).
+    """
+
+    name: str
+    ok: bool | None = None
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    seconds: float | None = None
+    info: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class Torch:
     installed: bool
     version: str | None = None
@@ -152,6 +173,8 @@ class Torch:
     warnings: tuple[str, ...] = ()  # verbatim warnings seen on import / CUDA init
     loaded_libraries: Mapping[str, str] | None = None  # soname stem -> path actually mapped (cudnn, nccl, cudart, cuda)
     installs: tuple[str, ...] | None = None  # every torch package directory on sys.path
+    # installed GPU extensions imported after torch (packages.imports); None = not probed
+    extensions: tuple[ExtensionImport, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -335,7 +358,7 @@ def _from_jsonable(tp: Any, value: Any, where: str) -> Any:
             raise SnapshotError(f"{where}: expected a list")
         item = args[0] if args else Any
         return tuple(_from_jsonable(item, v, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin in (Mapping, dict) or tp in (dict,):
+    if origin in (Mapping, collections.abc.Mapping, dict) or tp in (dict,):
         if not isinstance(value, dict):
             raise SnapshotError(f"{where}: expected an object")
         vt = args[1] if len(args) == 2 else Any

@@ -52,3 +52,13 @@ def has_torch() -> bool:
 
 
 requires_torch = pytest.mark.skipif(not has_torch(), reason="needs a real torch (pip install torch==2.13.0)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked gpu run only when asked for (-m gpu), as scripts/gpu-smoke.sh does."""
+    if "gpu" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="needs a real NVIDIA GPU: run with -m gpu (scripts/gpu-smoke.sh)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -114,17 +114,24 @@ def driver_supports(driver: str | None, max_cuda: str | None, cuda: str, platfor
 
 
 def best_torch_variant(snap: Snapshot, same_release_as: str | None = None,
-                       arch_cc: Iterable[str] = ()) -> tuple[str, str] | None:
+                       arch_cc: Iterable[str] = (), python: str | None = None,
+                       releases: Iterable[str] | None = None) -> tuple[str, str] | None:
     """(torch release 'X.Y', variant 'cuXYZ') that this driver can run and whose arch list covers ``arch_cc``.
 
-    Prefers the installed torch release (smallest change), else the newest release.
+    Prefers the installed torch release (smallest change), else the newest release.  With ``python``
+    ('3.10.14') only releases with wheels for that Python; with ``releases`` only those 'X.Y' releases.
     """
     platform = driver_platform(snap)
     max_cuda, _ = driver_max_cuda(snap)
     driver = snap.driver.version if snap.driver else None
     ccs = list(arch_cc)
+    allowed = set(releases) if releases is not None else None
     candidates = []
     for release, name, row in data.torch_variants():
+        if allowed is not None and release["torch"] not in allowed:
+            continue
+        if python and not python_supported(release.get("python"), python):
+            continue
         if driver is not None or max_cuda is not None:
             if not driver_supports(driver, max_cuda, row["cuda"], platform):
                 continue
@@ -149,6 +156,15 @@ def best_torch_variant(snap: Snapshot, same_release_as: str | None = None,
     return stable[0][0], stable[0][1]
 
 
+def python_supported(span: str | None, python: str) -> bool:
+    """Whether a release's Python span ('3.9-3.13') includes ``python`` ('3.10.14'); True when unknown."""
+    py = data.major_minor(python)
+    m = re.fullmatch(r"\s*(\d+\.\d+)\s*-\s*(\d+\.\d+)\s*", span or "")
+    if py is None or m is None:
+        return True
+    return data.major_minor(m.group(1)) <= py <= data.major_minor(m.group(2))
+
+
 def arch_covers(arch_list: Iterable[str], cc: str) -> tuple[str | None, str | None]:
     """How a torch arch list covers a GPU: ('sass', 'sm_86') | ('ptx', 'compute_80') | (None, None).
 
@@ -160,6 +176,7 @@ def arch_covers(arch_list: Iterable[str], cc: str) -> tuple[str | None, str | No
     if t is None:
         return None, None
     ptx = None
+    best: tuple[int, str] | None = None
     for entry in arch_list:
         m = re.fullmatch(r"(sm|compute)_(\d+)([af]?)", entry.strip())
         if not m:
@@ -170,10 +187,12 @@ def arch_covers(arch_list: Iterable[str], cc: str) -> tuple[str | None, str | No
         if m.group(1) == "sm":
             if suffix and (major, minor) != t:
                 continue
-            if major == t[0] and minor <= t[1]:
-                return "sass", entry
+            if major == t[0] and minor <= t[1] and (best is None or minor > best[0]):
+                best = (minor, entry)
         elif (major, minor) <= t and not suffix:
             ptx = entry
+    if best:
+        return "sass", best[1]
     if ptx:
         return "ptx", ptx
     return None, None

@@ -144,7 +144,8 @@ def check_alloc_conf(snap: Snapshot, ctx: Context):
     return findings
 
 
-@check("memory.gpu-free", "No other process holds much GPU memory", needs=("gpus",))
+@check("memory.gpu-free", "No other process holds much GPU memory", needs=("gpus",),
+       settings={"threshold": (float, 0.05, "fraction of a GPU's memory others may hold before a warning")})
 def check_gpu_free(snap: Snapshot, ctx: Context):
     """How much memory do other processes already hold on each GPU?
 

@@ -71,6 +71,13 @@ def check_torch_build(snap: Snapshot, ctx: Context):
                 pin = f"torch=={v.base_version}" if v and f"{v.major}.{v.minor}" == rel else f"'torch=={rel}.*'"
                 remedy = (f"Reinstall the CUDA build: pip install --force-reinstall {pin} --index-url "
                           f"{data.index_url(variant)} (conda: drop the cpuonly package)")
+                release = data.torch_release(t.version)
+                if release is not None and release["torch"] != rel:
+                    # this driver is too old for every CUDA build of the installed release: say what keeps it
+                    name = sorted(release["variants"], key=lambda n: data.version(release["variants"][n]["cuda"]))[0]
+                    need = F.driver_need(release["variants"][name]["cuda"], F.driver_platform(snap))
+                    remedy += (f"; or, to keep torch {release['torch']}, upgrade the driver to ≥ {need.floor or need.exact} "
+                               f"and install its {name} build from {data.index_url(name)}")
             findings.append(fail(f"torch {t.version} is a CPU-only build on a host with an NVIDIA GPU: "
                                  f"torch.cuda.is_available() is False and everything runs on the CPU",
                                  evidence, remedy=remedy, fix="pin --repair"))

@@ -24,9 +24,27 @@ app = typer.Typer(
 )
 
 
+# Printed by --version: what decides how llmdoctor behaves here (read from metadata, nothing imported).
+VERSION_DEPENDENCIES = ("typer", "click", "rich", "nvidia-ml-py", "psutil", "packaging", "torch")
+
+
+def version_text() -> str:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = []
+    for name in VERSION_DEPENDENCIES:
+        try:
+            parts.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            parts.append(f"{name} (not installed)")
+    return (f"llmdoctor {__version__}\n"
+            f"Python {platform.python_version()} ({sys.executable})\n" + "\n".join(parts))
+
+
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"llmdoctor {__version__}")
+        typer.echo(version_text())
         raise typer.Exit(0)
 
 
@@ -46,13 +64,15 @@ def _root(
 
 
 def _register() -> None:
-    from . import check, checks_cmd, fit, fix, memory_cmd, snapshot
+    from . import check, checks_cmd, config_cmd, env_cmd, fit, fix, memory_cmd, snapshot
 
     app.command("check")(check.check)
     app.command("snapshot")(snapshot.snapshot)
     app.command("checks")(checks_cmd.list_checks)
     app.command("explain")(checks_cmd.explain)
+    app.command("config")(config_cmd.show_config)
     app.add_typer(fix.fix_app, name="fix")
+    app.command("env")(env_cmd.env)
     app.command("fit")(fit.fit)
     app.add_typer(memory_cmd.memory_app, name="memory")
 

@@ -12,19 +12,26 @@ from ..engine import UsageError, load_registry, _did_you_mean
 def list_checks(json_: bool = typer.Option(False, "--json", help="Machine-readable list.")) -> None:
     """List every check: id, title, the snapshot parts it needs, and where it comes from."""
     registry = load_registry()
-    rows = [{"id": s.id, "title": s.title, "needs": list(s.needs), "origin": s.origin} for s in registry]
+    rows = [{"id": s.id, "title": s.title, "needs": list(s.needs), "origin": s.origin,
+             "module": s.func.__module__, "settings": sorted(s.settings)} for s in registry]
     if json_:
         typer.echo(json.dumps({"checks": rows, "load_errors": [{"origin": o, "error": e} for o, e in registry.load_errors]}, indent=2))
         return
     width = max((len(r["id"]) for r in rows), default=10)
     for r in rows:
-        origin = "" if r["origin"] == "builtin" else f"  [{r['origin']}]"
-        typer.echo(f"{r['id']:<{width}}  {r['title']}{origin}")
+        typer.echo(f"{r['id']:<{width}}  {r['title']}  [{r['origin']}]")
     for origin, err in registry.load_errors:
         typer.echo(f"(could not load checks from {origin}: {err})", err=True)
 
 
-def explain(check_id: str = typer.Argument(..., metavar="ID", help="A check id, e.g. cuda.driver.")) -> None:
+def _complete(incomplete: str) -> list[str]:
+    from .common import complete_check_ids
+
+    return [c for c in complete_check_ids(incomplete) if "." in c]
+
+
+def explain(check_id: str = typer.Argument(..., metavar="ID", help="A check id, e.g. cuda.driver.",
+                                            autocompletion=_complete)) -> None:
     """What a check verifies, why it matters, how to fix it, and its sources."""
     registry = load_registry()
     spec = registry.get(check_id)

@@ -93,3 +93,69 @@ def probe_with_spinner(python: Optional[str], timeout: float):
                 status.update(f"probing: {', '.join(pending)}")
 
         return collect(python=python, timeout=timeout, progress=progress)
+
+
+def load_or_probe(from_: Optional[str], python: Optional[str], timeout: float):
+    """The snapshot a command works from: a saved one or a dump (--from), or a live probe."""
+    if from_ is not None:
+        if python is not None:
+            raise UsageError("--from and --python cannot be combined: a snapshot is not probed")
+        from ..inputs import load_snapshot
+
+        return load_snapshot(from_)
+    return probe_with_spinner(validate_python(python), validate_timeout(timeout))
+
+
+def emit(text: str, output: Optional[str], force: bool, mode: Optional[int] = None) -> None:
+    """Print an artifact, or write it atomically with -o (never clobbering without --force)."""
+    if output is None or output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from ..fixes.writer import WriteRefused, write_artifact
+
+    try:
+        path = write_artifact(output, text, force=force, mode=mode)
+    except WriteRefused as exc:
+        raise UsageError(str(exc)) from None
+    sys.stderr.write(f"written to {path}\n")
+
+
+def write_output(path: str, text: str, *, force: bool, backup: bool = True) -> None:
+    """Write a rendered report atomically through the one file writer; refusals are exit 2."""
+    from ..fixes.writer import WriteRefused, write_artifact
+
+    try:
+        written = write_artifact(path, text, force=force, backup=backup)
+    except WriteRefused as exc:
+        raise UsageError(str(exc)) from None
+    if stderr_is_terminal():
+        sys.stderr.write(f"report written to {written}\n")
+
+
+def append_step_summary(report) -> None:
+    """In GitHub Actions, append the Markdown job summary to $GITHUB_STEP_SUMMARY (when it is set).
+
+    A summary that cannot be written is a warning on stderr: it must not change the job's verdict.
+    """
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    from ..fixes.writer import WriteRefused, append_text
+    from ..report.github import render_github_summary
+
+    try:
+        append_text(path, render_github_summary(report))
+    except WriteRefused as exc:
+        sys.stderr.write(f"llmdoctor: warning: job summary not written: {exc}\n")
+
+
+def complete_check_ids(incomplete: str) -> list[str]:
+    """Shell completion for check ids and their areas (``--select``, ``explain``)."""
+    from ..engine import load_registry
+
+    ids = load_registry().ids()
+    areas = sorted({i.split(".", 1)[0] for i in ids})
+    head, _, last = incomplete.rpartition(",")
+    prefix = f"{head}," if head else ""
+    return [prefix + c for c in [*areas, *ids] if c.startswith(last)]

@@ -9,11 +9,24 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
 
 from ..engine import UsageError, load_registry, run_checks
 from . import common
 
+
+class _FixGroup(TyperGroup):
+    """Unknown fix id: one clear line (exit 2) naming the fixes that exist."""
+
+    def resolve_command(self, ctx, args):
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            raise UsageError(f"unknown fix {args[0]!r} (available: {', '.join(sorted(self.commands)) or 'none'}); "
+                             f"'llmdoctor fix' lists the fixes that apply here")
+        return super().resolve_command(ctx, args)
+
+
 fix_app = typer.Typer(
+    cls=_FixGroup,
     name="fix",
     help="Produce fixes (scripts, pinned environment files) for what llmdoctor check found.",
     invoke_without_command=True,
@@ -49,29 +62,9 @@ def fix_list(
     typer.echo(f"\nAvailable fixes: {', '.join(available) if available else '(none)'}")
 
 
-def load_or_probe(from_: Optional[str], python: Optional[str], timeout: float):
-    """The snapshot a fix works from: a saved one / dump (--from), or a live probe."""
-    if from_ is not None:
-        if python is not None:
-            raise UsageError("--from and --python cannot be combined")
-        from ..inputs import load_snapshot
-
-        return load_snapshot(from_)
-    return common.probe_with_spinner(common.validate_python(python), common.validate_timeout(timeout))
-
-
-def emit(text: str, output: Optional[str], force: bool, mode: int | None = None) -> None:
-    """Print an artifact, or write it atomically with -o (never clobbering without --force)."""
-    if output is None or output == "-":
-        typer.echo(text, nl=False)
-        return
-    from ..fixes.writer import WriteRefused, write_artifact
-
-    try:
-        path = write_artifact(output, text, force=force, mode=mode)
-    except WriteRefused as exc:
-        raise UsageError(str(exc)) from None
-    typer.echo(f"written to {path}", err=True)
+# Shared with the other commands; fix subcommands use these two.
+load_or_probe = common.load_or_probe
+emit = common.emit
 
 
 def _commands():
@@ -80,6 +73,10 @@ def _commands():
 
 def _register() -> None:
     """One line per fix subcommand."""
+    from . import fix_nccl, fix_pin
+
+    fix_app.command("nccl")(fix_nccl.fix_nccl)
+    fix_app.command("pin")(fix_pin.pin)
 
 
 _register()

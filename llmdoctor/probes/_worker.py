@@ -8,8 +8,14 @@ Everything it cannot learn is reported as an error string, never raised.
 import json
 import os
 import sys
+import threading
+import time
 import traceback
 import warnings
+
+T0 = time.monotonic()
+# Set when an extension import had to be abandoned (still running in its thread): exit hard.
+_ABANDONED = []
 
 CUDA_LIBS = ("libcudnn", "libnccl", "libcudart", "libcuda", "libcublas", "libnvrtc")
 
@@ -126,7 +132,214 @@ def probe_torch():
         out["devices"] = devices
     out["warnings"] = [str(w.message) for w in caught]
     out["loaded_libraries"] = _loaded_libraries()
+    if os.environ.get("LLMDOCTOR_EXTENSION_IMPORTS", "1").strip().lower() not in ("0", "no", "false", "off"):
+        out["extensions"] = probe_extensions(torch, out.get("version"), _budget())
     return out
+
+
+# --------------------------------------------------------------------------- GPU extensions
+
+
+def _budget():
+    """Seconds left for extension imports: argv[2] is the caller's whole timeout for this worker."""
+    try:
+        total = float(sys.argv[2]) if len(sys.argv) > 2 else 20.0
+    except ValueError:
+        total = 20.0
+    # keep a margin so that the JSON is written before the caller gives up on us
+    return max(0.0, T0 + total * 0.8 - 1.0 - time.monotonic())
+
+
+class _LogCatcher(object):
+    """A logging handler that keeps WARNING+ records (xFormers logs its 'built for' warning)."""
+
+    def __init__(self):
+        import logging
+
+        class H(logging.Handler):
+            def __init__(self, sink):
+                logging.Handler.__init__(self, logging.WARNING)
+                self.sink = sink
+
+            def emit(self, record):
+                try:
+                    self.sink.append(record.getMessage())
+                except Exception:
+                    pass
+
+        self.records = []
+        self.handler = H(self.records)
+        self.logging = logging
+
+    def __enter__(self):
+        self.logging.getLogger().addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc):
+        self.logging.getLogger().removeHandler(self.handler)
+        return False
+
+
+def _run_bounded(fn, timeout):
+    """Run fn() in a daemon thread; ('ok', value) | ('error', text) | ('timeout', None)."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - SystemExit from a library is data too
+            box["error"] = _err(exc)
+
+    th = threading.Thread(target=target, name="llmdoctor-ext-import")
+    th.daemon = True
+    th.start()
+    th.join(timeout)
+    if th.is_alive():
+        _ABANDONED.append(th)
+        return "timeout", None
+    if "error" in box:
+        return "error", box["error"]
+    return "ok", box.get("value")
+
+
+def _find(name):
+    """The spec of a top-level module without importing anything; None if absent."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name)
+    except BaseException:  # noqa: BLE001
+        return None
+
+
+def _load_extension_file(qualname, package):
+    """Load package/<last part of qualname>*.so directly, without running the package's __init__."""
+    import glob
+    import importlib.machinery
+    import importlib.util
+
+    spec = _find(package)
+    dirs = list(spec.submodule_search_locations or []) if spec is not None else []
+    stem = qualname.rsplit(".", 1)[-1]
+    for d in dirs:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            for path in sorted(glob.glob(os.path.join(d, stem + suffix))):
+                loader = importlib.machinery.ExtensionFileLoader(qualname, path)
+                mspec = importlib.util.spec_from_file_location(qualname, path, loader=loader)
+                module = importlib.util.module_from_spec(mspec)
+                loader.exec_module(module)
+                return {"file": path}
+    raise ImportError("no %s extension file in %s" % (stem, ", ".join(dirs) or package))
+
+
+def _import(name):
+    def go():
+        import importlib
+
+        importlib.import_module(name)
+        return None
+    return go
+
+
+def _triton_libcuda():
+    """triton's own libcuda search (what `ld -lcuda` at kernel compile time will use)."""
+    fn = None
+    for mod, attr in (("triton.backends.nvidia.driver", "libcuda_dirs"), ("triton.common.build", "libcuda_dirs")):
+        try:
+            import importlib
+
+            fn = getattr(importlib.import_module(mod), attr)
+            break
+        except BaseException:  # noqa: BLE001
+            continue
+    if fn is None:
+        raise RuntimeError("this triton has no libcuda_dirs() (unknown triton layout)")
+    dirs = fn()
+    return {"libcuda_dirs": os.pathsep.join(str(d) for d in dirs)}
+
+
+def _deepspeed_ops():
+    """What DeepSpeed's prebuilt ops were compiled for, read from its install record (no deepspeed import)."""
+    spec = _find("deepspeed")
+    dirs = list(spec.submodule_search_locations or []) if spec is not None else []
+    for d in dirs:
+        path = os.path.join(d, "git_version_info_installed.py")
+        if os.path.isfile(path):
+            ns = {}
+            with open(path) as fh:
+                exec(compile(fh.read(), path, "exec"), ns)  # plain assignments of literals
+            installed = ns.get("installed_ops") or {}
+            prebuilt = sorted(k for k, v in installed.items() if v)
+            info = dict((k, str(v)) for k, v in (ns.get("torch_info") or {}).items())
+            info["prebuilt_ops"] = ",".join(prebuilt)
+            return info
+    raise ImportError("deepspeed has no git_version_info_installed.py (ops are JIT-built when first used)")
+
+
+# (name, top-level distribution module, how): imported in this order while the budget lasts
+EXTENSIONS = (
+    ("triton", "triton", _import("triton")),
+    ("triton:libcuda", "triton", _triton_libcuda),
+    ("xformers", "xformers", _import("xformers")),
+    ("flash_attn_2_cuda", "flash_attn_2_cuda", _import("flash_attn_2_cuda")),
+    ("vllm._C", "vllm", lambda: _load_extension_file("vllm._C", "vllm")),
+    ("torchvision._C", "torchvision", lambda: _load_extension_file("torchvision._C", "torchvision")),
+    ("bitsandbytes", "bitsandbytes", _import("bitsandbytes")),
+    ("deepspeed:ops", "deepspeed", _deepspeed_ops),
+)
+PER_IMPORT_MAX = 15.0
+
+
+def probe_extensions(torch, torch_version, budget):
+    """Import each installed GPU extension under a total time budget; record verbatim errors."""
+    results = []
+    deadline = time.monotonic() + budget
+    stop_reason = None
+    for name, top, how in EXTENSIONS:
+        if _find(top) is None:
+            continue
+        entry = {"name": name, "ok": None}
+        results.append(entry)
+        if stop_reason is not None:
+            entry["error"] = stop_reason
+            continue
+        left = deadline - time.monotonic()
+        if left <= 0.2:
+            stop_reason = entry["error"] = "not tried: the probe's time budget was spent"
+            continue
+        timeout = min(left, PER_IMPORT_MAX)
+        start = time.monotonic()
+        old_out, old_err = sys.stdout, sys.stderr
+        try:
+            import io
+
+            sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
+            with warnings.catch_warnings(record=True) as caught, _LogCatcher() as logs:
+                warnings.simplefilter("always")
+                kind, value = _run_bounded(how, timeout)
+            printed = (sys.stderr.getvalue() + sys.stdout.getvalue()).strip()
+        finally:
+            sys.stdout, sys.stderr = old_out, old_err
+        entry["seconds"] = round(time.monotonic() - start, 3)
+        seen = []
+        for text in [str(w.message) for w in caught] + list(logs.records):
+            if text and text not in seen:
+                seen.append(text[:2000])
+        if printed and not any(printed in s for s in seen):
+            seen.append(printed[-2000:])
+        entry["warnings"] = seen
+        if kind == "ok":
+            entry["ok"] = True
+            if isinstance(value, dict):
+                entry["info"] = value
+        elif kind == "error":
+            entry["ok"] = False
+            entry["error"] = value[:4000]
+        else:
+            entry["error"] = "timed out after %.0fs" % timeout
+            # a hung import may hold import locks: do not try the others
+            stop_reason = "not tried: an earlier import (%s) hung" % name
+    return results
 
 
 def probe_python():
@@ -141,15 +354,53 @@ def probe_python():
     }
 
 
+def _top_level_from_record(record):
+    """Importable top-level names a distribution installed, from its RECORD (namespace dirs excluded)."""
+    tops = []
+    for line in record.splitlines():
+        path = line.split(",", 1)[0].strip().strip('"')
+        first, sep, rest = path.partition("/")
+        if not first or first in ("..", "__pycache__") or first.endswith((".dist-info", ".data", ".egg-info")):
+            continue
+        name = None
+        if not sep:
+            if first.endswith(".py"):
+                name = first[:-3]
+            elif first.endswith((".so", ".pyd")):
+                name = first.split(".", 1)[0]
+        elif rest == "__init__.py":
+            name = first
+        if name and not name.startswith("__editable__") and name not in tops:
+            tops.append(name)
+    return tops
+
+
+def _search_path():
+    """sys.path without the launcher's own entry: `python -m llmdoctor` puts the cwd first (a source
+    tree's *.egg-info would then look installed); the subprocess boot pops it the same way."""
+    path = list(sys.path)
+    if path and path[0] in ("", os.getcwd()) and "llmdoctor" in sys.modules:
+        path = path[1:]
+    return path
+
+
 def probe_packages():
     from importlib import metadata
 
     dists = []
     problems = []
     seen = set()
-    for dist in metadata.distributions():
+    for dist in metadata.distributions(path=_search_path()):
         path = getattr(dist, "_path", None)
         where = str(path) if path is not None else "?"
+        base = os.path.basename(where)
+        if base.startswith("~"):
+            # pip renames a package to ~name while it uninstalls; a leftover means an interrupted pip run
+            problems.append("%s: leftover of an interrupted pip install/uninstall (pip ignores it; delete it)" % where)
+            continue
+        real = os.path.realpath(where) if path is not None else None
+        if real is not None and real in seen:
+            continue  # the same folder reached twice through sys.path
         try:
             name = dist.metadata["Name"]
             version = dist.version
@@ -157,13 +408,12 @@ def probe_packages():
             problems.append("%s: unreadable metadata (%s)" % (where, _err(exc)))
             continue
         if not name or not version:
-            problems.append("%s: metadata without %s" % (where, "Name" if not name else "Version"))
+            missing = "Name" if not name else "Version"
+            problems.append("%s: metadata without %s (a partial or broken install)" % (where, missing))
             continue
+        if real is not None:
+            seen.add(real)
         location = str(path.parent) if path is not None else None
-        key = (name.lower(), location)
-        if key in seen:
-            continue
-        seen.add(key)
         try:
             requires = list(dist.requires or [])
         except Exception as exc:
@@ -173,13 +423,28 @@ def probe_packages():
             installer = (dist.read_text("INSTALLER") or "").strip() or None
         except Exception:
             installer = None
+        top = []
         try:
-            top = [t for t in (dist.read_text("top_level.txt") or "").split() if t]
+            record = dist.read_text("RECORD")
+            if record:
+                top = _top_level_from_record(record)
+        except Exception as exc:
+            problems.append("%s: unreadable RECORD (%s)" % (where, _err(exc)))
+        if not top:
+            try:
+                top = [t for t in (dist.read_text("top_level.txt") or "").split() if t]
+            except Exception:
+                top = []
+        try:
+            # pkg_resources-style namespace packages: shared on purpose by several distributions
+            shared = set((dist.read_text("namespace_packages.txt") or "").split())
         except Exception:
-            top = []
+            shared = set()
+        if shared:
+            top = [t for t in top if t not in shared]
         dists.append({"name": name, "version": version, "location": location, "requires": requires,
                       "installer": installer, "top_level": top})
-    dists.sort(key=lambda d: (d["name"].lower(), d["location"] or ""))
+    dists.sort(key=lambda d: (d["name"].lower(), d["location"] or "", d["version"]))
     return {"interpreter": sys.executable, "distributions": dists, "problems": problems}
 
 
@@ -196,6 +461,9 @@ def main(argv):
     # The marker separates our JSON from anything a library printed on stdout while importing.
     sys.stdout.write("\n@@LLMDOCTOR@@" + json.dumps(result, default=str) + "\n")
     sys.stdout.flush()
+    if _ABANDONED:  # an import still hangs in a thread: do not wait for it at interpreter exit
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 

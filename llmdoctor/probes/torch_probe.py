@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..snapshot import Torch, TorchDevice
+from ..snapshot import ExtensionImport, Torch, TorchDevice
 from .subprocess_worker import run_worker
 
 
@@ -30,8 +30,21 @@ def torch_from_worker(data: dict[str, Any]) -> Torch:
         warnings=tuple(data.get("warnings") or ()),
         loaded_libraries=data.get("loaded_libraries"),
         installs=tuple(data["installs"]) if data.get("installs") is not None else None,
+        extensions=_extensions(data.get("extensions")),
+    )
+
+
+def _extensions(rows: Any) -> tuple[ExtensionImport, ...] | None:
+    if rows is None:
+        return None
+    return tuple(
+        ExtensionImport(name=str(r["name"]), ok=r.get("ok"), error=r.get("error"),
+                        warnings=tuple(str(w) for w in r.get("warnings") or ()), seconds=r.get("seconds"),
+                        info={str(k): str(v) for k, v in r["info"].items()} if r.get("info") else None)
+        for r in rows if isinstance(r, dict) and r.get("name")
     )
 
 
 def probe_torch(python: str, timeout: float) -> Torch:
-    return torch_from_worker(run_worker(python, "torch", timeout))
+    # the worker gets our timeout so that it can bound its extension imports within it
+    return torch_from_worker(run_worker(python, "torch", timeout, (f"{timeout:g}",)))

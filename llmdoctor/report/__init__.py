@@ -37,10 +37,31 @@ def _json(report: Report, options: RenderOptions) -> str:
     return render_json(report)
 
 
+def _junit(report: Report, options: RenderOptions) -> str:
+    from .junit import render_junit
+
+    return render_junit(report, options)
+
+
+def _github(report: Report, options: RenderOptions) -> str:
+    from .github import render_github
+
+    return render_github(report, options)
+
+
+def _prometheus(report: Report, options: RenderOptions) -> str:
+    from .prometheus import render_prometheus
+
+    return render_prometheus(report, options)
+
+
 RENDERERS: dict[str, Callable[[Report, RenderOptions], str]] = {
     "rich": _rich,
     "plain": _plain,
     "json": _json,
+    "junit": _junit,
+    "github": _github,
+    "prometheus": _prometheus,
 }
 
 

@@ -1,0 +1,1 @@
+"""Example llmdoctor plugin: checks live in submodules (every submodule is imported)."""

@@ -1,0 +1,338 @@
+"""Configuration: ``llmdoctor.toml``, ``[tool.llmdoctor]`` in ``pyproject.toml``, or ``--config FILE``.
+
+Searched from the working directory upward; in each folder ``llmdoctor.toml`` wins over a
+``pyproject.toml`` that has a ``[tool.llmdoctor]`` table.  The command line wins over the file.
+
+    select = ["cuda", "gpu"]          # check ids or prefixes (default: all)
+    ignore = ["cudnn.version"]
+    fail-on = "warn"                  # "fail" (default) or "warn"
+
+    [checks."nccl.shm"]               # per-check settings: exactly those the check declares
+    min_bytes = 1073741824            # reaches the check as ctx.option("nccl.shm.min_bytes")
+
+    [expect]                          # fleet expectations: each becomes an expect.* check
+    gpu-count = 8
+    gpu-model = "H100"
+    min-driver = "535.104"
+    torch = ">=2.4,<2.6"
+    packages = ["vllm>=0.6", "flash-attn"]
+    env = { NCCL_IB_DISABLE = "0" }
+
+Unknown keys and bad values raise ``UsageError`` naming the file and the key (exit 2).
+Reading the file is input, like ``inputs.py``: checks only ever see the resulting options.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from .engine import CheckSpec, Registry, UsageError
+
+FILE_NAME = "llmdoctor.toml"
+DEFAULT = "default"
+COMMAND_LINE = "command line"
+TOP_KEYS = ("select", "ignore", "fail-on", "checks", "expect")
+
+
+def _toml():
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    return tomllib
+
+
+# --------------------------------------------------------------------------- expectations
+
+
+def _str(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value.strip()
+
+
+def _count(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("expected a whole number >= 0")
+    return value
+
+
+def _version(key: str, value: Any) -> str:
+    from packaging.version import InvalidVersion, Version
+
+    text = _str(key, value)
+    try:
+        Version(text)
+    except InvalidVersion:
+        raise ValueError(f"{text!r} is not a version like '535.104.05'") from None
+    return text
+
+
+def _specifier(key: str, value: Any) -> str:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    text = _str(key, value)
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        raise ValueError(f"{text!r} is not a version specifier like '>=2.4,<2.6'") from None
+    return text
+
+
+def _requirements(key: str, value: Any) -> tuple[str, ...]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    if isinstance(value, str) or not isinstance(value, list):
+        raise ValueError('expected a list of requirements like ["vllm>=0.6", "flash-attn"]')
+    out = []
+    for item in value:
+        if not isinstance(item, str):
+            raise ValueError(f"{item!r} is not a requirement string")
+        try:
+            Requirement(item)
+        except InvalidRequirement:
+            raise ValueError(f"{item!r} is not a requirement like 'vllm>=0.6'") from None
+        out.append(item.strip())
+    return tuple(out)
+
+
+def _env(key: str, value: Any) -> dict[str, str]:
+    from .probes.env import is_allowed
+
+    if not isinstance(value, dict):
+        raise ValueError('expected a table like { NCCL_IB_DISABLE = "0" }')
+    out = {}
+    for name, wanted in value.items():
+        if not isinstance(wanted, str):
+            raise ValueError(f"{name}: expected a string value")
+        if not is_allowed(name):
+            raise ValueError(f"{name}: llmdoctor does not record this variable (see llmdoctor/probes/env.py)")
+        from .redact import is_secret_name
+
+        if is_secret_name(name):
+            raise ValueError(f"{name}: a secret's value is redacted in snapshots, so it cannot be expected")
+        out[name] = wanted
+    return out
+
+
+# expectation key -> (validator, help).  Each key K is read by the check ``expect.K``.
+EXPECTATIONS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
+    "gpu-count": (_count, "number of NVIDIA GPUs this host must have"),
+    "gpu-model": (_str, "text every GPU name must contain, case-insensitive (e.g. \"H100\")"),
+    "min-driver": (_version, "lowest acceptable NVIDIA driver version (e.g. \"535.104\")"),
+    "torch": (_specifier, "version specifier torch must satisfy (e.g. \">=2.4,<2.6\")"),
+    "packages": (_requirements, "requirements that must be installed (e.g. [\"vllm>=0.6\"])"),
+    "env": (_env, "environment variables that must have these values"),
+}
+
+
+# --------------------------------------------------------------------------- the effective configuration
+
+
+@dataclass(frozen=True)
+class Value:
+    value: Any
+    source: str
+
+
+@dataclass
+class Config:
+    path: Path | None = None
+    select: Value = field(default_factory=lambda: Value((), DEFAULT))
+    ignore: Value = field(default_factory=lambda: Value((), DEFAULT))
+    fail_on: Value = field(default_factory=lambda: Value("fail", DEFAULT))
+    settings: dict[str, Value] = field(default_factory=dict)  # "<check id>.<name>" -> value
+    expect: dict[str, Value] = field(default_factory=dict)  # "<key>" -> value
+
+    def options(self) -> dict[str, Any]:
+        """What checks see through ``ctx.option``."""
+        opts = {name: v.value for name, v in self.settings.items()}
+        opts.update({f"expect.{key}": v.value for key, v in self.expect.items()})
+        return opts
+
+    def override(self, select: Iterable[str] | None = None, ignore: Iterable[str] | None = None,
+                 fail_on: str | None = None) -> "Config":
+        select, ignore = list(select or ()), list(ignore or ())
+        if select:
+            self.select = Value(tuple(select), COMMAND_LINE)
+        if ignore:
+            self.ignore = Value(tuple(ignore), COMMAND_LINE)
+        if fail_on is not None:
+            self.fail_on = Value(fail_on, COMMAND_LINE)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        def entry(v: Value) -> dict[str, Any]:
+            value = list(v.value) if isinstance(v.value, tuple) else v.value
+            return {"value": value, "source": v.source}
+
+        return {
+            "file": str(self.path) if self.path else None,
+            "select": entry(self.select),
+            "ignore": entry(self.ignore),
+            "fail-on": entry(self.fail_on),
+            "checks": {name: entry(v) for name, v in sorted(self.settings.items())},
+            "expect": {key: entry(v) for key, v in sorted(self.expect.items())},
+        }
+
+
+def find_config(start: Path | None = None) -> tuple[Path, bool] | None:
+    """The nearest ``llmdoctor.toml``, or ``pyproject.toml`` with ``[tool.llmdoctor]``, from ``start`` up.
+
+    Returns (path, is_pyproject) or None.
+    """
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        own = candidate / FILE_NAME
+        if own.is_file():
+            return own, False
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                text = pyproject.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if "llmdoctor" not in text:  # cheap: most pyproject files never mention us
+                continue
+            try:
+                data = _toml().loads(text)
+            except Exception:  # noqa: BLE001 - someone else's broken file is not ours to report
+                continue
+            if isinstance(data.get("tool"), dict) and "llmdoctor" in data["tool"]:
+                return pyproject, True
+    return None
+
+
+def _read(path: Path, is_pyproject: bool) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"--config {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    tomllib = _toml()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    if is_pyproject:
+        table = data.get("tool", {}).get("llmdoctor")
+        if table is None:
+            raise UsageError(f"{path}: has no [tool.llmdoctor] table")
+        if not isinstance(table, dict):
+            raise UsageError(f"{path}: tool.llmdoctor must be a table")
+        return table
+    return data
+
+
+def _near(word: str, options: Iterable[str]) -> str:
+    hits = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {hits[0]!r}?)" if hits else ""
+
+
+def _patterns(where: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where}: expected a list of check ids or prefixes")
+    return tuple(p.strip() for item in value for p in item.split(",") if p.strip())
+
+
+def _known_patterns(where: str, patterns: Iterable[str], registry: Registry) -> None:
+    from .engine import _matches
+
+    ids = registry.ids()
+    for pattern in patterns:
+        if not any(_matches(i, pattern) for i in ids):
+            raise UsageError(f"{where}: unknown check id {pattern!r}{_near(pattern, ids)}; see 'llmdoctor checks'")
+
+
+def _setting_value(where: str, declared: Any, value: Any) -> Any:
+    kind = declared.type
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise UsageError(f"{where}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+    return value
+
+
+def load_config(path: str | os.PathLike[str] | None = None, registry: Registry | None = None,
+                start: Path | None = None) -> Config:
+    """Find (or read ``path``), parse and validate the configuration; defaults when there is none.
+
+    With ``registry``, ``[checks."<id>"]`` tables are validated against what each check declares.
+    """
+    if path is not None:
+        file = Path(path)
+        found: tuple[Path, bool] | None = (file, file.name == "pyproject.toml")
+    else:
+        found = find_config(start)
+    config = Config()
+    specs: Mapping[str, CheckSpec] = {s.id: s for s in registry} if registry is not None else {}
+    for spec in specs.values():
+        for name, declared in spec.settings.items():
+            config.settings[f"{spec.id}.{name}"] = Value(declared.default, DEFAULT)
+    if found is None:
+        return config
+    file, is_pyproject = found
+    data = _read(file, is_pyproject)
+    config.path = file
+    src = str(file)
+    prefix = f"{file}: " + ("tool.llmdoctor." if is_pyproject else "")
+    for key, value in data.items():
+        where = f"{prefix}{key}"
+        if key not in TOP_KEYS:
+            raise UsageError(f"{where}: unknown key{_near(key, TOP_KEYS)}; known: {', '.join(TOP_KEYS)}")
+        if key in ("select", "ignore"):
+            patterns = _patterns(where, value)
+            if registry is not None:
+                _known_patterns(where, patterns, registry)
+            setattr(config, key, Value(patterns, src))
+        elif key == "fail-on":
+            if value not in ("fail", "warn"):
+                raise UsageError(f"{where}: expected \"fail\" or \"warn\", got {value!r}")
+            config.fail_on = Value(value, src)
+        elif key == "checks":
+            if not isinstance(value, dict):
+                raise UsageError(f'{where}: expected tables like [checks."nccl.shm"]')
+            for check_id, table in value.items():
+                cwhere = f'{prefix}checks."{check_id}"'
+                if registry is not None and check_id not in specs:
+                    raise UsageError(f"{cwhere}: unknown check id{_near(check_id, specs)}; see 'llmdoctor checks'")
+                if not isinstance(table, dict):
+                    raise UsageError(f"{cwhere}: expected a table of settings")
+                declared_all = specs[check_id].settings if registry is not None else {}
+                for name, setting in table.items():
+                    swhere = f"{cwhere}.{name}"
+                    if registry is None:
+                        config.settings[f"{check_id}.{name}"] = Value(setting, src)
+                        continue
+                    if name not in declared_all:
+                        known = ", ".join(sorted(declared_all)) or "none"
+                        raise UsageError(f"{swhere}: unknown setting{_near(name, declared_all)}; {check_id} has: {known}")
+                    config.settings[f"{check_id}.{name}"] = Value(_setting_value(swhere, declared_all[name], setting), src)
+        elif key == "expect":
+            if not isinstance(value, dict):
+                raise UsageError(f"{where}: expected a table")
+            for ekey, evalue in value.items():
+                ewhere = f"{prefix}expect.{ekey}"
+                if ekey not in EXPECTATIONS:
+                    raise UsageError(f"{ewhere}: unknown expectation{_near(ekey, EXPECTATIONS)}; known: {', '.join(EXPECTATIONS)}")
+                try:
+                    config.expect[ekey] = Value(EXPECTATIONS[ekey][0](ekey, evalue), src)
+                except ValueError as exc:
+                    raise UsageError(f"{ewhere}: {exc}") from None
+    return config
+
+
+def prune_unconfigured_expectations(specs: list[CheckSpec], config: Config, selected: Iterable[str]) -> list[CheckSpec]:
+    """``expect.*`` checks run only when their expectation is configured or they are selected by name."""
+    explicit = [p for p in selected if p == "expect" or p.startswith("expect.") or p.startswith("expect*")]
+    return [s for s in specs
+            if s.area != "expect" or s.id.split(".", 1)[1] in config.expect or explicit]

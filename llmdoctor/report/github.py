@@ -1,0 +1,85 @@
+"""GitHub Actions: the plain report, workflow annotations, and a Markdown job summary.
+
+``render_github`` prints the plain report (readable in the job log) followed by one
+``::error``/``::warning`` workflow command per finding that is not fine, so each shows up as an
+annotation on the run.  ``render_github_summary`` is the Markdown that the CLI appends to
+``$GITHUB_STEP_SUMMARY`` (the renderer stays pure; the CLI does the write).
+
+Sources: GitHub docs, "Workflow commands for GitHub Actions" (setting an error/warning message;
+``%``, CR and LF escaped in data as ``%25``, ``%0D``, ``%0A``; ``:`` and ``,`` also in properties),
+and "Adding a job summary" (``GITHUB_STEP_SUMMARY``).
+"""
+
+from __future__ import annotations
+
+from ..model import CheckResult, Finding, Report, Status
+from . import RenderOptions
+
+_COMMAND = {Status.FAIL: "error", Status.ERROR: "error", Status.WARN: "warning"}
+_EMOJI = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.SKIP: "➖", Status.ERROR: "‼️"}
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _body(finding: Finding) -> str:
+    text = (f"{finding.subject}: " if finding.subject and not finding.message.startswith(finding.subject) else "") + finding.message
+    if finding.remedy:
+        text += f"\nFix: {finding.remedy}" + (f" (llmdoctor fix {finding.fix})" if finding.fix else "")
+    return text
+
+
+def annotations(report: Report) -> list[str]:
+    lines = []
+    for result in report.checks:
+        for finding in result.findings:
+            command = _COMMAND.get(finding.status)
+            if command is None:
+                continue
+            title = escape_property(f"llmdoctor {result.id}: {result.title}")
+            lines.append(f"::{command} title={title}::{escape_data(_body(finding))}")
+    return lines
+
+
+def render_github(report: Report, options: RenderOptions) -> str:
+    from .text import render_plain
+
+    plain = render_plain(report, options)
+    return plain + "".join(line + "\n" for line in annotations(report))
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _headline(result: CheckResult) -> str:
+    worst = [f for f in result.findings if f.status is result.status]
+    if not worst or result.status is Status.PASS:
+        return result.title
+    first = worst[0]
+    text = (f"{first.subject}: " if first.subject and not first.message.startswith(first.subject) else "") + first.message
+    return text + (f" (+{len(worst) - 1} more)" if len(worst) > 1 else "")
+
+
+def render_github_summary(report: Report) -> str:
+    """Markdown for the job summary: verdict, one table row per check, the fixes."""
+    from .text import environment_line
+
+    verdict = "❌ FAILED" if report.failed else ("‼️ ERROR" if report.errored else "✅ OK")
+    counts = ", ".join(f"{n} {status}" for status, n in report.summary.items() if n)
+    out = [f"## llmdoctor: {verdict}", "", f"`{environment_line(report.snapshot)}`", "", counts, "",
+           "| | check | result |", "|---|---|---|"]
+    for result in report.checks:
+        out.append(f"| {_EMOJI[result.status]} | `{result.id}` | {_cell(_headline(result))} |")
+    fixes = [(r, f) for r in report.checks for f in r.findings
+             if f.remedy and f.status in (Status.FAIL, Status.WARN, Status.ERROR)]
+    if fixes:
+        out += ["", "### What to do", ""]
+        for result, finding in fixes:
+            out.append(f"- **{result.id}**: {_cell(finding.remedy or '')}")
+    return "\n".join(out) + "\n"

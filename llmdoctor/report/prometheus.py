@@ -1,0 +1,124 @@
+"""Prometheus metrics in the node_exporter textfile-collector format.
+
+Write them with ``llmdoctor check --format prometheus -o /var/lib/node_exporter/textfile/llmdoctor.prom``
+from a timer: the file is replaced atomically, so the collector never reads half a file.
+
+Metrics:
+- ``llmdoctor_check_status{check,area,origin}``: 0 pass, 1 warn, 2 fail, 3 error, -1 skipped;
+- ``llmdoctor_check_duration_seconds{check}``;
+- ``llmdoctor_checks{status}``: how many checks ended with each status;
+- ``llmdoctor_ok``: 1 when no check failed (per ``fail_on``), else 0;
+- per GPU (labels ``gpu``, ``uuid``): ``llmdoctor_gpu_info{name,compute_capability,pci_bus_id}`` (1),
+  ``llmdoctor_gpu_memory_total_bytes``, ``llmdoctor_gpu_memory_used_bytes``,
+  ``llmdoctor_gpu_processes``, ``llmdoctor_gpu_persistence_mode``, ``llmdoctor_gpu_mig_mode``,
+  ``llmdoctor_gpu_health`` (the worst status, same values as check_status, of the findings about that GPU);
+- ``llmdoctor_last_run_timestamp_seconds``: when the snapshot was taken (Unix time).
+
+Unknown facts are left out, never written as 0.  Source: Prometheus "Exposition formats" (text format
+0.0.4) and node_exporter README, "Textfile Collector".
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from ..model import Report, Status
+from . import RenderOptions
+
+STATUS_VALUE = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2, Status.ERROR: 3, Status.SKIP: -1}
+
+
+def _label(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(**labels: object) -> str:
+    items = [f'{k}="{_label(v)}"' for k, v in labels.items() if v is not None]
+    return "{" + ",".join(items) + "}" if items else ""
+
+
+def _num(value: float | int) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+class _Out:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._declared: set[str] = set()
+
+    def metric(self, name: str, help_: str, samples: list[tuple[dict, float | int]]) -> None:
+        if not samples:
+            return
+        if name not in self._declared:
+            self._declared.add(name)
+            self.lines.append(f"# HELP {name} {help_}")
+            self.lines.append(f"# TYPE {name} gauge")
+        for labels, value in samples:
+            self.lines.append(f"{name}{_labels(**labels)} {_num(value)}")
+
+
+def _timestamp(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp()
+
+
+_GPU_SUBJECT = re.compile(r"^GPU (\d+)\b")
+
+
+def render_prometheus(report: Report, options: RenderOptions | None = None) -> str:
+    out = _Out()
+    out.metric("llmdoctor_check_status", "Verdict of each check: 0 pass, 1 warn, 2 fail, 3 error, -1 skipped.",
+               [({"check": r.id, "area": r.area, "origin": r.origin}, STATUS_VALUE[r.status]) for r in report.checks])
+    out.metric("llmdoctor_check_duration_seconds", "Time each check took.",
+               [({"check": r.id}, round(r.seconds, 6)) for r in report.checks])
+    out.metric("llmdoctor_checks", "Number of checks that ended with each status.",
+               [({"status": s}, n) for s, n in report.summary.items()])
+    out.metric("llmdoctor_ok", "1 when no check failed (per fail_on), else 0.", [({}, int(not report.failed))])
+
+    snap = report.snapshot
+    gpus = getattr(snap, "gpus", None) or ()
+    health: dict[int, int] = {}
+    for result in report.checks:
+        for finding in result.findings:
+            match = _GPU_SUBJECT.match(finding.subject or "")
+            if match:
+                index = int(match.group(1))
+                value = STATUS_VALUE[finding.status]
+                health[index] = max(health.get(index, -1), value)
+
+    def per_gpu(attr: str, convert=lambda v: v) -> list[tuple[dict, float | int]]:
+        rows = []
+        for gpu in gpus:
+            value = getattr(gpu, attr)
+            if value is not None:
+                rows.append(({"gpu": gpu.index, "uuid": gpu.uuid}, convert(value)))
+        return rows
+
+    out.metric("llmdoctor_gpu_info", "GPU identity (value is always 1).",
+               [({"gpu": g.index, "uuid": g.uuid, "name": g.name, "compute_capability": g.compute_capability,
+                  "pci_bus_id": g.pci_bus_id}, 1) for g in gpus])
+    out.metric("llmdoctor_gpu_memory_total_bytes", "GPU memory size.", per_gpu("memory_total"))
+    out.metric("llmdoctor_gpu_memory_used_bytes", "GPU memory in use when llmdoctor looked.", per_gpu("memory_used"))
+    out.metric("llmdoctor_gpu_processes", "Processes holding memory on the GPU.", per_gpu("processes", len))
+    out.metric("llmdoctor_gpu_persistence_mode", "1 when persistence mode is on.", per_gpu("persistence_mode", int))
+    out.metric("llmdoctor_gpu_mig_mode", "1 when MIG mode is on.", per_gpu("mig_mode", int))
+    out.metric("llmdoctor_gpu_health",
+               "Worst verdict of the findings about this GPU: 0 pass, 1 warn, 2 fail, 3 error, -1 none.",
+               [({"gpu": g.index, "uuid": g.uuid}, health.get(g.index, -1)) for g in gpus])
+    created = _timestamp(getattr(getattr(snap, "meta", None), "created_at", None))
+    if created is not None:
+        out.metric("llmdoctor_last_run_timestamp_seconds", "When the examined snapshot was taken (Unix time).",
+                   [({}, created)])
+    return "\n".join(out.lines) + "\n"

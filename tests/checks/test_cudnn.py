@@ -1,0 +1,40 @@
+import dataclasses
+
+import pytest
+
+from llmdoctor.checks.cudnn import decode_cudnn
+from llmdoctor.model import Status
+from llmdoctor.snapshot import Gpu
+
+from .helpers import run, scenario, with_env, with_torch
+
+
+@pytest.mark.parametrize("raw, expected", [(90100, (9, 1, 0)), (91002, (9, 10, 2)), (8902, (8, 9, 2)), (7605, (7, 6, 5)), (8600, (8, 6, 0))])
+def test_version_decoding_follows_cudnn_version_h(raw, expected):
+    assert decode_cudnn(raw) == expected
+
+
+def test_wheel_cudnn_passes():
+    result = run("cudnn.version", scenario("h100x8_healthy"))
+    assert result.status is Status.PASS
+    assert result.findings[0].evidence["cudnn"] == "9.1.0"
+
+
+def test_system_cudnn_on_ld_library_path_shadowing_the_wheel_warns():
+    snap = with_torch(scenario("h100x8_healthy"), loaded_libraries={"cudnn": "/public/apps/cudnn/v8.0.3/lib64/libcudnn.so.8"}, cudnn=8003)
+    snap = with_env(snap, LD_LIBRARY_PATH="/usr/local/nvidia/lib64:/public/apps/cudnn/v8.0.3/lib64")
+    result = run("cudnn.version", snap)
+    assert result.status is Status.WARN
+    assert "/public/apps/cudnn/v8.0.3/lib64" in result.findings[0].remedy
+
+
+def test_new_cudnn_on_volta_warns():
+    snap = with_torch(scenario("v100_fp16_only"), cudnn=91700)
+    result = run("cudnn.version", snap)
+    assert result.status is Status.WARN
+    assert all(f.subject for f in result.findings)
+
+
+def test_skips_without_facts():
+    assert run("cudnn.version", scenario("no_gpu")).status is Status.SKIP
+    assert run("cudnn.version", with_torch(scenario("h100x8_healthy"), cudnn=None)).status is Status.SKIP

@@ -1,0 +1,62 @@
+"""--version, shell completion, and colour rules, through the real entry point."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from conftest import SCENARIOS, run_cli
+
+H100 = str(SCENARIOS / "h100x8_healthy.json")
+
+
+def test_version_lists_own_and_dependency_versions():
+    proc = run_cli("--version")
+    assert proc.returncode == 0
+    lines = proc.stdout.splitlines()
+    import llmdoctor
+
+    assert lines[0] == f"llmdoctor {llmdoctor.__version__}"
+    assert f"typer {version('typer')}" in lines
+    assert f"rich {version('rich')}" in lines
+    assert f"nvidia-ml-py {version('nvidia-ml-py')}" in lines
+    assert any(line.startswith("torch ") for line in lines)
+
+
+def test_version_does_not_import_heavy_modules():
+    import subprocess
+    import sys
+
+    code = ("import sys; from llmdoctor.cli.app import version_text; version_text(); "
+            "print(sorted(m for m in ('torch', 'pynvml', 'rich.console') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "torch" not in out and "pynvml" not in out
+
+
+def test_bash_completion_completes_commands():
+    proc = run_cli(env={"_LLMDOCTOR_COMPLETE": "complete_bash", "COMP_WORDS": "llmdoctor conf", "COMP_CWORD": "1"})
+    assert proc.returncode == 0
+    assert proc.stdout.split() == ["config"]
+    ids = run_cli(env={"_LLMDOCTOR_COMPLETE": "complete_bash", "COMP_WORDS": "llmdoctor explain cuda.dr",
+                       "COMP_CWORD": "2"})
+    assert ids.stdout.split() == ["cuda.driver"]
+    fmts = run_cli(env={"_LLMDOCTOR_COMPLETE": "complete_bash", "COMP_WORDS": "llmdoctor check --format ju",
+                        "COMP_CWORD": "3"})
+    assert fmts.stdout.split() == ["junit"]
+    script = run_cli("--show-completion", "bash")
+    assert script.returncode == 0 and "_LLMDOCTOR_COMPLETE" in script.stdout
+
+
+def test_plain_when_not_a_terminal_and_no_color_honoured():
+    piped = run_cli("check", "--from", H100, env={"NO_COLOR": ""})
+    assert piped.returncode == 0 and "\x1b[" not in piped.stdout  # stdout is a pipe: plain
+    forced = run_cli("check", "--from", H100, "--format", "rich", env={"NO_COLOR": "", "FORCE_COLOR": "1"})
+    assert "\x1b[" in forced.stdout
+    no_color = run_cli("check", "--from", H100, "--format", "rich", env={"NO_COLOR": "1", "FORCE_COLOR": "1"})
+    assert "\x1b[" not in no_color.stdout
+
+
+def test_checks_lists_origin_of_every_check():
+    proc = run_cli("checks")
+    assert proc.returncode == 0
+    assert all(line.rstrip().endswith("]") for line in proc.stdout.splitlines())
+    assert any(line.startswith("expect.gpu-count") and "[builtin]" in line for line in proc.stdout.splitlines())

@@ -1,0 +1,229 @@
+"""Configuration files, per-check settings, fleet expectations (expect.*), and `llmdoctor config`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+
+import pytest
+
+from conftest import SCENARIOS, load_scenario, run_cli, run_json, statuses
+from llmdoctor.config import load_config
+from llmdoctor.engine import CheckSpec, Context, Registry, Setting, UsageError, check, run_check, setting_defaults
+from llmdoctor.model import Status, passed
+
+H100 = str(SCENARIOS / "h100x8_healthy.json")
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+# --------------------------------------------------------------------------- the @check settings declaration
+
+
+def _registry_with_settings() -> Registry:
+    @check("demo.shm", "demo", settings={"min_bytes": (int, 1 << 30, "smallest /dev/shm"),
+                                           "ratio": (float, 0.5, "a ratio"), "mode": (str, "strict", "")})
+    def demo(snap, ctx):
+        return passed(f"min={ctx.option('demo.shm.min_bytes')}")
+
+    registry = Registry()
+    registry.register(demo.__llmdoctor_check__)
+    return registry
+
+
+def test_check_decorator_stays_backward_compatible():
+    @check("demo.plain", "no settings")
+    def plain(snap, ctx):
+        return None
+
+    assert plain.__llmdoctor_check__.settings == {}
+
+
+def test_declared_settings_and_defaults():
+    registry = _registry_with_settings()
+    spec = registry.get("demo.shm")
+    assert spec.settings["min_bytes"] == Setting(int, 1 << 30, "smallest /dev/shm")
+    assert setting_defaults(registry)["demo.shm.min_bytes"] == 1 << 30
+    with pytest.raises(UsageError):
+        check("demo.bad", "x", settings={"n": 3})
+
+
+def test_file_settings_reach_the_check_through_ctx_option(tmp_path):
+    registry = _registry_with_settings()
+    cfg = write(tmp_path / "llmdoctor.toml", '[checks."demo.shm"]\nmin_bytes = 2048\nratio = 1\n')
+    config = load_config(cfg, registry)
+    assert config.settings["demo.shm.min_bytes"].value == 2048
+    assert config.settings["demo.shm.min_bytes"].source == str(cfg)
+    assert config.settings["demo.shm.ratio"].value == 1.0  # an int is fine for a float
+    assert config.settings["demo.shm.mode"].source == "default"
+    result = run_check(registry.get("demo.shm"), load_scenario("no_gpu"), Context(config.options()))
+    assert result.findings[0].message == "min=2048"
+
+
+def test_run_checks_gives_declared_defaults_without_configuration():
+    from llmdoctor.engine import run_checks
+
+    registry = _registry_with_settings()
+    report = run_checks(load_scenario("no_gpu"), list(registry))
+    assert report.checks[0].findings[0].message == f"min={1 << 30}"
+
+
+@pytest.mark.parametrize("body, named", [
+    ('[checks."demo.shm"]\nmin_byte = 1\n', 'checks."demo.shm".min_byte'),
+    ('[checks."demo.shm"]\nmin_bytes = "1G"\n', 'checks."demo.shm".min_bytes'),
+    ('[checks."demo.shm"]\nmin_bytes = true\n', 'checks."demo.shm".min_bytes'),
+    ('[checks."demo.shmm"]\nmin_bytes = 1\n', 'checks."demo.shmm"'),
+    ('fail_on = "warn"\n', "fail_on"),
+    ('fail-on = "always"\n', "fail-on"),
+    ('select = 3\n', "select"),
+    ('ignore = ["demo.shmm"]\n', "ignore"),
+    ('[expect]\ngpu-count = -1\n', "expect.gpu-count"),
+    ('[expect]\ngpu_count = 8\n', "expect.gpu_count"),
+    ('[expect]\ntorch = "2.4"\n', "expect.torch"),
+    ('[expect]\nmin-driver = "new"\n', "expect.min-driver"),
+    ('[expect]\npackages = "vllm"\n', "expect.packages"),
+    ('[expect]\nenv = { HOME = "/root" }\n', "expect.env"),
+    ('[expect]\nenv = { HF_TOKEN = "x" }\n', "expect.env"),
+    ("select = [\n", "not valid TOML"),
+])
+def test_bad_configuration_names_the_key(tmp_path, body, named):
+    cfg = write(tmp_path / "llmdoctor.toml", body)
+    with pytest.raises(UsageError) as err:
+        load_config(cfg, _registry_with_settings())
+    assert named in str(err.value) and str(cfg) in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+# --------------------------------------------------------------------------- finding the file
+
+
+def test_search_upward_and_precedence(tmp_path):
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    write(tmp_path / "pyproject.toml", '[project]\nname = "x"\n[tool.llmdoctor]\nfail-on = "warn"\n')
+    found = load_config(start=deep)
+    assert found.path == tmp_path / "pyproject.toml" and found.fail_on.value == "warn"
+    write(tmp_path / "a" / "llmdoctor.toml", 'ignore = ["cudnn"]\n')
+    nearer = load_config(start=deep)
+    assert nearer.path == tmp_path / "a" / "llmdoctor.toml" and nearer.fail_on.value == "fail"
+    assert nearer.override(["cuda"], None, "warn").fail_on.source == "command line"
+
+
+def test_pyproject_without_our_table_is_not_a_config(tmp_path):
+    write(tmp_path / "pyproject.toml", '[project]\nname = "llmdoctor-user"\n')
+    assert load_config(start=tmp_path).path is None
+
+
+def test_cli_reads_config_from_working_directory(tmp_path):
+    sub = tmp_path / "job"
+    sub.mkdir()
+    write(tmp_path / "llmdoctor.toml", 'select = ["gpu", "expect"]\n[expect]\ngpu-count = 4\n')
+    code, report = run_json("check", "--from", H100, "--json", cwd=sub)
+    assert code == 1
+    got = statuses(report)
+    assert got["expect.gpu-count"] == "fail"
+    assert all(i.startswith(("gpu.", "expect.")) for i in got)
+    # the command line wins over the file
+    code, report = run_json("check", "--from", H100, "--json", "--select", "cuda", cwd=sub)
+    assert code == 0 and all(i.startswith("cuda.") for i in statuses(report))
+
+
+def test_cli_bad_config_is_exit_2_one_line(tmp_path):
+    write(tmp_path / "llmdoctor.toml", '[expect]\ngpu-cnt = 8\n')
+    proc = run_cli("check", "--from", H100, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "expect.gpu-cnt" in proc.stderr and "gpu-count" in proc.stderr
+    proc = run_cli("check", "--from", H100, "--config", str(tmp_path / "missing.toml"))
+    assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_expect_checks_only_run_when_configured_or_selected(tmp_path):
+    code, report = run_json("check", "--from", H100, "--json", cwd=tmp_path)
+    assert not any(i.startswith("expect.") for i in statuses(report))
+    code, report = run_json("check", "--from", H100, "--json", "--select", "expect", cwd=tmp_path)
+    assert set(statuses(report).values()) == {"skip"}
+    assert "no expectation configured" in report["checks"][0]["findings"][0]["message"]
+
+
+def test_llmdoctor_config_prints_values_and_sources(tmp_path):
+    cfg = write(tmp_path / "fleet.toml", 'fail-on = "warn"\n[expect]\ngpu-model = "H100"\n')
+    proc = run_cli("config", "--config", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith('fail-on = "warn"') and str(cfg) in line for line in lines)
+    assert any(line.startswith("select = []") and "# default" in line for line in lines)
+    assert any(line.startswith('gpu-model = "H100"') for line in lines)
+    data = json.loads(run_cli("config", "--config", str(cfg), "--json").stdout)
+    assert data["fail-on"] == {"value": "warn", "source": str(cfg)}
+    assert data["expect"]["gpu-model"]["value"] == "H100"
+
+
+def test_fail_on_from_file_and_cli(tmp_path):
+    write(tmp_path / "llmdoctor.toml", 'fail-on = "warn"\n')
+    v100 = str(SCENARIOS / "v100_fp16_only.json")
+    code, report = run_json("check", "--from", v100, "--json", cwd=tmp_path)
+    assert report["fail_on"] == "warn"
+    code2, report2 = run_json("check", "--from", v100, "--json", "--fail-on", "fail", cwd=tmp_path)
+    assert report2["fail_on"] == "fail"
+
+
+# --------------------------------------------------------------------------- expect.* checks as pure functions
+
+
+def expect(check_id: str, snap, **options):
+    from llmdoctor.engine import load_registry
+
+    spec = load_registry().get(check_id)
+    opts = {f"expect.{k.replace('_', '-')}": v for k, v in options.items()}
+    return run_check(spec, snap, Context(opts))
+
+
+def test_expect_gpu_count_and_model():
+    snap = load_scenario("h100x8_healthy")
+    assert expect("expect.gpu-count", snap, gpu_count=8).status is Status.PASS
+    r = expect("expect.gpu-count", snap, gpu_count=4)
+    assert r.status is Status.FAIL and r.findings[0].evidence["found"] == 8
+    assert expect("expect.gpu-count", snap).status is Status.SKIP
+    assert expect("expect.gpu-model", snap, gpu_model="h100").status is Status.PASS
+    r = expect("expect.gpu-model", snap, gpu_model="A100")
+    assert r.status is Status.FAIL and len([f for f in r.findings if f.status is Status.FAIL]) == 8
+    assert expect("expect.gpu-model", load_scenario("no_gpu"), gpu_model="H100").status is Status.FAIL
+    assert expect("expect.gpu-count", load_scenario("no_gpu"), gpu_count=0).status is Status.PASS
+
+
+def test_expect_driver_and_torch():
+    snap = load_scenario("h100x8_healthy")  # driver 535.104.05, torch 2.4.0+cu121
+    assert expect("expect.min-driver", snap, min_driver="535.104").status is Status.PASS
+    assert expect("expect.min-driver", snap, min_driver="550").status is Status.FAIL
+    assert expect("expect.torch", snap, torch=">=2.4,<2.6").status is Status.PASS
+    assert expect("expect.torch", snap, torch="==2.4.0").status is Status.PASS  # local label ignored
+    assert expect("expect.torch", snap, torch=">=2.5").status is Status.FAIL
+    unknown = dataclasses.replace(snap, driver=None)
+    assert expect("expect.min-driver", unknown, min_driver="535").status is Status.SKIP
+
+
+def test_expect_packages_and_env():
+    snap = load_scenario("h100x8_healthy")
+    r = expect("expect.packages", snap, packages=("vllm>=0.6", "flash-attn", "deepspeed", "numpy<1.20"))
+    got = {f.subject: f.status for f in r.findings}
+    assert got == {"vllm": Status.PASS, "flash-attn": Status.PASS, "deepspeed": Status.FAIL, "numpy": Status.FAIL}
+    env_snap = dataclasses.replace(snap, env=types.MappingProxyType({"NCCL_IB_DISABLE": "1"}))
+    r = expect("expect.env", env_snap, env={"NCCL_IB_DISABLE": "0", "NCCL_DEBUG": "WARN"})
+    assert [f.status for f in r.findings] == [Status.FAIL, Status.FAIL]
+    assert expect("expect.env", env_snap, env={"NCCL_IB_DISABLE": "1"}).status is Status.PASS
+
+
+def test_builtin_setting_from_file_changes_the_verdict(tmp_path):
+    """nccl.shm declares min_bytes: the file's value reaches the check through ctx.option."""
+    shm = str(SCENARIOS / "docker_small_shm.json")  # /dev/shm is 64 MiB
+    code, report = run_json("check", "--from", shm, "--json", "--select", "nccl.shm", cwd=tmp_path)
+    assert statuses(report)["nccl.shm"] == "fail"
+    write(tmp_path / "llmdoctor.toml", '[checks."nccl.shm"]\nmin_bytes = 33554432\n')  # 32 MiB
+    code, report = run_json("check", "--from", shm, "--json", "--select", "nccl.shm", cwd=tmp_path)
+    assert statuses(report)["nccl.shm"] == "pass"
+    shown = run_cli("config", cwd=tmp_path).stdout
+    assert any(line.startswith("min_bytes = 33554432") and str(tmp_path) in line for line in shown.splitlines())
