@@ -56,8 +56,8 @@ def check_memory_fit(snap: Snapshot, ctx: Context):
         return passed(msg, evidence)
     rem = remedies(spec, gpus, opts, ram_available=snap.host.ram_available if snap.host else None)
     need = sum(p.totals.values())
-    have = sum(g.gpu.total - g.gpu.used for g in p.gpus)
-    others = sum(g.gpu.used for g in p.gpus)
+    have = sum(g.total - g.used for g in gpus)
+    others = sum(g.used for g in gpus)
     msg = (f"{spec.name} ({spec.params / 1e9:.2f}B params, {opts.effective_dtype}, {opts.mode}, seq {opts.seq_len} x batch "
            f"{opts.batch}) does not fit: it needs about {_gib(need)} plus overhead, the GPUs have {_gib(have)} free"
            + (f" ({_gib(others)} held by other processes)" if others else ""))

@@ -54,6 +54,7 @@ class ModelSpec:
     experts_per_tok: int | None = None
     mla: bool = False
     notes: tuple[str, ...] = ()
+    dense_intermediate: int = 0  # MoE models: the widest dense MLP (dense layers, shared experts)
 
     @property
     def other_params(self) -> int:
@@ -222,7 +223,7 @@ def _llama_like(c: _Cfg, name: str, moe: bool) -> ModelSpec:
             layer_list.append(attn + norms + mlp)
             linear_list.append(layer_linear + lin)
         intermediate = per_tok * I_moe + shared_I
-        lora += 0  # experts are not LoRA targets by default
+        dense_moe = max(shared_I, dense_I if (mlp_only or sparse_step > 1) else 0)
     else:
         I = c.need("intermediate_size")
         mlp = 3 * H * I + (2 * I + H if mlp_bias else 0)
@@ -230,6 +231,7 @@ def _llama_like(c: _Cfg, name: str, moe: bool) -> ModelSpec:
         linear_list = [layer_linear + 3 * H * I] * L
         lora += 2 * (H + I) + (I + H)
         intermediate = I
+        dense_moe = 0
     final_norm = 0 if mt == "olmo" else H
     embed = V * H
     head = 0 if tied else V * H
@@ -241,7 +243,7 @@ def _llama_like(c: _Cfg, name: str, moe: bool) -> ModelSpec:
                      layer_linear_params=tuple(linear_list), lora_dims=lora * L,
                      kv_elems_per_token=(2 * kv,) * L, kv_windows=win,
                      max_position=c.get("max_position_embeddings"), checkpoint_dtype=_dtype_name(c),
-                     experts=experts, experts_per_tok=per_tok)
+                     experts=experts, experts_per_tok=per_tok, dense_intermediate=dense_moe)
 
 
 def _deepseek(c: _Cfg, name: str) -> ModelSpec:
@@ -296,7 +298,8 @@ def _deepseek(c: _Cfg, name: str) -> ModelSpec:
                      layer_linear_params=tuple(linear), lora_dims=lora * L,
                      kv_elems_per_token=(kvr + rope,) * L, kv_windows=(None,) * L,
                      max_position=c.get("max_position_embeddings"), checkpoint_dtype=_dtype_name(c),
-                     experts=E, experts_per_tok=per_tok, mla=True, notes=tuple(notes))
+                     experts=E, experts_per_tok=per_tok, mla=True, notes=tuple(notes),
+                     dense_intermediate=max(dense_I if first_dense else 0, shared * I_moe))
 
 
 def _gpt_neox(c: _Cfg, name: str) -> ModelSpec:

@@ -38,7 +38,9 @@ FORMULAS = {
                    "live set of one layer, b*s*(5h + 3i)*bytes for RMSNorm/SiLU-gated families (residual, the fp32 "
                    "norm copy, gate/up/product; + q with per-head q/k norms), b*s*(8h + 2i)*bytes for LayerNorm/GeLU "
                    "ones (measured with "
-                   "torch.profiler memory events, bench/activation_memory.py), plus last-position logits b*V*4; "
+                   "torch.profiler memory events, bench/activation_memory.py); MoE: experts run one after another, "
+                   "so i = 2/E of the routed width (k experts x moe_intermediate, x2 for imbalance) plus the shared "
+                   "experts; plus last-position logits b*V*4; "
                    "eager attention adds b*heads*s^2*bytes. Training (saved for backward, per layer, bytes per token at "
                    "16-bit): 16h + 4q + 4kv + 8i for RMSNorm/SiLU-gated families (+6q + 6kv with per-head q/k norms: "
                    "Qwen3, Gemma 3, OLMo 2), 8h + 4q + 4kv + 4i for LayerNorm/GeLU families (GPT-2, GPT-NeoX, Falcon); "
@@ -169,6 +171,10 @@ def activation_bytes(spec: ModelSpec, opts: Options, seq: int, batch: int) -> fl
     gated = spec.model_type not in ("gpt2", "gpt_neox", "falcon")
     sb = seq * batch
     if opts.mode == "inference":
+        if spec.experts:
+            # experts run one after another on their share of the tokens: about k/E of them, x2 for imbalance
+            routed = max(spec.intermediate - spec.dense_intermediate, 0)
+            i = max(spec.dense_intermediate, routed * min(1.0, 2 / spec.experts) + spec.dense_intermediate)
         # widest live set of one layer (no_grad): residual, the fp32 norm copy, the MLP's intermediates
         qk_norm = spec.model_type in ("qwen3", "qwen3_moe", "gemma3_text", "olmo2")
         live = sb * ((5 * h + 3 * i + (q if qk_norm else 0)) if gated else (8 * h + 2 * i)) * a
@@ -305,7 +311,7 @@ def plan(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, seq: int | None 
     for n, g in enumerate(gpus):
         if pos >= len(items) and n > 0:
             break  # everything placed: the remaining GPUs stay unused
-        budget = (g.total - act - opts.context_bytes - g.used) / (1 + opts.reserve_frac)
+        budget = (g.total - opts.context_bytes - g.used) / (1 + opts.reserve_frac) - act
         w = kv = 0.0
         placed: list[int] = []
         while pos < len(items) and w + kv + items[pos][1] + items[pos][2] <= budget:
@@ -451,7 +457,7 @@ def remedies(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, ram_availabl
                         f"max_memory={max_memory_dict(p)}.")
             if n == len(gpus):
                 text = (f"Free the {gib(held)} other processes hold on these GPUs (see memory.gpu-free): "
-                        f"then {n}x {proto.name} suffice" + (f" with device_map=\"auto\", max_memory={max_memory_dict(p)}."
+                        f"then {len(p.gpus)}x {proto.name} suffice" + (f" with device_map=\"auto\", max_memory={max_memory_dict(p)}."
                                                               if not training else "."))
             out.append(Remedy(6 if n > len(gpus) else 3, "free-gpu-memory" if n == len(gpus) else "more-gpus", text,
                               True, {"gpus": n, "max_memory": max_memory_dict(p)}))
