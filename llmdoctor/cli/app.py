@@ -65,6 +65,8 @@ def _root(
 
 def _register() -> None:
     from . import check, checks_cmd, config_cmd, env_cmd, fix, snapshot
+    from . import diff as diff_cmd
+    from . import explain_error
 
     app.command("check")(check.check)
     app.command("snapshot")(snapshot.snapshot)
@@ -73,6 +75,8 @@ def _register() -> None:
     app.command("config")(config_cmd.show_config)
     app.add_typer(fix.fix_app, name="fix")
     app.command("env")(env_cmd.env)
+    app.command("explain-error")(explain_error.explain_error)
+    app.command("diff")(diff_cmd.diff)
 
 
 _register()

@@ -35,6 +35,7 @@ def check(
     timeout: float = typer.Option(20.0, "--timeout", help="Global probing budget in seconds."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="The dtype the job will use (bf16, fp8, ...): gpu.dtype fails on GPUs without it."),
     debug_ok: bool = typer.Option(False, "--debug-ok", help="Accept verbose NCCL debug logging (NCCL_DEBUG=INFO/TRACE) while debugging."),
+    anonymize: bool = typer.Option(False, "--anonymize", help="Replace host names, user names in paths and GPU UUIDs in the output."),
 ) -> None:
     """Examine this machine (or a snapshot) and report a verdict per check."""
     if fail_on is not None and fail_on not in ("fail", "warn"):
@@ -68,6 +69,10 @@ def check(
     options = RenderOptions(verbose=verbose, color=fmt == "rich" and not to_file and common.color_wanted(),
                             width=common.terminal_width(), unicode=common.unicode_ok() or to_file)
     text = render(report, fmt, options)
+    if anonymize:
+        from ..anonymize import anonymize_for
+
+        text = anonymize_for(snap)(text)
     if to_file:
         common.write_output(output, text, force=force or fmt in REWRITTEN_FORMATS,
                             backup=fmt not in REWRITTEN_FORMATS)

@@ -138,6 +138,8 @@ class Facts:
                 t["cuda"] = cuda
             elif pip is not None and pip.get("cuda_build") is not None:
                 t["cuda"] = pip["cuda_build"] or None
+            elif "cpuonly" in self.packages:  # conda's cpuonly pins the CPU build of pytorch
+                t["cuda"] = None
             else:
                 runtime = next((p["version"] for k, p in self.packages.items()
                                 if k.startswith("nvidia-cuda-runtime-cu")), None)

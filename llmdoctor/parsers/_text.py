@@ -85,14 +85,16 @@ def yes_no(value: str | None) -> bool | None:
 
 
 def size_bytes(value: str | None) -> int | None:
-    """'81920MiB', '31.37 GB', '64.00 MB' -> bytes."""
+    """'81920MiB', '31.37 GB', '64.00 MB' -> bytes.
+
+    The tools these dumps come from (torch-based reports, ds_report, accelerate, Unsloth) divide by
+    1024**n and print "GB"/"MB", so both spellings are read as binary units.
+    """
     m = re.search(r"([\d.]+)\s*([KMGT]i?B)\b", value or "", re.I)
     if not m:
         return None
     unit = m.group(2).upper()
     mult = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}[unit[0]]
-    if "I" not in unit:
-        mult = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}[unit[0]]
     try:
         return int(float(m.group(1)) * mult)
     except ValueError:

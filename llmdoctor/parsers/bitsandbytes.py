@@ -37,7 +37,7 @@ def parse(lines: list[str], facts: Facts) -> None:
             facts.put(facts.torch, "version", m.group(1))
             facts.add_package("torch", m.group(1))
             continue
-        m = re.search(r"PyTorch settings found: CUDA_VERSION=(\d+)\d, Highest Compute Capability: \(?(\d+)[.,]\s*(\d+)", s)
+        m = re.search(r"PyTorch settings found: CUDA_VERSION=(\d+), Highest Compute Capability: \(?(\d+)[.,]\s*(\d+)", s)
         if m:
             v = m.group(1)
             if "cuda" not in facts.torch:

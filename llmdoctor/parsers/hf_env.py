@@ -13,7 +13,7 @@ from ._text import known, size_bytes, yes_no
 TOOLS = (  # (format name, how its first line looks)
     ("transformers_env", re.compile(r"^-\s*`transformers`\s+version:", re.I)),
     ("accelerate_env", re.compile(r"^-\s*`Accelerate`\s+version:", re.I)),
-    ("huggingface_cli_env", re.compile(r"^-\s*huggingface_hub version:", re.I)),
+    ("huggingface_cli_env", re.compile(r"^-\s*huggingface_hub version:")),
     ("llamafactory_env", re.compile(r"^-\s*`?(llamafactory|llama_factory|LLaMA-Factory)`?\s+version:", re.I)),
 )
 _ITEM = re.compile(r"^\s*-\s+(.+?)\s*:\s*(.*)$")

@@ -18,6 +18,7 @@ _EXC = re.compile(r"^\s*(?:[\w.]+\.)?(?:[A-Z]\w*(?:Error|Exception|Warning)|Asse
 _OTHER = re.compile(r"^\s*(?:WARNING\[\w+\]:|NCCL WARN\b|.*\bNCCL WARN\b|CUDA error:|RuntimeError\b|ERROR\b:?)\s*(.*)$")
 _ARCHS = re.compile(r"The current PyTorch install supports CUDA capabilities ((?:sm_\d+[a-z]?\s*)+)")
 _NOT_COMPAT = re.compile(r"^(.+?) with CUDA capability sm_(\d+) is not compatible with the current PyTorch installation")
+_YOUR_GPU = re.compile(r"Your (.+?) GPU has compute capability (\d+\.\d+)")
 _NCCL = re.compile(r"NCCL version (\d+\.\d+\.\d+)")
 
 
@@ -62,6 +63,10 @@ def parse(text: str, lines: list[str], facts: Facts) -> None:
                 facts.put(facts.gpu(0), "name", name)
             if idx is not None:
                 facts.put(facts.gpu(idx), "compute_capability", cc)
+        m = _YOUR_GPU.search(line)
+        if m and not any(g.get("name") for g in facts.gpus.values()):
+            facts.put(facts.gpu(0), "name", m.group(1).strip())
+            facts.put(facts.gpu(0), "compute_capability", m.group(2))
         m = _NCCL.search(line)
         if m and "NCCL" in line:
             facts.put(facts.torch, "nccl", m.group(1))

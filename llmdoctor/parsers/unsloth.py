@@ -57,7 +57,7 @@ def parse(lines: list[str], facts: Facts) -> None:
     for pkg, pat in (("transformers", r"Transformers:\s*(\d[^\s]*?)\.?(?:\s|$)"),
                      ("vllm", r"vLLM:\s*(\d[^\s]*?)\.?(?:\s|$)"),
                      ("triton", r"Triton:\s*(\d[^\s]*?)\.?(?:\s|$)"),
-                     ("xformers", r"Xformers\s*=\s*(\d[^\s.\]]*(?:\.[^\s\]]+)*?)\.?[\s\]]")):
+                     ("xformers", r"Xformers\s*=\s*(\d[^\s\]]*?)\.?[\s\]]")):
         m = re.search(pat, text)
         if m:
             facts.add_package(pkg, m.group(1))
