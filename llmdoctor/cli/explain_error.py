@@ -21,7 +21,6 @@ def explain_error(
     from ..inputs import read_input
     from ..known_errors import recognise
     from ..parsers import parse_facts
-    from ..parsers._text import window
     from ..redact import redact_value
 
     if source == "-" or (len(source) < 4096 and "\n" not in source and os.path.isfile(source)):
@@ -31,9 +30,9 @@ def explain_error(
             raise UsageError("explain-error: empty text")
         text, name = source, "<text>"
     facts = parse_facts(text)
-    scanned, _ = window(text)
     seen: dict[str, object] = {}
-    for match in recognise([*facts.errors, scanned]):
+    # the parser keeps every known error's lines; a short text is also matched whole (wrapped messages)
+    for match in recognise([*facts.errors, *([text] if len(text) < 65536 else [])]):
         seen.setdefault(match.error.id, match)
     matches = list(seen.values())
     if json_:

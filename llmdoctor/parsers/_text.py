@@ -6,8 +6,8 @@ import re
 
 # What one dump is scanned for: its head and its tail.  A 100 MB log is read in bounded time and
 # memory; environment reports sit at the start of a paste and the fatal error at its end.
-HEAD_CHARS = 2 * 2**20
-TAIL_CHARS = 2 * 2**20
+HEAD_CHARS = 512 * 2**10
+TAIL_CHARS = 512 * 2**10
 MAX_LINE = 4000  # longer lines are cut (minified JSON, progress bars)
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
