@@ -25,7 +25,11 @@ _DRIVER_LIBCUDA = re.compile(r"^libcuda\.so(\.\d+)*$")
 
 def matches_for(snap: Snapshot, check_id: str | None = None) -> list[known_errors.Match]:
     found = known_errors.recognise(F.error_texts(snap))
-    return [m for m in found if check_id is None or m.error.check == check_id]
+    first: dict[str, known_errors.Match] = {}
+    for m in found:  # one finding per known error, even when several lines show it
+        if check_id is None or m.error.check == check_id:
+            first.setdefault(m.error.id, m)
+    return list(first.values())
 
 
 def stray_libcuda(snap: Snapshot) -> list[str]:

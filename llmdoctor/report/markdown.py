@@ -56,10 +56,6 @@ def render_markdown(report: Report, options: RenderOptions) -> str:
         out.append("")
         out.append("</details>")
         out.append("")
-    understood = getattr(report.snapshot.meta, "understood", ())
-    if understood:
-        out.append(f"<sub>Read from a pasted dump; understood: {', '.join(understood)}.</sub>")
-        out.append("")
     return redact_value("\n".join(out)) + ("\n" if out else "")
 
 
