@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 _USER_PATH = re.compile(r"(?P<pre>/home/|/Users/|[A-Za-z]:(?:\\\\|\\)Users(?:\\\\|\\))(?P<user>[^/\\\s\"':;,]+)")
 _UUID = re.compile(r"\b(?P<kind>GPU|MIG)-[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\b")
+_PROMPT = re.compile(r"\b(?P<user>[A-Za-z_][\w.-]*)@(?P<host>[A-Za-z0-9][\w.-]*):(?=[~/])")
 _KEEP_USERS = {"user", "runner", "root", "ubuntu", "shared", "public"}
 
 
@@ -28,6 +29,7 @@ def anonymizer(snapshot_json: str, hostnames: tuple[str, ...] = ()) -> Callable[
             return m["pre"] + ("user" if m["user"] not in _KEEP_USERS else m["user"])
 
         text = _USER_PATH.sub(path_user, text)
+        text = _PROMPT.sub("user@host:", text)  # shell prompts: alice@gpu-box:~$
         for user in users:  # the same names elsewhere (e.g. a conda env prefix printed without /home)
             text = re.sub(rf"(?<![\w.-]){re.escape(user)}(?![\w-])", "user", text)
 

@@ -76,3 +76,8 @@ def test_anonymize_for_live_snapshot_hostname():
         return
     out = anonymize_for(snap)(snap.to_json())
     assert snap.host.hostname not in out
+
+
+def test_shell_prompts_are_anonymised():
+    out = anonymizer("{}")("(base) alice@gpu-box:~/work$ python train.py")
+    assert "alice" not in out and "gpu-box" not in out and "user@host:~/work" in out

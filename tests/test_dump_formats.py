@@ -224,3 +224,18 @@ def test_arbitrary_text_never_crashes(text):
         parse_dump(text, "fuzz")
     except UsageError:
         pass
+
+
+def test_old_vllm_collect_env_with_topology_at_column_0():
+    s = snap("vllm_collect_env_old_4xa10g.txt")
+    assert {"collect_env", "vllm_collect_env", "nvidia_smi_topo"} <= set(s.meta.understood)
+    assert s.packages.version("vllm") == "0.5.0.post1"
+    assert len(s.gpu_links) == 6 and {l.level for l in s.gpu_links} == {"HOSTBRIDGE"}
+    assert s.torch.cuda == "12.1" and s.toolkit.nvcc_version == "11.5"
+    r = report_for(dump("vllm_collect_env_old_4xa10g.txt"))
+    assert statuses(r)["cuda.driver"] == "pass"  # judged against torch's 12.1, not nvcc's 11.5
+
+
+def test_nccl_log_names_the_host():
+    s = parse_dump(dump("issue_body_mixed_crlf.md"), "i")
+    assert s.host.hostname == "node1"

@@ -9,18 +9,19 @@ from ._facts import Facts
 NAME = "nvidia_smi_topo"
 # nvidia-smi's legend -> NVML topology level names used in the snapshot
 LEVELS = {"PIX": "SINGLE", "PXB": "MULTIPLE", "PHB": "HOSTBRIDGE", "NODE": "NODE", "SYS": "SYSTEM", "SOC": "SYSTEM"}
-_HEAD = re.compile(r"^\s+GPU0(\s+(GPU\d+|NIC\d+|mlx\S+|CPU Affinity|NUMA Affinity|GPU NUMA ID|\S+))*\s*$")
+# the header row: "GPU0 GPU1 ... CPU Affinity" (indented by nvidia-smi; at column 0 in old vLLM dumps)
+_HEAD = re.compile(r"^\s*GPU0\s+(?:GPU1|NIC0|CPU Affinity)\b")
 
 
 def detect(lines: list[str]) -> bool:
-    return any(_HEAD.match(line) and "GPU0" in line for line in lines)
+    return any(_HEAD.match(line) for line in lines)
 
 
 def parse(lines: list[str], facts: Facts) -> None:
     columns: list[str] | None = None
     rows = 0
     for line in lines:
-        if _HEAD.match(line) and "GPU0" in line:
+        if _HEAD.match(line):
             columns = re.findall(r"GPU\d+|NIC\d+", line)
             continue
         if columns is None:

@@ -20,6 +20,7 @@ _ARCHS = re.compile(r"The current PyTorch install supports CUDA capabilities ((?
 _NOT_COMPAT = re.compile(r"^(.+?) with CUDA capability sm_(\d+) is not compatible with the current PyTorch installation")
 _YOUR_GPU = re.compile(r"Your (.+?) GPU has compute capability (\d+\.\d+)")
 _NCCL = re.compile(r"NCCL version (\d+\.\d+\.\d+)")
+_NCCL_HOST = re.compile(r"^\s*([A-Za-z0-9][\w.-]*):\d+:\d+ \[\d+\] (?:NCCL|\S+ NCCL)")
 
 
 def parse(text: str, lines: list[str], facts: Facts) -> None:
@@ -67,6 +68,9 @@ def parse(text: str, lines: list[str], facts: Facts) -> None:
         if m and not any(g.get("name") for g in facts.gpus.values()):
             facts.put(facts.gpu(0), "name", m.group(1).strip())
             facts.put(facts.gpu(0), "compute_capability", m.group(2))
+        m = _NCCL_HOST.match(line)
+        if m and not m.group(1).isdigit():
+            facts.put(facts.host, "hostname", m.group(1))  # NCCL prefixes its log lines with host:pid:tid
         m = _NCCL.search(line)
         if m and "NCCL" in line:
             facts.put(facts.torch, "nccl", m.group(1))
