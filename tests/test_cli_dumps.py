@@ -127,3 +127,8 @@ def test_anonymize_hides_users_and_uuids():
 def test_secrets_never_in_markdown():
     proc = run_cli("check", "--from", str(DUMPS / "vllm_collect_env_sectioned.txt"), "--format", "markdown", "-v")
     assert "hf_abcdefghij" not in proc.stdout
+
+
+def test_explain_error_missing_file_is_usage_error():
+    proc = run_cli("explain-error", "no-such-log.txt")
+    assert proc.returncode == 2 and "no such file" in proc.stderr

@@ -239,3 +239,11 @@ def test_old_vllm_collect_env_with_topology_at_column_0():
 def test_nccl_log_names_the_host():
     s = parse_dump(dump("issue_body_mixed_crlf.md"), "i")
     assert s.host.hostname == "node1"
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_parsed_snapshot_round_trips(name):
+    from llmdoctor.snapshot import Snapshot
+
+    s = parse_dump(dump(name), name)
+    assert Snapshot.from_json(s.to_json()) == s

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import typer
 
@@ -25,6 +26,8 @@ def explain_error(
 
     if source == "-" or (len(source) < 4096 and "\n" not in source and os.path.isfile(source)):
         text, name = read_input(source)
+    elif re.fullmatch(r"[\w./\\~:-]+\.(?:txt|log|md|out|err|json)", source.strip()):
+        raise UsageError(f"{source}: no such file")
     else:
         if not source.strip():
             raise UsageError("explain-error: empty text")

@@ -144,8 +144,6 @@ def parse(lines: list[str], facts: Facts) -> None:
             v = known(value)
             if v:
                 facts.add_package("vllm", v.split()[0], None)
-        elif key == "cuda archs" or low.startswith("cuda archs:"):
-            pass
     if saw:
         facts.saw(NAME)
 
