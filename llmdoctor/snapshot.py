@@ -73,7 +73,6 @@ class Host:
     interfaces: tuple[NetInterface, ...] | None = None
     default_route_interface: str | None = None
     ib_devices: tuple[str, ...] | None = None  # /sys/class/infiniband
-    cuda_libraries: tuple[str, ...] | None = None  # libcuda*/libcudart* files found on library search paths
 
 
 @dataclass(frozen=True)

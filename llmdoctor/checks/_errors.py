@@ -3,7 +3,9 @@ data/error_patterns.json, reported by the check each one belongs to.
 
 A check opts in with ``@reports_known_errors`` under its ``@check``: after it ran, every recognised error
 that belongs to it and that its own findings do not already cite becomes one more finding (status from
-the table).  Errors whose check is missing or cannot run are reported by ``errors.known``.
+the table) when the check's facts gave no verdict (only pass/skip); when they did (warn/fail), the facts
+decide and the error text is kept as evidence of that verdict.  Errors whose check is missing or cannot
+run are reported by ``errors.known``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from . import _facts as F
 
 MARK = "__llmdoctor_known_errors__"
 _DRIVER_LIBCUDA = re.compile(r"^libcuda\.so(\.\d+)*$")
+_LIB_PATH = re.compile(r"(?:[A-Za-z]:)?[\\/][^\s,;:'\"]*libcuda[^\s,;:'\"/\\]*")
 
 
 def matches_for(snap: Snapshot, check_id: str | None = None) -> list[known_errors.Match]:
@@ -33,13 +36,13 @@ def matches_for(snap: Snapshot, check_id: str | None = None) -> list[known_error
 
 
 def stray_libcuda(snap: Snapshot) -> list[str]:
-    """libcuda* files on the search paths that are not the driver's libcuda.so[.N] (e.g. libcuda-injection.so)."""
-    libs = snap.host.cuda_libraries if snap.host is not None and snap.host.cuda_libraries else ()
-    out = []
-    for path in libs:
-        base = re.split(r"[\\/]", path)[-1]
-        if base.startswith("libcuda") and not base.startswith("libcudart") and not _DRIVER_LIBCUDA.match(base):
-            out.append(path)
+    """libcuda* files named in the texts seen that are not the driver's libcuda.so[.N] (libcuda-injection.so)."""
+    out: list[str] = []
+    for text in F.error_texts(snap):
+        for path in _LIB_PATH.findall(text):
+            base = re.split(r"[\\/]", path)[-1]
+            if not base.startswith("libcudart") and not _DRIVER_LIBCUDA.match(base) and path not in out:
+                out.append(path)
     return out
 
 
@@ -77,10 +80,12 @@ def merge(findings: list[Finding], matches: list[known_errors.Match], snap: Snap
     for match in matches:
         if any(_cites(f, match.text) for f in out):
             continue
-        fails = [i for i, f in enumerate(out) if f.status is Status.FAIL]
-        if fails:
-            # the facts already explain the failure: keep the error text as evidence of it
-            i = fails[0]
+        verdicts = sorted((i for i, f in enumerate(out) if f.status in (Status.FAIL, Status.WARN)),
+                          key=lambda i: -out[i].status.severity)
+        if verdicts:
+            # the facts already gave a verdict (they decide: PTX JIT may run a GPU torch warns about);
+            # keep the error text as evidence of it
+            i = verdicts[0]
             seen = list(out[i].evidence.get("errors_seen", ())) + [match.excerpt]
             out[i] = dataclasses.replace(out[i], evidence={**out[i].evidence, "errors_seen": seen})
             continue

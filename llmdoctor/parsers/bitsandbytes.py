@@ -7,6 +7,13 @@ import re
 from ._facts import Facts
 
 NAME = "bitsandbytes"
+_DRIVER_LIBCUDA = re.compile(r"^libcuda\.so(\.\d+)*$")
+
+
+def not_driver_libcuda(path: str) -> bool:
+    """libcuda-injection.so (nsight) and similar: named libcuda* but not the driver's libcuda.so[.N]."""
+    base = re.split(r"[\\/]", path)[-1]
+    return base.startswith("libcuda") and not base.startswith("libcudart") and not _DRIVER_LIBCUDA.match(base)
 _PATH_HEAD = re.compile(r"^\++\s*([A-Z _]*CUDA PATHS|OTHER|BUG REPORT INFORMATION)\s*\++$")
 
 
@@ -56,6 +63,8 @@ def parse(lines: list[str], facts: Facts) -> None:
         if m:
             for i, cc in enumerate(re.findall(r"(\d+\.\d+)", m.group(1))):
                 facts.put(facts.gpu(i), "compute_capability", cc)
-    if libs:
-        facts.put(facts.host, "cuda_libraries", tuple(dict.fromkeys(libs)))
+    stray = [p for p in dict.fromkeys(libs) if not_driver_libcuda(p)]
+    if stray:
+        # what bitsandbytes' CUDA setup would consider: a libcuda that is not the driver's is a known trap
+        facts.add_error(f"bitsandbytes CUDA paths list a libcuda that is not the NVIDIA driver's: {', '.join(stray[:5])}")
     facts.saw(NAME)
