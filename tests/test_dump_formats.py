@@ -179,9 +179,10 @@ def test_mixed_issue_body_with_fences_and_crlf():
     assert len(s.gpus) == 2 and s.driver.cuda_version == "12.3"
     assert s.packages.version("vllm") == "0.5.0.post1" and s.torch.nccl == "2.20.5"
     r = report_for(text)
-    known = next(c for c in r.checks if c.id == "errors.known")
-    assert known.status.value == "fail"
-    assert "nccl.shm" in {f.evidence.get("belongs_to") for f in known.findings}
+    shm = next(c for c in r.checks if c.id == "nccl.shm")  # the NCCL /dev/shm errors are nccl.shm's findings
+    assert shm.status.value == "fail"
+    assert "I1" in {f.evidence.get("known_error") for f in shm.findings}
+    assert statuses(r)["errors.known"] == "skip"  # not reported twice
 
 
 def test_parts_a_dump_lacks_stay_unknown():
@@ -247,3 +248,13 @@ def test_parsed_snapshot_round_trips(name):
 
     s = parse_dump(dump(name), name)
     assert Snapshot.from_json(s.to_json()) == s
+
+
+def test_cut_inside_the_gpu_list_keeps_what_was_read():
+    text = dump("collect_env_a100_healthy.txt")
+    cut = text[: text.index("GPU 1: NVIDIA A100") + len("GPU 1: NVI")]
+    s = parse_dump(cut, "cut")
+    assert s.torch.version == "2.4.0+cu121" and s.toolkit.nvcc_version == "12.1"
+    assert s.gpus[0].name == "NVIDIA A100-SXM4-80GB"
+    assert s.driver is None  # the driver line was after the cut: unknown, so cuda.driver skips
+    assert statuses(report_for(cut))["cuda.driver"] == "skip"
