@@ -75,7 +75,7 @@ def test_explain_error_text_and_file(tmp_path):
     doc = json.loads(proc.stdout)
     assert proc.returncode == 0
     assert [r["id"] for r in doc["recognised"]] == ["E1"]
-    assert doc["recognised"][0]["check"] == "packages.imports"
+    assert doc["recognised"][0]["check"] == "packages.torch-pins"
 
 
 def test_explain_error_unknown_text_exits_1():
@@ -109,7 +109,7 @@ def test_markdown_report_for_an_issue():
     assert proc.returncode == 1
     md = proc.stdout
     assert md.startswith("### llmdoctor: FAILED")
-    assert "| ❌ | `errors.known` |" in md and "<details>" in md and "</details>" in md
+    assert "| ❌ | `packages.torch-pins` |" in md and "<details>" in md and "</details>" in md
 
 
 def test_anonymize_hides_users_and_uuids():
