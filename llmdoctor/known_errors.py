@@ -112,9 +112,10 @@ def find_in(text: str) -> list[tuple[int, int]]:
                     pos = lower.find(needle, pos + len(needle))
         for lo, hi in regions:
             for m in err.regex.finditer(text, lo, hi):
-                start = text.rfind("\n", 0, m.start()) + 1
+                # the whole lines of the match, but not more than a few hundred characters around it
+                start = max(text.rfind("\n", 0, m.start()) + 1, m.start() - 300)
                 end = text.find("\n", m.end())
-                spans.add((start, len(text) if end < 0 else end))
+                spans.add((start, min(len(text) if end < 0 else end, m.end() + 700)))
                 if len(spans) > 200:
                     return sorted(spans)
     return sorted(spans)

@@ -132,3 +132,10 @@ def test_secrets_never_in_markdown():
 def test_explain_error_missing_file_is_usage_error():
     proc = run_cli("explain-error", "no-such-log.txt")
     assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_error_at_the_end_of_one_huge_line(tmp_path):
+    f = tmp_path / "oneline.log"
+    f.write_text("x" * 5_000_000 + " RuntimeError: CUDA error: CUDA driver version is insufficient for CUDA runtime version")
+    proc = run_cli("explain-error", str(f))
+    assert proc.returncode == 0 and "A3" in proc.stdout

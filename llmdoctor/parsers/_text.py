@@ -40,8 +40,8 @@ def normalise(text: str) -> list[str]:
             continue
         if line.startswith(">") or line.lstrip().startswith(">"):
             line = _QUOTE.sub("", line, count=1)
-        if len(line) > MAX_LINE:
-            line = line[:MAX_LINE]
+        if len(line) > MAX_LINE:  # keep both ends: an error may close a huge line
+            line = line[: MAX_LINE // 2] + " ... " + line[-MAX_LINE // 2:]
         lines.append(line.rstrip().replace("\t", "    ") if "\t" in line else line.rstrip())
     return lines
 
