@@ -2,21 +2,59 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
 from .engine import UsageError
 from .snapshot import Snapshot, SnapshotError
 
-MAX_INPUT_BYTES = 256 * 2**20
+# Inputs are read in bounded memory and time: a big file (a 100 MB log) is read as its first and last
+# HEAD_BYTES/TAIL_BYTES; environment reports open a paste and the fatal error closes it.
+HEAD_BYTES = 2**20
+TAIL_BYTES = 2**20
+SKIPPED = b"\n[llmdoctor: middle of the input skipped]\n"
+_CHUNK = 2**20
+
+
+def _read_bounded(fh) -> tuple[bytes, bool]:
+    """(head [+ tail], whether the middle was skipped) of a binary stream, in bounded memory."""
+    try:
+        size = os.fstat(fh.fileno()).st_size if fh.seekable() else None
+    except (OSError, ValueError, AttributeError):
+        size = None
+    if size is not None and size > HEAD_BYTES + TAIL_BYTES:
+        head = fh.read(HEAD_BYTES)
+        fh.seek(size - TAIL_BYTES)
+        return head + SKIPPED + fh.read(TAIL_BYTES), True
+    head = fh.read(HEAD_BYTES + TAIL_BYTES)
+    if len(head) < HEAD_BYTES + TAIL_BYTES:
+        return head, False
+    tail = collections.deque()
+    kept = 0
+    while True:
+        chunk = fh.read(_CHUNK)
+        if not chunk:
+            break
+        tail.append(chunk)
+        kept += len(chunk)
+        while kept - len(tail[0]) >= TAIL_BYTES:
+            kept -= len(tail.popleft())
+    if not tail:
+        return head, False
+    rest = b"".join(tail)
+    head, extra = head[:HEAD_BYTES], head[HEAD_BYTES:]
+    rest = (extra + rest)[-TAIL_BYTES:]
+    return head + SKIPPED + rest, True
 
 
 def read_input(spec: str) -> tuple[str, str]:
     """(text, display name) of a file path or ``-`` (stdin).  Bad input raises UsageError."""
     if spec == "-":
-        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        data, _cut = _read_bounded(sys.stdin.buffer)
         name = "<stdin>"
     else:
         path = Path(spec)
@@ -25,13 +63,11 @@ def read_input(spec: str) -> tuple[str, str]:
             raise UsageError(f"{name} is a directory, not a snapshot or dump file")
         try:
             with path.open("rb") as fh:
-                data = fh.read(MAX_INPUT_BYTES + 1)
+                data, _cut = _read_bounded(fh)
         except FileNotFoundError:
             raise UsageError(f"{name}: no such file") from None
         except OSError as exc:
             raise UsageError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    if len(data) > MAX_INPUT_BYTES:
-        raise UsageError(f"{name}: larger than {MAX_INPUT_BYTES // 2**20} MiB")
     if not data.strip():
         raise UsageError(f"{name}: empty input")
     if b"\x00" in data[:8192]:

@@ -7,6 +7,7 @@ from ..engine import Context, check
 from ..model import Finding, fail, passed, skip, warn
 from ..snapshot import Snapshot
 from . import _facts as F
+from ._errors import reports_known_errors
 
 
 def _torch_cuda_or_skip(snap: Snapshot) -> Finding | None:
@@ -32,6 +33,7 @@ def _pip_torch(torch_release: str, variant: str, current: str | None) -> str:
 
 
 @check("cuda.driver", "NVIDIA driver supports torch's CUDA runtime", needs=("torch",))
+@reports_known_errors
 def check_driver_supports_runtime(snap: Snapshot, ctx: Context):
     """Does the NVIDIA driver support the CUDA runtime torch was built with?
 
@@ -133,6 +135,7 @@ def _driver_remedy(runtime: str | None, platform: str, best: tuple[str, str] | N
 
 
 @check("cuda.arch", "torch (and GPU packages) have kernels for these GPUs", needs=("gpus", "torch"))
+@reports_known_errors
 def check_arch_covered(snap: Snapshot, ctx: Context):
     """Does torch's compiled arch list cover every GPU's compute capability?
 
@@ -169,7 +172,8 @@ def check_arch_covered(snap: Snapshot, ctx: Context):
             arch_list = data.torch_arch_list(t.version, t.cuda)
             source = "official wheel table (data/torch_wheels.json)" if arch_list else ""
         if arch_list is None:
-            findings.append(skip(f"torch {t.version}'s arch list is unknown (not probed, not in the wheel table)"))
+            findings.extend(_below_toolkit_minimum(snap) or [
+                skip(f"torch {t.version}'s arch list is unknown (not probed, not in the wheel table)")])
     for gpu in snap.gpus:
         cc, cc_source = F.gpu_cc(gpu)
         label = F.gpu_label(gpu)
@@ -182,6 +186,25 @@ def check_arch_covered(snap: Snapshot, ctx: Context):
     if why_not is not None and not any(f.status.value in ("fail", "warn") for f in findings):
         return [why_not] + [f for f in findings if f.status.value != "skip"]
     return findings
+
+
+def _below_toolkit_minimum(snap: Snapshot) -> list[Finding]:
+    """GPUs older than anything torch's CUDA can compile for: no kernels, whatever the arch list (CC 1.2 + CUDA 10)."""
+    t = snap.torch
+    row = data.cuda_min_cc(t.cuda)
+    if row is None:
+        return []
+    out = []
+    for gpu in snap.gpus or ():
+        cc, cc_source = F.gpu_cc(gpu)
+        if cc and data.major_minor(cc) < data.major_minor(row["min_cc"]):
+            label = F.gpu_label(gpu)
+            out.append(fail(f"{label} has compute capability {cc}, but CUDA {t.cuda} (torch {t.version}) cannot build "
+                            f"kernels below {row['min_cc']}: torch has no kernels for this GPU",
+                            {"compute_capability": cc, "compute_capability_source": cc_source, "torch": t.version,
+                             "torch_cuda": t.cuda, "cuda_min_cc": row["min_cc"], "source": row["source"]},
+                            remedy=_arch_remedy(snap, cc), subject=label))
+    return out
 
 
 def _torch_covers(snap, gpu, label, cc, cc_source, arch_list, source) -> Finding:
@@ -257,6 +280,7 @@ JIT_PACKAGES = ("deepspeed", "apex", "mamba-ssm", "causal-conv1d", "torch-scatte
 
 
 @check("cuda.toolkit", "nvcc matches torch's CUDA (for building extensions)", needs=("torch", "toolkit"))
+@reports_known_errors
 def check_nvcc_matches_torch(snap: Snapshot, ctx: Context):
     """Does the CUDA toolkit (nvcc) match the CUDA version torch was built with?
 

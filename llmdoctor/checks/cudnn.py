@@ -9,6 +9,7 @@ from ..engine import Context, check
 from ..model import passed, skip, warn
 from ..snapshot import Snapshot
 from . import _facts as F
+from ._errors import reports_known_errors
 
 # cuDNN 9.17.0's support matrix lists compute capability 7.5 to 12.0 only (Maxwell, Pascal and Volta
 # gone); 9.10.2 still lists 5.0-12.0.  Source: NVIDIA cuDNN support matrix (reference_facts.md 5).
@@ -23,6 +24,7 @@ def decode_cudnn(version: int) -> tuple[int, int, int]:
 
 
 @check("cudnn.version", "cuDNN torch loads suits its CUDA and the GPUs", needs=("torch",))
+@reports_known_errors
 def check_cudnn(snap: Snapshot, ctx: Context):
     """Which cuDNN does torch load, and does it suit torch's CUDA and these GPUs?
 

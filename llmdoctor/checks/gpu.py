@@ -7,6 +7,7 @@ from ..engine import Context, check
 from ..model import fail, passed, skip, warn
 from ..snapshot import Snapshot
 from . import _facts as F
+from ._errors import reports_known_errors
 
 DTYPE_REMEDY = {
     "bf16": "Load the model in float16 instead: torch_dtype=torch.float16 (transformers), --dtype half (vLLM), "
@@ -20,6 +21,7 @@ DTYPE_REMEDY = {
 
 
 @check("gpu.dtype", "GPUs have Tensor Cores for the dtypes LLMs use", needs=("gpus",))
+@reports_known_errors
 def check_gpu_dtypes(snap: Snapshot, ctx: Context):
     """Which Tensor Core dtypes does each GPU have, judged from its compute capability?
 
@@ -30,7 +32,9 @@ def check_gpu_dtypes(snap: Snapshot, ctx: Context):
     Turing through emulation, so the check decides from the compute capability, never from torch.
 
     Verdicts: a GPU without bf16 warns (remedy: load in float16).  With `--dtype bf16|fp8|fp4|tf32|int8`
-    the check fails on GPUs that lack the dtype the job will use.
+    the check fails on GPUs that lack the dtype the job will use; a bf16 error text in a pasted dump
+    (vLLM's "Bfloat16 is only supported ...", Triton's "Feature '.bf16' requires .target sm_80") counts
+    as `--dtype bf16`.
 
     Sources: NVIDIA TransformerEngine support matrix (BF16 >= 8.0, FP8 >= 8.9); TensorRT hardware
     precision matrix; pytorch torch/cuda/__init__.py is_bf16_supported (emulation); failure catalog C1-C3.
@@ -38,6 +42,14 @@ def check_gpu_dtypes(snap: Snapshot, ctx: Context):
     if not snap.gpus:
         return skip("no NVIDIA GPU on this host")
     wanted = ctx.option("dtype")
+    seen_error = None
+    if wanted is None:
+        # an error text that proves the job used a dtype ("Bfloat16 is only supported on GPUs with ...")
+        from ._errors import matches_for
+
+        used = [m for m in matches_for(snap, "gpu.dtype") if m.error.dtype]
+        if used:
+            wanted, seen_error = used[0].error.dtype, used[0].excerpt
     findings = []
     for gpu in snap.gpus:
         label = F.gpu_label(gpu)
@@ -48,8 +60,9 @@ def check_gpu_dtypes(snap: Snapshot, ctx: Context):
         have = data.dtypes_for(cc)
         evidence = {"compute_capability": cc, "compute_capability_source": how, "tensor_core_dtypes": list(have)}
         if wanted and wanted != "fp32" and wanted not in have:
-            findings.append(fail(f"{label} (compute capability {cc}) has no {wanted} Tensor Cores, but the job will use {wanted}",
-                                 {**evidence, "requested": wanted},
+            findings.append(fail(f"{label} (compute capability {cc}) has no {wanted} Tensor Cores, but the job "
+                                 + (f"uses {wanted} (its error says so)" if seen_error else f"will use {wanted}"),
+                                 {**evidence, "requested": wanted, **({"error": seen_error} if seen_error else {})},
                                  remedy=DTYPE_REMEDY.get(wanted, f"Use a dtype this GPU supports: {', '.join(have)}"),
                                  subject=label))
         elif not have:
@@ -70,6 +83,7 @@ def parse_visible_devices(value: str) -> list[str]:
 
 
 @check("gpu.visible", "The GPUs a job will see are the ones present", needs=())
+@reports_known_errors
 def check_gpus_visible(snap: Snapshot, ctx: Context):
     """Can the driver see the GPUs, and does CUDA_VISIBLE_DEVICES select GPUs that exist?
 

@@ -10,6 +10,7 @@ from ..engine import Context, check
 from ..model import fail, passed, skip, warn
 from ..snapshot import Snapshot
 from . import _facts as F
+from ._errors import reports_known_errors
 from . import _nccl as N
 
 FIX = "nccl"
@@ -20,6 +21,7 @@ def _nccl_env(snap: Snapshot) -> dict[str, str]:
 
 
 @check("nccl.env", "NCCL variables are known, current, and have valid values", needs=("env",))
+@reports_known_errors
 def check_nccl_env(snap: Snapshot, ctx: Context):
     """Is every NCCL_* variable set a documented NCCL variable with a value NCCL accepts?
 
@@ -324,6 +326,7 @@ def _nvswitch_like(snap: Snapshot) -> bool | None:
 
 @check("nccl.perf-switches", "No NCCL transport is switched off where the hardware would use it", needs=("env",),
        settings={"debug_ok": (bool, False, "accept NCCL_DEBUG=INFO/TRACE (as --debug-ok does)")})
+@reports_known_errors
 def check_perf_switches(snap: Snapshot, ctx: Context):
     """Are NCCL's fast paths switched off, or debug logging left on?
 
@@ -417,6 +420,7 @@ DEFAULT_SHM_MIN = 1 << 30  # 1 GiB: NVIDIA's documented --shm-size=1g
 
 @check("nccl.shm", "/dev/shm and memlock are large enough for NCCL", needs=("host",),
        settings={"min_bytes": (int, DEFAULT_SHM_MIN, "smallest acceptable /dev/shm, in bytes")})
+@reports_known_errors
 def check_shm(snap: Snapshot, ctx: Context):
     """Is /dev/shm large enough for NCCL between local GPUs, and is memlock unlimited with InfiniBand?
 
@@ -497,6 +501,7 @@ _SO_VERSION = re.compile(r"libnccl\.so\.(\d+(?:\.\d+){0,2})")
 
 
 @check("nccl.version", "The NCCL torch loads is the one it ships with, and new enough for the GPUs", needs=("torch",))
+@reports_known_errors
 def check_nccl_version(snap: Snapshot, ctx: Context):
     """Which NCCL does torch load, and is it the intended one?
 

@@ -10,6 +10,7 @@ from ..engine import Context, check
 from ..model import Finding, fail, passed, skip, warn
 from ..snapshot import Distribution, Snapshot, normalize_name
 from . import _pkgfacts as P
+from ._errors import reports_known_errors
 
 # distributions that are built against one torch (their binaries break with another)
 TORCH_BOUND = ("torchvision", "torchaudio", "xformers", "flash-attn", "vllm", "torchtext", "torchdata",
@@ -28,6 +29,7 @@ def _pip_install(name: str, version: str | None) -> str:
 
 
 @check("packages.torch-pins", "packages built for torch match the installed torch")
+@reports_known_errors
 def check_torch_pins(snap: Snapshot, ctx: Context):
     """Do the packages that are compiled against torch match the torch that is installed?
 
@@ -202,6 +204,7 @@ def _pin_remedy(dist: Distribution, req: Requirement, torch_version: str) -> str
 
 
 @check("packages.imports", "installed GPU extensions import next to torch")
+@reports_known_errors
 def check_imports(snap: Snapshot, ctx: Context):
     """Do the installed GPU extensions actually load next to this torch?
 
@@ -316,6 +319,7 @@ def _import_finding(name: str, ok: bool | None, texts: list[str], explained, gpu
 
 
 @check("packages.numpy-abi", "NumPy 2 with packages built for NumPy 1")
+@reports_known_errors
 def check_numpy_abi(snap: Snapshot, ctx: Context):
     """Is NumPy 2 installed next to packages built for (or pinned to) NumPy 1?
 
@@ -382,6 +386,7 @@ TRITON_NAMES = ("triton", "pytorch-triton", "triton-windows")
 
 
 @check("packages.triton", "triton matches torch and finds libcuda")
+@reports_known_errors
 def check_triton(snap: Snapshot, ctx: Context):
     """Is the triton that torch.compile (and Unsloth, vLLM, xformers kernels) will use the right one?
 

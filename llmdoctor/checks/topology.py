@@ -10,6 +10,7 @@ from ..engine import Context, check
 from ..model import passed, skip, warn
 from ..snapshot import Snapshot
 from . import _facts as F
+from ._errors import reports_known_errors
 
 # NVML topology levels (nvmlGpuTopologyLevel_t) in words, and nvidia-smi topo -m's names for them.
 LEVEL_WORDS = {
@@ -50,6 +51,7 @@ def _misreport_driver(snap: Snapshot) -> dict | None:
 
 
 @check("gpu.topology", "GPUs can talk to each other directly (NVLink / PCIe peer-to-peer)", needs=("gpus",))
+@reports_known_errors
 def check_topology(snap: Snapshot, ctx: Context):
     """How are the GPUs connected, and can they copy to each other directly (peer-to-peer)?
 

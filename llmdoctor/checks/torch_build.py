@@ -9,9 +9,11 @@ from ..engine import Context, check
 from ..model import fail, passed, skip, warn
 from ..snapshot import Snapshot, normalize_name
 from . import _facts as F
+from ._errors import reports_known_errors
 
 
 @check("torch.build", "torch imports and is a CUDA build where there is a GPU", needs=("torch",))
+@reports_known_errors
 def check_torch_build(snap: Snapshot, ctx: Context):
     """Is the installed torch usable on this machine?
 

@@ -65,6 +65,8 @@ def _root(
 
 def _register() -> None:
     from . import check, checks_cmd, config_cmd, env_cmd, fit, fix, memory_cmd, snapshot
+    from . import diff as diff_cmd
+    from . import explain_error
 
     app.command("check")(check.check)
     app.command("snapshot")(snapshot.snapshot)
@@ -75,6 +77,8 @@ def _register() -> None:
     app.command("env")(env_cmd.env)
     app.command("fit")(fit.fit)
     app.add_typer(memory_cmd.memory_app, name="memory")
+    app.command("explain-error")(explain_error.explain_error)
+    app.command("diff")(diff_cmd.diff)
 
 
 _register()

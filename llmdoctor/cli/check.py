@@ -39,6 +39,7 @@ def check(
     seq_len: int = typer.Option(4096, "--seq-len", help="With --model: tokens per sequence."),
     batch: int = typer.Option(1, "--batch", help="With --model: sequences at once."),
     mode: str = typer.Option("inference", "--mode", help="With --model: inference | lora | qlora | full."),
+    anonymize: bool = typer.Option(False, "--anonymize", help="Replace host names, user names in paths and GPU UUIDs in the output."),
 ) -> None:
     """Examine this machine (or a snapshot) and report a verdict per check."""
     if fail_on is not None and fail_on not in ("fail", "warn"):
@@ -81,6 +82,10 @@ def check(
     options = RenderOptions(verbose=verbose, color=fmt == "rich" and not to_file and common.color_wanted(),
                             width=common.terminal_width(), unicode=common.unicode_ok() or to_file)
     text = render(report, fmt, options)
+    if anonymize:
+        from ..anonymize import anonymize_for
+
+        text = anonymize_for(snap)(text)
     if to_file:
         common.write_output(output, text, force=force or fmt in REWRITTEN_FORMATS,
                             backup=fmt not in REWRITTEN_FORMATS)

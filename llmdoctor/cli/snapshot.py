@@ -15,7 +15,13 @@ def snapshot(
     from_: Optional[str] = typer.Option(None, "--from", help="Read a saved snapshot or a pasted dump instead of probing ('-' = stdin)."),
     python: Optional[str] = typer.Option(None, "--python", help="Inspect another interpreter's torch and packages."),
     timeout: float = typer.Option(20.0, "--timeout", help="Global probing budget in seconds."),
+    anonymize: bool = typer.Option(False, "--anonymize", help="Replace host names, user names in paths and GPU UUIDs."),
 ) -> None:
     """Print (or save) the snapshot of this machine: the facts every check works from."""
     snap = common.load_or_probe(from_, python, timeout)
-    common.emit(snap.to_json() + "\n", output, force)
+    text = snap.to_json() + "\n"
+    if anonymize:
+        from ..anonymize import anonymize_for
+
+        text = anonymize_for(snap)(text)
+    common.emit(text, output, force)

@@ -111,6 +111,18 @@ def dtype_min_cc(dtype: str) -> str | None:
     return None
 
 
+def cuda_min_cc(cuda: str | None) -> dict[str, Any] | None:
+    """The row giving the oldest compute capability CUDA ``cuda`` can compile for (None when unknown)."""
+    mm = major_minor(cuda)
+    if mm is None:
+        return None
+    best = None
+    for row in load("cuda_min_cc")["rows"]:
+        if major_minor(row["cuda_from"]) <= mm:
+            best = row
+    return best
+
+
 def package_min_cc() -> list[dict[str, Any]]:
     return list(load("package_min_cc")["rows"])
 

@@ -55,6 +55,12 @@ def _prometheus(report: Report, options: RenderOptions) -> str:
     return render_prometheus(report, options)
 
 
+def _markdown(report: Report, options: RenderOptions) -> str:
+    from .markdown import render_markdown
+
+    return render_markdown(report, options)
+
+
 RENDERERS: dict[str, Callable[[Report, RenderOptions], str]] = {
     "rich": _rich,
     "plain": _plain,
@@ -62,6 +68,7 @@ RENDERERS: dict[str, Callable[[Report, RenderOptions], str]] = {
     "junit": _junit,
     "github": _github,
     "prometheus": _prometheus,
+    "markdown": _markdown,
 }
 
 

@@ -29,6 +29,8 @@ def environment_line(snap: Any) -> str:
     parts = [f"llmdoctor {snap.meta.llmdoctor_version or ''}".strip()]
     if snap.meta.source != "live":
         parts.append(f"from {snap.meta.source_detail or snap.meta.source}")
+    if snap.meta.source == "dump" and snap.meta.understood:
+        parts.append(f"understood: {', '.join(snap.meta.understood)}")
     host = snap.host
     if host is not None:
         parts.append(" ".join(x for x in (host.os, host.arch) if x) + (f" ({host.container})" if host.container else ""))

@@ -74,5 +74,9 @@ def test_no_gpu_and_cpu_torch_skip():
 
 
 def test_unknown_arch_list_and_version_skip():
-    snap = with_torch(scenario("rtx5090_torch26_cu126"), arch_list=None, version="9.9.0+cu999", cuda="99.9")
+    snap = with_torch(scenario("rtx5090_torch26_cu126"), arch_list=None, version="9.9.0+cu999", cuda="99.9",
+                      warnings=())
     assert run("cuda.arch", snap).status is Status.SKIP
+    # torch's own "sm_120 is not compatible" warning decides when the arch list is unknown (issue 3)
+    warned = with_torch(scenario("rtx5090_torch26_cu126"), arch_list=None, version="9.9.0+cu999", cuda="99.9")
+    assert run("cuda.arch", warned).status is Status.FAIL

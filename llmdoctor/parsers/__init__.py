@@ -1,0 +1,76 @@
+"""Pasted text dumps -> Snapshot.
+
+``parse_dump(text, name)`` recognises, anywhere in one text (a GitHub issue body may hold several):
+torch's and vLLM's collect_env, nvidia-smi (table, -q, -L, topo -m), nvcc --version, pip list / freeze /
+show, conda list, python -m bitsandbytes, ds_report, accelerate / transformers / huggingface-cli /
+llamafactory-cli env, Unsloth's banner, tracebacks, warnings and known error messages.
+
+Parsing is tolerant: Markdown fences, quote marks, CRLF, ANSI colours and truncation anywhere are fine;
+what is not understood is ignored.  Facts the text does not state stay unknown.  Only when nothing at
+all is recognised does it raise UsageError.  Big inputs are scanned in a bounded window (head and tail).
+"""
+
+from __future__ import annotations
+
+from ..engine import UsageError
+from ..snapshot import Snapshot
+from . import (bitsandbytes, collect_env, ds_report, hf_env, nvcc, nvidia_smi, pip, topo, tracebacks,
+               unsloth)
+from ._facts import Facts
+from ._text import normalise, window
+
+FORMATS = ("collect_env", "vllm_collect_env", "nvidia_smi", "nvidia_smi_q", "nvidia_smi_l", "nvidia_smi_topo",
+           "nvcc", "pip_list", "pip_freeze", "pip_show", "conda_list", "bitsandbytes", "ds_report",
+           "accelerate_env", "transformers_env", "huggingface_cli_env", "llamafactory_env", "unsloth_banner",
+           "traceback", "error_text")
+
+
+def parse_facts(text: str) -> Facts:
+    """The facts a text states (no Snapshot yet); never raises on odd input."""
+    scanned, _skipped = window(text)
+    lines = normalise(scanned)
+    flat = "\n".join(lines)
+    facts = Facts()
+    # most reliable sources first: the first to state a fact wins
+    if nvidia_smi.detect_q(lines):
+        nvidia_smi.parse_q(lines, facts)
+    if nvidia_smi.detect(lines) or nvidia_smi.detect_l(lines):
+        nvidia_smi.parse(lines, facts)
+    if nvcc.detect(lines):
+        nvcc.parse(lines, facts)
+    if collect_env.detect(lines) or collect_env.detect_vllm(lines):
+        collect_env.parse(lines, facts)
+        if collect_env.detect_vllm(lines):
+            facts.saw(collect_env.VLLM)
+    if topo.detect(lines):
+        topo.parse(lines, facts)
+    if ds_report.detect(lines):
+        ds_report.parse(lines, facts)
+    if bitsandbytes.detect(lines):
+        bitsandbytes.parse(lines, facts)
+    if unsloth.detect(lines):
+        unsloth.parse(lines, facts)
+    hf_env.parse(lines, facts, hf_env.detect(lines))
+    if pip.detect_list(lines):
+        pip.parse_list(lines, facts)
+    if pip.detect_freeze(lines):
+        pip.parse_freeze(lines, facts)
+    if pip.detect_show(lines):
+        pip.parse_show(lines, facts)
+    if pip.detect_conda(lines):
+        pip.parse_conda(lines, facts)
+    tracebacks.parse(flat, lines, facts)
+    return facts
+
+
+def parse_dump(text: str, name: str) -> Snapshot:
+    """A Snapshot (meta.source = "dump") of what ``text`` states.  UsageError when nothing is recognised."""
+    facts = parse_facts(text)
+    if not facts.anything:
+        raise UsageError(f"{name}: nothing recognisable (expected an llmdoctor snapshot, or the output of "
+                         f"collect_env, nvidia-smi, pip list, an env report or an error message)")
+    from datetime import datetime, timezone
+
+    from .. import __version__
+
+    return facts.to_snapshot(name, __version__, datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -1,0 +1,160 @@
+"""The accumulator the format parsers fill, and its conversion to a Snapshot.
+
+Several formats may describe the same fact; the first one to set it wins (parsers run in order of
+reliability).  Facts nobody set stay unknown (None), so the checks that need them skip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..redact import redact_env, redact_value
+from ..snapshot import (Distribution, Driver, Gpu, GpuLink, GpuProcess, Host, Meta, Packages, Python,
+                        Snapshot, Toolkit, Torch, freeze_mapping, normalize_name)
+from ._text import cuda_from_tag, major_minor
+
+MAX_ERRORS = 60
+MAX_ERROR_CHARS = 1500
+UNSET = object()
+
+
+@dataclass
+class Facts:
+    understood: list[str] = field(default_factory=list)
+    host: dict[str, Any] = field(default_factory=dict)
+    python: dict[str, Any] = field(default_factory=dict)
+    driver: dict[str, Any] = field(default_factory=dict)
+    torch: dict[str, Any] = field(default_factory=dict)
+    toolkit: dict[str, Any] = field(default_factory=dict)
+    gpus: dict[int, dict[str, Any]] = field(default_factory=dict)
+    gpu_count: int | None = None
+    no_gpu: bool = False  # the dump says there is no NVIDIA GPU/driver
+    links: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    packages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    env_seen: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    # -- recording ------------------------------------------------------------------
+    def saw(self, fmt: str) -> None:
+        if fmt not in self.understood:
+            self.understood.append(fmt)
+
+    @staticmethod
+    def put(part: dict[str, Any], key: str, value: Any) -> None:
+        """Set ``part[key]`` unless already known; None values are ignored (unknown)."""
+        if value is not None and key not in part:
+            part[key] = value
+
+    def gpu(self, index: int) -> dict[str, Any]:
+        return self.gpus.setdefault(index, {})
+
+    def set_gpu_count(self, n: int) -> None:
+        if n > 0 and (self.gpu_count is None or n > self.gpu_count):
+            self.gpu_count = n
+
+    def add_package(self, name: str, version: str | None, installer: str | None = None,
+                    location: str | None = None, requires: tuple[str, ...] = ()) -> None:
+        if not name or not version:
+            return
+        key = normalize_name(name)
+        if key == "pytorch":  # conda's name for torch
+            key, name = "torch", "torch"
+        if key not in self.packages:
+            self.packages[key] = {"name": name, "version": version, "installer": installer,
+                                  "location": location, "requires": tuple(requires)}
+
+    def add_env(self, name: str, value: str) -> None:
+        self.env_seen = True
+        self.env.setdefault(name, redact_env(name, value))
+
+    def add_error(self, text: str) -> None:
+        text = " ".join(text.split())
+        if not text:
+            return
+        text = redact_value(text[:MAX_ERROR_CHARS])
+        if text in self.errors or len(self.errors) >= MAX_ERRORS:
+            return
+        # keep the longer of two texts where one contains the other
+        for i, old in enumerate(self.errors):
+            if text in old:
+                return
+            if old in text:
+                self.errors[i] = text
+                return
+        self.errors.append(text)
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.understood or self.errors)
+
+    # -- conversion -------------------------------------------------------------------
+    def to_snapshot(self, name: str, version: str | None, created_at: str | None) -> Snapshot:
+        return Snapshot(
+            meta=Meta(created_at=created_at, llmdoctor_version=version, source="dump", source_detail=name,
+                      understood=tuple(self.understood)),
+            host=_host(self.host),
+            python=Python(**self.python) if self.python else None,
+            driver=Driver(**self.driver) if self.driver.get("version") or self.driver.get("cuda_version") else None,
+            gpus=self._gpus(),
+            gpu_links=tuple(GpuLink(a=a, b=b, **v) for (a, b), v in sorted(self.links.items())) or None,
+            torch=self._torch(),
+            toolkit=Toolkit(**self.toolkit) if self.toolkit.get("nvcc_version") else None,
+            packages=Packages(interpreter=None, distributions=tuple(
+                Distribution(name=p["name"], version=p["version"], location=p["location"],
+                             requires=p["requires"], installer=p["installer"])
+                for p in self.packages.values())) if self.packages else None,
+            env=freeze_mapping(self.env) if self.env_seen else None,
+            errors=tuple(self.errors),
+        )
+
+    def _gpus(self) -> tuple[Gpu, ...] | None:
+        if self.gpus or self.gpu_count:
+            count = max([self.gpu_count or 0] + [i + 1 for i in self.gpus])
+            out = []
+            for i in range(count):
+                g = dict(self.gpus.get(i, {}))
+                procs = g.pop("processes", None)
+                out.append(Gpu(index=i, processes=tuple(GpuProcess(**p) for p in procs) if procs is not None else None, **g))
+            return tuple(out)
+        if self.no_gpu:
+            return ()
+        return None
+
+    def _torch(self) -> Torch | None:
+        t = dict(self.torch)
+        if t.get("installed") is False:
+            return Torch(installed=False)
+        version = t.get("version")
+        pip = self.packages.get("torch")
+        if version is None and pip is not None:
+            version = pip["version"]
+        if version is None:
+            return None
+        if "cuda" not in t:
+            tagged, cuda = cuda_from_tag(version)
+            if tagged:
+                t["cuda"] = cuda
+            elif pip is not None and pip.get("cuda_build") is not None:
+                t["cuda"] = pip["cuda_build"] or None
+            elif "cpuonly" in self.packages:  # conda's cpuonly pins the CPU build of pytorch
+                t["cuda"] = None
+            else:
+                runtime = next((p["version"] for k, p in self.packages.items()
+                                if k.startswith("nvidia-cuda-runtime-cu")), None)
+                if runtime:
+                    t["cuda"] = major_minor(runtime)
+                else:
+                    return None  # a CUDA or a CPU build? unknown, so no torch facts at all
+        t["version"] = version
+        t.pop("installed", None)
+        if "arch_list" in t:
+            t["arch_list"] = tuple(t["arch_list"])
+        if "warnings" in t:
+            t["warnings"] = tuple(t["warnings"])
+        return Torch(installed=True, **t)
+
+
+def _host(h: dict[str, Any]) -> Host | None:
+    return Host(**h) if h else None

@@ -1,0 +1,53 @@
+"""DeepSpeed's ``ds_report``: 'name ..... value' lines; the only common dump that prints /dev/shm."""
+
+from __future__ import annotations
+
+import re
+
+from ._facts import Facts
+from ._text import known, major_minor, size_bytes
+
+NAME = "ds_report"
+_LINE = re.compile(r"^([a-z][a-z ()/._-]*?)\s*\.{3,}\s*(.*)$", re.I)
+
+
+def detect(lines: list[str]) -> bool:
+    return any("DeepSpeed general environment info" in line or "DeepSpeed C++/CUDA extension op report" in line
+               for line in lines)
+
+
+def parse(lines: list[str], facts: Facts) -> None:
+    for line in lines:
+        m = _LINE.match(line.strip())
+        if not m:
+            continue
+        key, value = m.group(1).strip().lower(), m.group(2).strip()
+        if key == "torch version" and known(value):
+            facts.put(facts.torch, "version", value.split()[0])
+            facts.add_package("torch", value.split()[0])
+        elif key == "torch cuda version":
+            v = known(value)
+            if "cuda" not in facts.torch and (v is None or major_minor(v)):
+                facts.torch["cuda"] = major_minor(v) if v else None
+        elif key == "torch hip version":
+            v = known(value)
+            if v:
+                facts.put(facts.torch, "hip", v)
+        elif key == "nvcc version":
+            if major_minor(value) and "[fail]" not in value.lower():
+                facts.put(facts.toolkit, "nvcc_version", major_minor(value))
+                facts.put(facts.toolkit, "nvcc_path", "nvcc")
+                facts.put(facts.toolkit, "nvcc_source", "CUDA_HOME")
+            elif "cuda_home" in value.lower():
+                facts.add_error(f"ds_report: nvcc version {value}")
+        elif key == "deepspeed info":
+            v = value.split(",")[0].strip()
+            if re.match(r"\d", v):
+                facts.add_package("deepspeed", v)
+        elif key.startswith("shared memory"):
+            facts.put(facts.host, "shm_total", size_bytes(value))
+        elif key == "torch install path":
+            p = re.findall(r"'([^']+)'", value)
+            if p:
+                facts.put(facts.torch, "file", p[0].rstrip("/\\") + "/__init__.py")
+    facts.saw(NAME)

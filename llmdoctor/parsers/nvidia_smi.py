@@ -1,0 +1,148 @@
+"""``nvidia-smi`` (the default table, old and new layouts, Linux and Windows), ``nvidia-smi -q`` and ``-L``.
+
+"CUDA Version" in its header is the driver's maximum CUDA, not an installed toolkit -> driver.cuda_version.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._facts import Facts
+from ._text import known, size_bytes, yes_no
+
+TABLE = "nvidia_smi"
+QUERY = "nvidia_smi_q"
+LIST = "nvidia_smi_l"
+
+_HEADER = re.compile(r"NVIDIA-SMI\s+([\d.]+)\s+Driver Version:\s*([\d.]+)(?:\s+CUDA Version:\s*([\d.]+|N/A))?", re.I)
+_ROW = re.compile(r"^\|\s+(\d+)\s+(.+?)\s+(On|Off|WDDM|TCC|N/A)\s*\|\s*([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.\d)\s")
+_MEM = re.compile(r"(\d+)\s*MiB\s*/\s*(\d+)\s*MiB")
+_PROC = re.compile(r"^\|\s+(\d+)\s+(?:\S+\s+\S+\s+)?(\d+)\s+(C|G|C\+G|M|M\+C)\s+(.+?)\s+(\d+)\s*MiB\s*\|?$")
+_LIST = re.compile(r"^\s*GPU\s+(\d+):\s+(.+?)\s+\(UUID:\s*(GPU-[0-9a-fA-F-]+)\)\s*$")
+
+
+def detect(lines: list[str]) -> bool:
+    return any(_HEADER.search(line) for line in lines)
+
+
+def detect_q(lines: list[str]) -> bool:
+    return any("NVSMI LOG" in line for line in lines) or sum(
+        1 for line in lines if re.match(r"^\s*(Product Name|Attached GPUs|GPU UUID)\s+:", line)) >= 2
+
+
+def detect_l(lines: list[str]) -> bool:
+    return any(_LIST.match(line) for line in lines)
+
+
+def parse(lines: list[str], facts: Facts) -> None:
+    last_gpu = None
+    in_procs = False
+    saw = False
+    for line in lines:
+        m = _HEADER.search(line)
+        if m:
+            saw = True
+            facts.put(facts.driver, "version", m.group(2))
+            cuda = known(m.group(3))
+            if cuda:
+                facts.put(facts.driver, "cuda_version", cuda)
+            continue
+        if "Processes:" in line:
+            in_procs = True
+            continue
+        if in_procs:
+            pm = _PROC.match(line)
+            if pm:
+                g = facts.gpu(int(pm.group(1)))
+                g.setdefault("processes", []).append(
+                    {"pid": int(pm.group(2)), "name": pm.group(4).strip(), "used_memory": int(pm.group(5)) * 2**20})
+            elif "No running processes found" in line:
+                pass
+            continue
+        rm = _ROW.match(line)
+        if rm:
+            saw = True
+            idx = int(rm.group(1))
+            g = facts.gpu(idx)
+            facts.put(g, "name", rm.group(2).strip())
+            mode = rm.group(3)
+            if mode in ("On", "Off"):
+                facts.put(g, "persistence_mode", mode == "On")
+            elif mode in ("WDDM", "TCC"):
+                facts.put(facts.driver, "platform", "windows")
+            facts.put(g, "pci_bus_id", rm.group(4))
+            last_gpu = idx
+            continue
+        if last_gpu is not None:
+            mm = _MEM.search(line)
+            if mm:
+                g = facts.gpu(last_gpu)
+                facts.put(g, "memory_used", int(mm.group(1)) * 2**20)
+                facts.put(g, "memory_total", int(mm.group(2)) * 2**20)
+                continue
+            if re.search(r"\|\s+(Enabled|Disabled)\s*\|\s*$", line) and "MIG" not in line:
+                mig = re.search(r"(Enabled|Disabled)\s*\|\s*$", line)
+                facts.put(facts.gpu(last_gpu), "mig_mode", mig.group(1) == "Enabled")
+            if line.startswith("+") or line.startswith("|="):
+                last_gpu = None
+    for line in lines:
+        lm = _LIST.match(line)
+        if lm:
+            g = facts.gpu(int(lm.group(1)))
+            facts.put(g, "name", lm.group(2))
+            facts.put(g, "uuid", lm.group(3))
+            facts.saw(LIST)
+    if saw:
+        facts.saw(TABLE)
+
+
+def parse_q(lines: list[str], facts: Facts) -> None:
+    """``nvidia-smi -q``: 'Key : value' with indentation; one block per GPU ('GPU 00000000:07:00.0')."""
+    idx = -1
+    section: list[tuple[int, str]] = []
+    saw = False
+    for line in lines:
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        m = re.match(r"^GPU\s+([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.\d)\s*$", line.strip())
+        if m and indent == 0:
+            idx += 1
+            facts.put(facts.gpu(idx), "pci_bus_id", m.group(1))
+            section = []
+            continue
+        kv = re.match(r"^\s*([^:]+?)\s+:\s*(.*)$", line)
+        while section and section[-1][0] >= indent:
+            section.pop()
+        if not kv:
+            section.append((indent, line.strip()))
+            continue
+        key, value = kv.group(1).strip(), kv.group(2).strip()
+        path = "/".join(s for _, s in section)
+        if key == "Driver Version" and indent == 0:
+            facts.put(facts.driver, "version", value)
+            saw = True
+        elif key == "CUDA Version" and indent == 0:
+            if known(value):
+                facts.put(facts.driver, "cuda_version", value)
+        elif key == "Attached GPUs" and value.isdigit():
+            facts.set_gpu_count(int(value))
+            saw = True
+        elif idx >= 0:
+            g = facts.gpu(idx)
+            if key == "Product Name":
+                facts.put(g, "name", value)
+                saw = True
+            elif key == "GPU UUID":
+                facts.put(g, "uuid", value)
+            elif key == "Persistence Mode":
+                facts.put(g, "persistence_mode", yes_no(value))
+            elif key == "Current" and path.endswith("MIG Mode"):
+                facts.put(g, "mig_mode", yes_no(value))
+            elif path.endswith("FB Memory Usage") and key in ("Total", "Used", "Free"):
+                facts.put(g, f"memory_{key.lower()}", size_bytes(value))
+            elif key == "Driver Model" or (key == "Current" and path.endswith("Driver Model")):
+                if value in ("WDDM", "TCC"):
+                    facts.put(facts.driver, "platform", "windows")
+    if saw:
+        facts.saw(QUERY)
