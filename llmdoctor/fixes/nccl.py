@@ -120,13 +120,14 @@ def allocator_action(snap: Snapshot) -> Action | None:
     tv = _torch_version(snap)
     if tv is None or t is None or not t.cuda or (snap.driver and snap.driver.platform == "windows"):
         return None
-    table = data.load("env_recommendations")["allocator"]
-    if tv < data.version(table["expandable_segments_since"]):
+    table = data.load("alloc_conf")  # the facts memory.alloc-conf checks against
+    since = next(o["since"] for o in table["options"] if o["key"] == "expandable_segments")
+    if since and tv < data.version(since):
         return None
-    name = "PYTORCH_CUDA_ALLOC_CONF"
-    for row in table["variable_by_torch"]:
-        if tv >= data.version(row["from"]):
-            name = row["name"]
+    # PYTORCH_ALLOC_CONF exists from 2.9, but its expandable_segments is ignored for CUDA until the fix
+    generic = table["expandable_ignored_in_generic"]["fixed"]
+    variables = table["variables"]
+    name = variables["generic"] if tv >= data.version(generic) else variables["legacy"]
     return Action(name, "expandable_segments:True",
                   "lets the caching allocator grow segments instead of fragmenting memory (fewer out-of-memory errors)")
 
