@@ -85,7 +85,7 @@ def measure_inference(cfg: dict) -> int:
 
 
 def predict_inference(cfg: dict) -> float:
-    from llmdoctor.memory.arch import spec_from_config
+    from llmdoctor.memory.architectures import spec_from_config
     from llmdoctor.memory.plan import Options, activation_bytes
 
     spec = spec_from_config(cfg)
@@ -93,7 +93,7 @@ def predict_inference(cfg: dict) -> float:
 
 
 def predict(cfg: dict) -> float:
-    from llmdoctor.memory.arch import spec_from_config
+    from llmdoctor.memory.architectures import spec_from_config
     from llmdoctor.memory.plan import Options, activation_bytes
 
     spec = spec_from_config(cfg)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine import CheckSpec, load_registry
-from .model import REPORT_SCHEMA, Status
+from .results import REPORT_SCHEMA, Status
 from .snapshot import SCHEMA as SNAPSHOT_SCHEMA, Snapshot
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -21,7 +21,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from .model import CheckResult, Finding, Report, Status
+from .results import CheckResult, Finding, Report, Status
 from .snapshot import Snapshot
 
 ENTRY_POINT_GROUP = "llmdoctor.checks"

@@ -11,7 +11,7 @@ import pytest
 from conftest import SCENARIOS, load_scenario, run_cli, run_json, statuses
 from llmdoctor.config import load_config
 from llmdoctor.engine import CheckSpec, Context, Registry, Setting, UsageError, check, run_check, setting_defaults
-from llmdoctor.model import Status, passed
+from llmdoctor.results import Status, passed
 
 H100 = str(SCENARIOS / "h100x8_healthy.json")
 

@@ -1,7 +1,7 @@
 import pytest
 
 from llmdoctor.engine import Context, Registry, CheckSpec, UsageError, load_registry, run_checks, select
-from llmdoctor.model import Status, fail, passed, skip, warn
+from llmdoctor.results import Status, fail, passed, skip, warn
 from llmdoctor.snapshot import Snapshot
 
 from conftest import load_scenario

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import DATA, SCENARIOS, load_scenario, run_cli
 from llmdoctor.engine import CheckSpec, Context, load_registry, run_checks
-from llmdoctor.model import Finding, Status, fail, passed, warn
+from llmdoctor.results import Finding, Status, fail, passed, warn
 from llmdoctor.report import RenderOptions, render
 
 SCENARIO_NAMES = sorted(p.stem for p in SCENARIOS.glob("*.json"))

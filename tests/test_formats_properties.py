@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import load_scenario
 from llmdoctor.engine import CheckSpec, Context, run_checks
-from llmdoctor.model import fail, warn
+from llmdoctor.results import fail, warn
 from llmdoctor.report import RenderOptions, render
 
 SNAP = load_scenario("h100x8_healthy")

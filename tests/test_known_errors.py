@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from llmdoctor import data, known_errors
+from llmdoctor import data
+from llmdoctor.facts import known_errors
 from llmdoctor.engine import Context, load_registry, run_check
 from llmdoctor.snapshot import Snapshot
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmdoctor.engine import Context, load_registry, run_check
-from llmdoctor.model import Status
+from llmdoctor.results import Status
 from llmdoctor.snapshot import Distribution, NetInterface, Packages
 
 from conftest import load_scenario

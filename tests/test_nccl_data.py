@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmdoctor import data
-from llmdoctor.checks import _nccl as N
+from llmdoctor.facts import nccl_rules as N
 
 
 def test_every_row_has_a_source():

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from llmdoctor.engine import Context, load_registry, run_checks
-from llmdoctor.model import Status
+from llmdoctor.results import Status
 
 from conftest import DATA, load_scenario
 

@@ -9,8 +9,8 @@ import types
 import pytest
 
 from llmdoctor.engine import Context, load_registry, run_check
-from llmdoctor.model import Status
-from llmdoctor.probes.fake_nvml import FakeNvml
+from llmdoctor.results import Status
+from llmdoctor.testing.fake_nvml import FakeNvml
 from llmdoctor.probes.nvml import probe_nvml
 from llmdoctor.snapshot import Driver, Gpu, Meta, Snapshot
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from .. import data
 from ..engine import Context, check
-from ..model import Finding, fail, passed, skip, warn
+from ..results import Finding, fail, passed, skip, warn
 from ..snapshot import Snapshot
-from . import _facts as F
-from ._errors import reports_known_errors
+from ..facts import derived as F
+from ..facts.known_error_findings import reports_known_errors
 
 
 def _torch_cuda_or_skip(snap: Snapshot) -> Finding | None:

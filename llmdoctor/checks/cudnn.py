@@ -6,10 +6,10 @@ import os
 
 from .. import data
 from ..engine import Context, check
-from ..model import passed, skip, warn
+from ..results import passed, skip, warn
 from ..snapshot import Snapshot
-from . import _facts as F
-from ._errors import reports_known_errors
+from ..facts import derived as F
+from ..facts.known_error_findings import reports_known_errors
 
 # cuDNN 9.17.0's support matrix lists compute capability 7.5 to 12.0 only (Maxwell, Pascal and Volta
 # gone); 9.10.2 still lists 5.0-12.0.  Source: NVIDIA cuDNN support matrix (reference_facts.md 5).

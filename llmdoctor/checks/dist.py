@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..engine import Context, check
-from ..model import fail, passed, warn
+from ..results import fail, passed, warn
 from ..snapshot import Snapshot
 
 TORCHRUN = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")

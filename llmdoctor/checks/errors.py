@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..engine import Context, check, load_registry
-from ..model import skip
+from ..results import skip
 from ..snapshot import Snapshot
-from . import _errors as E
-from . import _facts as F
+from ..facts import known_error_findings as E
+from ..facts import derived as F
 
 
 @check("errors.known", "Error messages seen are known failures", needs=())

@@ -7,7 +7,7 @@ expectation it skips (and ``llmdoctor check`` leaves it out unless selected by n
 from __future__ import annotations
 
 from ..engine import Context, check
-from ..model import fail, passed, skip
+from ..results import fail, passed, skip
 from ..snapshot import Snapshot
 
 CONFIG_HINT = "no expectation configured: set [expect] {key} in llmdoctor.toml (see 'llmdoctor config')"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from .. import data
 from ..engine import Context, check
-from ..model import fail, passed, skip, warn
+from ..results import fail, passed, skip, warn
 from ..snapshot import Snapshot
-from . import _facts as F
-from ._errors import reports_known_errors
+from ..facts import derived as F
+from ..facts.known_error_findings import reports_known_errors
 
 DTYPE_REMEDY = {
     "bf16": "Load the model in float16 instead: torch_dtype=torch.float16 (transformers), --dtype half (vLLM), "
@@ -45,7 +45,7 @@ def check_gpu_dtypes(snap: Snapshot, ctx: Context):
     seen_error = None
     if wanted is None:
         # an error text that proves the job used a dtype ("Bfloat16 is only supported on GPUs with ...")
-        from ._errors import matches_for
+        from ..facts.known_error_findings import matches_for
 
         used = [m for m in matches_for(snap, "gpu.dtype") if m.error.dtype]
         if used:

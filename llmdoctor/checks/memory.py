@@ -6,9 +6,9 @@ from .. import data
 from ..engine import Context, check
 from ..memory import allocconf
 from ..memory.plan import FORMULAS, GiB, GpuBudget, Options, plan, remedies
-from ..model import fail, passed, skip, warn
+from ..results import fail, passed, skip, warn
 from ..snapshot import Snapshot
-from . import _facts as F
+from ..facts import derived as F
 
 
 def _gib(n: float) -> str:

@@ -7,11 +7,11 @@ import re
 
 from .. import data
 from ..engine import Context, check
-from ..model import fail, passed, skip, warn
+from ..results import fail, passed, skip, warn
 from ..snapshot import Snapshot
-from . import _facts as F
-from ._errors import reports_known_errors
-from . import _nccl as N
+from ..facts import derived as F
+from ..facts.known_error_findings import reports_known_errors
+from ..facts import nccl_rules as N
 
 FIX = "nccl"
 

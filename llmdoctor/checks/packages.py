@@ -7,10 +7,10 @@ import re
 from packaging.requirements import Requirement
 
 from ..engine import Context, check
-from ..model import Finding, fail, passed, skip, warn
+from ..results import Finding, fail, passed, skip, warn
 from ..snapshot import Distribution, Snapshot, normalize_name
-from . import _pkgfacts as P
-from ._errors import reports_known_errors
+from ..facts import packages as P
+from ..facts.known_error_findings import reports_known_errors
 
 # distributions that are built against one torch (their binaries break with another)
 TORCH_BOUND = ("torchvision", "torchaudio", "xformers", "flash-attn", "vllm", "torchtext", "torchdata",

@@ -7,10 +7,10 @@ from collections import Counter
 
 from .. import data
 from ..engine import Context, check
-from ..model import passed, skip, warn
+from ..results import passed, skip, warn
 from ..snapshot import Snapshot
-from . import _facts as F
-from ._errors import reports_known_errors
+from ..facts import derived as F
+from ..facts.known_error_findings import reports_known_errors
 
 # NVML topology levels (nvmlGpuTopologyLevel_t) in words, and nvidia-smi topo -m's names for them.
 LEVEL_WORDS = {

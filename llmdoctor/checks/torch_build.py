@@ -6,10 +6,10 @@ import re
 
 from .. import data
 from ..engine import Context, check
-from ..model import fail, passed, skip, warn
+from ..results import fail, passed, skip, warn
 from ..snapshot import Snapshot, normalize_name
-from . import _facts as F
-from ._errors import reports_known_errors
+from ..facts import derived as F
+from ..facts.known_error_findings import reports_known_errors
 
 
 @check("torch.build", "torch imports and is a CUDA build where there is a GPU", needs=("torch",))

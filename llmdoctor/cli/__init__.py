@@ -33,7 +33,7 @@ def _early_torch_probe(args: list[str]) -> None:
 
     if python != sys.executable and not (os.path.isfile(python) and os.access(python, os.X_OK)):
         return  # the command will refuse it with a clear error
-    from ..probes.subprocess_worker import prespawn
+    from ..probes.target_runner import prespawn
 
     try:
         seconds = max(float(timeout), 0.5)

@@ -65,7 +65,7 @@ def check(
     specs = prune_unconfigured_expectations(specs, config, config.select.value)
     fit_options = {}
     if model is not None:  # read the model before probing: bad input fails fast
-        from ..models import load_model_spec
+        from ..model_config import load_model_spec
         from .fit import options_from_cli
 
         fit_dtype = dtype.lower() if dtype and dtype.lower() in ("bf16", "fp16", "fp32", "fp8", "int8") else "bf16"

@@ -20,7 +20,7 @@ def explain_error(
 ) -> None:
     """Diagnose an error message: root cause, the check it belongs to, the fix and sources."""
     from ..inputs import read_input
-    from ..known_errors import recognise
+    from ..facts.known_errors import recognise
     from ..parsers import parse_facts
     from ..redact import redact_value
 

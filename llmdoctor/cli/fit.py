@@ -52,7 +52,7 @@ def gpus_from(spec: str, from_: Optional[str]):
         if g.memory_total is None:
             raise UsageError(f"GPU {g.index}: memory total unknown; use --gpus NxNAME")
         procs = tuple((p.pid, p.name or "?", p.used_memory or 0) for p in (g.processes or ()))
-        from ..checks import _facts
+        from ..facts import derived as _facts
 
         cc, _ = _facts.gpu_cc(g)
         out.append(GpuBudget(f"GPU {g.index}", g.name or "GPU", g.memory_total, g.memory_used or 0, procs, cc))
@@ -86,7 +86,7 @@ def fit(
         typer.echo(R.explain(), nl=False)
         raise typer.Exit(0)
     opts = options_from_cli(dtype, quant, seq_len, batch, mode, optimizer, grad_ckpt, kv_dtype, tp, lora_r, attn)
-    from ..models import load_model_spec
+    from ..model_config import load_model_spec
 
     spec = load_model_spec(model)
     budgets, ram, _where = gpus_from(gpus, from_)

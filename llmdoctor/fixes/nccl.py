@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ..checks import _nccl as N
+from ..facts import nccl_rules as N
 from ..checks.nccl import _nvswitch_like, _p2p_capable, recommended_interface
 from .. import data
 from ..snapshot import Snapshot

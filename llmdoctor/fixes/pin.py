@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from packaging.version import InvalidVersion, Version
 
 from .. import data
-from ..checks import _facts as F
+from ..facts import derived as F
 from ..snapshot import Snapshot, normalize_name
 
 FORMATS = ("requirements", "constraints", "conda", "uv", "dockerfile")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..engine import UsageError
-from .arch import ModelSpec
+from .architectures import ModelSpec
 
 GiB = 2**30
 MiB = 2**20

@@ -16,7 +16,7 @@ from ..engine import UsageError
 from ..snapshot import Snapshot
 from . import (bitsandbytes, collect_env, ds_report, hf_env, nvcc, nvidia_smi, pip, topo, tracebacks,
                unsloth)
-from ._facts import Facts
+from ._accumulator import Facts
 from ._text import normalise, window
 
 FORMATS = ("collect_env", "vllm_collect_env", "nvidia_smi", "nvidia_smi_q", "nvidia_smi_l", "nvidia_smi_topo",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ._facts import Facts
+from ._accumulator import Facts
 
 NAME = "bitsandbytes"
 _DRIVER_LIBCUDA = re.compile(r"^libcuda\.so(\.\d+)*$")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ._facts import Facts
+from ._accumulator import Facts
 from ._text import known, major_minor, yes_no
 
 NAME = "collect_env"

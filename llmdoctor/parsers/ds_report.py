@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ._facts import Facts
+from ._accumulator import Facts
 from ._text import known, major_minor, size_bytes
 
 NAME = "ds_report"

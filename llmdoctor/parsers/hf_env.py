@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ._facts import Facts
+from ._accumulator import Facts
 from ._text import known, size_bytes, yes_no
 
 TOOLS = (  # (format name, how its first line looks)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ._facts import Facts
+from ._accumulator import Facts
 
 NAME = "nvcc"
 _RELEASE = re.compile(r"Cuda compilation tools, release (\d+\.\d+)", re.I)

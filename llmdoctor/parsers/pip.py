@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ._facts import Facts
+from ._accumulator import Facts
 
 LIST, FREEZE, SHOW, CONDA = "pip_list", "pip_freeze", "pip_show", "conda_list"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ._facts import Facts
+from ._accumulator import Facts
 
 NAME = "nvidia_smi_topo"
 # nvidia-smi's legend -> NVML topology level names used in the snapshot

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from ..known_errors import find_in
-from ._facts import Facts
+from ..facts.known_errors import find_in
+from ._accumulator import Facts
 
 NAME = "traceback"
 ERRORS = "error_text"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ._facts import Facts
+from ._accumulator import Facts
 from ._text import size_bytes
 
 NAME = "unsloth_banner"

@@ -1,7 +1,7 @@
 """NVML probe: driver, GPUs, processes and GPU-pair topology.
 
 Runs against any object with pynvml's API: the real ``pynvml`` module (from nvidia-ml-py) or the
-scenario-driven fake in ``fake_nvml`` (selected with LLMDOCTOR_FAKE_NVML=scenario.json).  The code
+scenario-driven fake in ``llmdoctor.testing.fake_nvml`` (selected with LLMDOCTOR_FAKE_NVML=scenario.json).  The code
 below is the same for both.  nvidia-smi is never needed.
 """
 
@@ -35,7 +35,7 @@ def load_backend() -> Any:
     """The NVML backend to use: the fake when LLMDOCTOR_FAKE_NVML names a scenario, else pynvml."""
     scenario = os.environ.get("LLMDOCTOR_FAKE_NVML")
     if scenario:
-        from .fake_nvml import FakeNvml
+        from ..testing.fake_nvml import FakeNvml
 
         return FakeNvml.from_file(scenario)
     import pynvml  # nvidia-ml-py

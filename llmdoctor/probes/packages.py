@@ -6,8 +6,8 @@ import sys
 from typing import Any
 
 from ..snapshot import Distribution, Packages, Python
-from . import _worker
-from .subprocess_worker import run_worker
+from . import target_worker
+from .target_runner import run_worker
 
 
 def packages_from_worker(data: dict[str, Any]) -> Packages:
@@ -26,10 +26,10 @@ def packages_from_worker(data: dict[str, Any]) -> Packages:
 def probe_packages(python: str | None, timeout: float) -> Packages:
     """In-process for the running interpreter; in a subprocess for another one (--python)."""
     if python is None or python == sys.executable:
-        return packages_from_worker(_worker.probe_packages())
+        return packages_from_worker(target_worker.probe_packages())
     return packages_from_worker(run_worker(python, "packages", timeout))
 
 
 def probe_python(python: str | None, timeout: float) -> Python:
-    data = _worker.probe_python() if python is None or python == sys.executable else run_worker(python, "python", timeout)
+    data = target_worker.probe_python() if python is None or python == sys.executable else run_worker(python, "python", timeout)
     return Python(**{k: data.get(k) for k in ("version", "executable", "implementation", "prefix", "venv", "conda_env")})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..snapshot import ExtensionImport, Torch, TorchDevice
-from .subprocess_worker import run_worker
+from .target_runner import run_worker
 
 
 def torch_from_worker(data: dict[str, Any]) -> Torch:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..model import Report
+from ..results import Report
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ and "Adding a job summary" (``GITHUB_STEP_SUMMARY``).
 
 from __future__ import annotations
 
-from ..model import CheckResult, Finding, Report, Status
+from ..results import CheckResult, Finding, Report, Status
 from . import RenderOptions
 
 _COMMAND = {Status.FAIL: "error", Status.ERROR: "error", Status.WARN: "warning"}

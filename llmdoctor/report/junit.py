@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from ..model import CheckResult, Finding, Report, Status
+from ..results import CheckResult, Finding, Report, Status
 from . import RenderOptions
 
 # XML 1.0 cannot carry most control characters (verbatim error texts may hold ANSI escapes).

@@ -5,7 +5,7 @@ Secrets are always redacted (llmdoctor.redact) even if something slipped into a 
 
 from __future__ import annotations
 
-from ..model import CheckResult, Finding, Report, Status
+from ..results import CheckResult, Finding, Report, Status
 from ..redact import redact_value
 from . import RenderOptions
 from .text import WORDS, _fmt_value, _headline, environment_line

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime
 import re
 
-from ..model import Report, Status
+from ..results import Report, Status
 from . import RenderOptions
 
 STATUS_VALUE = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2, Status.ERROR: 3, Status.SKIP: -1}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from ..model import CheckResult, Finding, Report, Status
+from ..results import CheckResult, Finding, Report, Status
 from . import RenderOptions
 
 MARKS = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "-", Status.ERROR: "‼"}

@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from llmdoctor.model import Status
+from llmdoctor.results import Status
 
 from .helpers import messages, run, scenario, with_driver, with_torch
 

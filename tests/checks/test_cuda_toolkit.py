@@ -1,6 +1,6 @@
 import dataclasses
 
-from llmdoctor.model import Status
+from llmdoctor.results import Status
 from llmdoctor.snapshot import Distribution, Toolkit
 
 from .helpers import messages, run, scenario

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from llmdoctor.checks.cudnn import decode_cudnn
-from llmdoctor.model import Status
+from llmdoctor.results import Status
 from llmdoctor.snapshot import Gpu
 
 from .helpers import run, scenario, with_env, with_torch

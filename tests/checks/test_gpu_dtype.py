@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from llmdoctor.data import dtypes_for
-from llmdoctor.model import Status
+from llmdoctor.results import Status
 from llmdoctor.snapshot import Gpu
 
 from .helpers import messages, run, scenario

@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from llmdoctor.model import Status
+from llmdoctor.results import Status
 from llmdoctor.snapshot import ProbeResult
 
 from .helpers import messages, run, scenario, with_env, with_torch

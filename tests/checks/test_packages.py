@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmdoctor.engine import Context, load_registry, run_check
-from llmdoctor.model import Status
+from llmdoctor.results import Status
 from llmdoctor.snapshot import (Distribution, ExtensionImport, Gpu, Host, Packages, Python, Snapshot, Torch)
 
 CASE_22 = Path("/work/shared/cases/case_22.txt")

@@ -1,6 +1,6 @@
 import dataclasses
 
-from llmdoctor.model import Status
+from llmdoctor.results import Status
 
 from .helpers import messages, run, scenario, with_torch
 

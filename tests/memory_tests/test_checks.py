@@ -10,9 +10,9 @@ from conftest import load_scenario
 from llmdoctor import data
 from llmdoctor.checks.memory import check_alloc_conf, check_gpu_free, check_memory_fit
 from llmdoctor.engine import Context
-from llmdoctor.memory.arch import spec_from_config
+from llmdoctor.memory.architectures import spec_from_config
 from llmdoctor.memory.plan import Options
-from llmdoctor.model import Status
+from llmdoctor.results import Status
 from llmdoctor.snapshot import Torch
 
 from .helpers import model_json

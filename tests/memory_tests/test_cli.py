@@ -159,7 +159,7 @@ def test_gpus_auto_reads_nvml_with_other_processes(tmp_path):
 
 
 def test_rich_bars_use_colour_markup():
-    from llmdoctor.memory.arch import spec_from_config
+    from llmdoctor.memory.architectures import spec_from_config
     from llmdoctor.memory.plan import GpuBudget, Options, plan
     from llmdoctor.memory.render import render
 

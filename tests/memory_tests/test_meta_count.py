@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import run_cli
-from llmdoctor.memory.arch import spec_from_config
+from llmdoctor.memory.architectures import spec_from_config
 
 from .helpers import MODELS
 

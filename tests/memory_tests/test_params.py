@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from llmdoctor.engine import UsageError
-from llmdoctor.memory.arch import TensorInfo, count_tensors, spec_from_config, spec_with_tensors
+from llmdoctor.memory.architectures import TensorInfo, count_tensors, spec_from_config, spec_with_tensors
 
 from .helpers import MODELS
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from llmdoctor import data
 from llmdoctor.engine import UsageError
-from llmdoctor.memory.arch import spec_from_config
+from llmdoctor.memory.architectures import spec_from_config
 from llmdoctor.memory.plan import (GiB, GpuBudget, Options, bytes_per_param, kv_bytes_per_layer, max_seq,
                                    parse_gpu_spec, plan, remedies, training_bytes, weight_bytes)
 

@@ -7,7 +7,7 @@ import sys
 import time
 
 from llmdoctor.probes.packages import packages_from_worker
-from llmdoctor.probes.subprocess_worker import run_worker
+from llmdoctor.probes.target_runner import run_worker
 from llmdoctor.probes.torch_probe import probe_torch
 from llmdoctor.snapshot import Snapshot
 

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from llmdoctor.probes import collect
-from llmdoctor.probes.fake_nvml import FakeNvml
+from llmdoctor.testing.fake_nvml import FakeNvml
 from llmdoctor.probes.nvml import NvmlUnavailable, probe_nvml
 
 from conftest import NVML_SCENARIOS

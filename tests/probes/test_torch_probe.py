@@ -7,7 +7,7 @@ import time
 import pytest
 
 from llmdoctor.probes import collect
-from llmdoctor.probes.subprocess_worker import WorkerFailed
+from llmdoctor.probes.target_runner import WorkerFailed
 from llmdoctor.probes.torch_probe import probe_torch
 
 from conftest import requires_torch

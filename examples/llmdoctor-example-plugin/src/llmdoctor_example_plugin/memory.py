@@ -1,7 +1,7 @@
 """Host memory per GPU: a pure function of the snapshot, like every llmdoctor check."""
 
 from llmdoctor.engine import check
-from llmdoctor.model import fail, passed, skip
+from llmdoctor.results import fail, passed, skip
 
 
 @check("example.ram-per-gpu", "Host RAM per GPU is enough to stage checkpoints", needs=("host", "gpus"),

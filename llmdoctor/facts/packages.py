@@ -13,7 +13,7 @@ from packaging.version import InvalidVersion, Version
 
 from .. import data
 from ..snapshot import Distribution, Snapshot, normalize_name
-from . import _facts as F
+from . import derived as F
 
 MARKER_VARS = ("python_version", "python_full_version", "implementation_name", "platform_python_implementation",
                "sys_platform", "platform_system", "os_name", "platform_machine", "platform_release",

@@ -1,4 +1,4 @@
-"""Standalone probe worker, run inside the *target* interpreter: ``python _worker.py torch|packages|python``.
+"""Standalone probe worker, run inside the *target* interpreter: ``python target_worker.py torch|packages|python``.
 
 It prints one JSON object on stdout.  It must not import llmdoctor (the target venv may not have it)
 and must run on old Pythons (3.8+): no match statements, no ``X | Y`` annotations.

@@ -12,7 +12,7 @@ import string
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from . import data
+from .. import data
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ import os
 import re
 from typing import Any, Callable
 
-from .. import known_errors
-from ..model import Finding, Status
+from . import known_errors
+from ..results import Finding, Status
 from ..snapshot import Snapshot
-from . import _facts as F
+from . import derived as F
 
 MARK = "__llmdoctor_known_errors__"
 _DRIVER_LIBCUDA = re.compile(r"^libcuda\.so(\.\d+)*$")

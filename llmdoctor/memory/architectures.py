@@ -4,7 +4,7 @@
 Mistral, Mixtral, Qwen2/2.5/3 and their MoE, Gemma 1/2/3, Phi-3, DeepSeek-V2/V3, GPT-NeoX, Falcon,
 GPT-2, OLMo/OLMo2), with tied embeddings, biases and norms.  ``spec_with_tensors`` replaces the
 analytic counts by the exact ones from safetensors headers (names and shapes) when a checkpoint is
-at hand.  No I/O here: the loader (``llmdoctor.models``) reads files and passes dicts in.
+at hand.  No I/O here: the loader (``llmdoctor.model_config``) reads files and passes dicts in.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run the standalone worker (``_worker.py``) in a target interpreter and read its JSON."""
+"""Run the standalone worker (``target_worker.py``) in a target interpreter and read its JSON."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-WORKER = Path(__file__).with_name("_worker.py")
+WORKER = Path(__file__).with_name("target_worker.py")
 MARKER = "@@LLMDOCTOR@@"
 # Run the worker by path without putting its folder (or the cwd) on sys.path, so that nothing of
 # ours or of the current directory can shadow the target's own modules.

@@ -13,7 +13,7 @@ import struct
 from pathlib import Path
 
 from ..engine import UsageError
-from ..memory.arch import ModelSpec, TensorInfo, generic_spec, spec_from_config, spec_with_tensors
+from ..memory.architectures import ModelSpec, TensorInfo, generic_spec, spec_from_config, spec_with_tensors
 
 MAX_HEADER_BYTES = 100 * 2**20  # the safetensors reference implementation refuses headers above 100 MB
 MAX_CONFIG_BYTES = 16 * 2**20
