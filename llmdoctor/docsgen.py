@@ -7,7 +7,7 @@
   docstring: what it verifies, why, the fix, sources), and ``docs/checks/index.md``, the catalogue;
 - ``llmdoctor/schemas/snapshot.schema.json``: JSON Schema of ``llmdoctor.snapshot/1``, derived from the
   dataclasses in ``llmdoctor/snapshot.py``;
-- ``llmdoctor/schemas/report.schema.json``: JSON Schema of ``llmdoctor.report/1`` (with the snapshot).
+- ``llmdoctor/schemas/report.schema.json``: JSON Schema of ``llmdoctor.report/2`` (with the snapshot).
 """
 
 from __future__ import annotations
@@ -100,10 +100,18 @@ def report_schema() -> dict[str, Any]:
     defs["Snapshot"] = snap
     defs["Finding"] = {
         "type": "object", "additionalProperties": False,
-        "required": ["status", "message", "evidence", "remedy", "fix", "subject"],
+        "required": ["status", "message", "evidence", "remedy", "subject"],
         "properties": {
             "status": {"enum": statuses}, "message": {"type": "string"}, "evidence": {"type": "object"},
-            "remedy": nullable_str, "fix": nullable_str, "subject": nullable_str,
+            "remedy": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/Remedy"}]}, "subject": nullable_str,
+        },
+    }
+    defs["Remedy"] = {
+        "type": "object", "additionalProperties": False,
+        "required": ["text", "commands", "fix", "links"],
+        "properties": {
+            "text": {"type": "string"}, "commands": {"type": "array", "items": {"type": "string"}},
+            "fix": nullable_str, "links": {"type": "array", "items": {"type": "string"}},
         },
     }
     defs["CheckResult"] = {

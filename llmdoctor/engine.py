@@ -1,8 +1,12 @@
 """Check registry and runner.
 
-A check is a plain function ``(snapshot, ctx) -> Finding | Iterable[Finding] | None`` registered with
-``@check(id=..., title=..., needs=(...))``.  Its docstring is its long explanation (what it verifies,
-why it matters, how to fix, sources) used by ``llmdoctor explain`` and the docs.
+A check is a plain function whose keyword parameters are the snapshot parts it reads, typed
+(``def check_x(torch: Torch, driver: Driver | None, ctx: Context) -> Finding | Iterable[Finding] | None``),
+registered with ``@check(id, title, settings=..., known_errors=...)``.  The registry derives what the check
+needs from its signature and refuses, at load time, a parameter that is not a snapshot part or is typed
+as another part; a needed part that is unknown makes the check ``unknown`` with the part's reason without
+calling it.  Its docstring is its long explanation (what it verifies, why it matters, how to fix,
+sources) used by ``llmdoctor explain`` and the docs.
 
 Built-in checks and plugins are discovered the same way: through the ``llmdoctor.checks`` entry-point
 group.  Importing an entry point's module (or package: every submodule is imported) runs the
@@ -21,7 +25,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from .results import CheckResult, Finding, Report, Status
+from .results import CheckResult, Finding, Remedy, Report, Status
 from .snapshot import Snapshot
 
 ENTRY_POINT_GROUP = "llmdoctor.checks"
@@ -32,32 +36,17 @@ class UsageError(Exception):
 
 
 @dataclass(frozen=True)
-class CheckSpec:
-    id: str
-    title: str
-    func: Callable[..., Any]
-    needs: tuple[str, ...] = ()
-    origin: str = "builtin"
-    # Settings the check reads with ctx.option("<id>.<name>"): name -> Setting (type, default, help).
-    # Configuration files may set exactly these ([checks."<id>"] name = value); defaults reach ctx too.
-    settings: Mapping[str, "Setting"] = field(default_factory=dict, compare=False)
-
-    @property
-    def area(self) -> str:
-        return self.id.split(".", 1)[0]
-
-    @property
-    def explanation(self) -> str:
-        return inspect.cleandoc(self.func.__doc__ or "").strip()
-
-
-@dataclass(frozen=True)
 class Setting:
-    """A per-check setting: its type (int, float, str, bool, list), default and one-line help."""
+    """A per-check setting: its type (int, float, str, bool, list), default and one-line help.
+
+    ``flag``: the command-line option that sets it (``--dtype``); several checks may declare the same flag
+    and then share its value.  Configuration files set it as ``[checks."<id>"] name = value``.
+    """
 
     type: type
     default: Any
     help: str = ""
+    flag: str | None = None
 
 
 def _as_setting(name: str, value: Any) -> Setting:
@@ -68,15 +57,161 @@ def _as_setting(name: str, value: Any) -> Setting:
     raise UsageError(f"setting {name!r}: declare it as (type, default, help)")
 
 
-@dataclass
+class UndeclaredSetting(KeyError):
+    """A check read a setting it did not declare (a bug in the check: it becomes an error result)."""
+
+
+@dataclass(frozen=True)
 class Context:
-    """Options that shape checks (``--dtype``, config settings); checks read, never write."""
+    """The settings one check may read: exactly those it declared, with their values. Frozen.
+
+    ``ctx.setting("threshold")`` (or ``ctx["threshold"]``) reads one of the check's own settings; an
+    undeclared name raises ``UndeclaredSetting``.  ``options`` holds the configured values by full key
+    (``"<id>.<name>"``, or a shared flag's name such as ``"dtype"``) as the runner received them.
+    """
 
     options: Mapping[str, Any] = field(default_factory=dict)
+    check_id: str | None = None
+    declared: Mapping[str, "Setting"] = field(default_factory=dict)
+
+    def setting(self, name: str) -> Any:
+        if self.check_id is not None and name not in self.declared:
+            raise UndeclaredSetting(f"check {self.check_id} reads setting {name!r}, which it does not declare")
+        decl = self.declared.get(name)
+        for key in (f"{self.check_id}.{name}", decl.flag.lstrip("-").replace("-", "_") if decl and decl.flag else None):
+            if key and self.options.get(key) is not None:
+                return self.options[key]
+        return decl.default if decl else None
+
+    __getitem__ = setting
 
     def option(self, name: str, default: Any = None) -> Any:
+        """Legacy full-key access (``"<id>.<name>"`` or a shared input such as ``"dtype"``)."""
         value = self.options.get(name)
         return default if value is None else value
+
+    def for_check(self, spec: "CheckSpec") -> "Context":
+        return Context(self.options, spec.id, spec.settings)
+
+
+# The parameters a check may declare besides the snapshot's parts.
+CONTEXT_PARAM = "ctx"
+WHOLE_SNAPSHOT_PARAM = "snapshot"  # the whole snapshot, for the few checks that span every part
+
+
+def snapshot_parts() -> dict[str, Any]:
+    """``{part name: its type}`` for every field of Snapshot a check may declare as a parameter."""
+    import typing
+
+    hints = typing.get_type_hints(Snapshot)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Snapshot) if f.name != "schema"}
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    title: str
+    func: Callable[..., Any]
+    needs: tuple[str, ...] = ()  # parts that must be known (derived from the signature)
+    origin: str = "builtin"
+    # Settings the check reads with ctx.setting(name): name -> Setting (type, default, help, flag).
+    settings: Mapping[str, "Setting"] = field(default_factory=dict, compare=False)
+    params: tuple[str, ...] = ()  # the keyword parameters the check takes (parts, ctx, snapshot)
+    known_errors: bool = False  # recognised error texts that belong to this check become its findings
+    legacy: bool = False  # old form ``(snap, ctx)`` with an explicit needs= (being migrated)
+
+    @property
+    def area(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    @property
+    def explanation(self) -> str:
+        return inspect.cleandoc(self.func.__doc__ or "").strip()
+
+
+def _non_none(tp: Any) -> tuple[Any, bool]:
+    """(the type without None, whether None was allowed)."""
+    import types
+    import typing
+
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        allowed = len(args) < len(typing.get_args(tp))
+        return (args[0] if len(args) == 1 else typing.Union[tuple(args)]), allowed
+    return tp, False
+
+
+def signature_contract(check_id: str, func: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(params, needs) of a check function, verified against the snapshot's parts.
+
+    Every parameter must be a snapshot part (typed as that part's type, ``X | None`` when the check copes
+    with it unknown), ``ctx`` or ``snapshot``.  An unknown name or a wrong type is refused (UsageError).
+    """
+    import typing
+
+    parts = snapshot_parts()
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception as exc:
+        raise UsageError(f"check {check_id}: its annotations cannot be resolved ({exc})") from None
+    params, needs = [], []
+    for name, param in inspect.signature(func).parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise UsageError(f"check {check_id}: *args/**kwargs are not part of the check contract")
+        params.append(name)
+        if name in (CONTEXT_PARAM, WHOLE_SNAPSHOT_PARAM):
+            continue
+        if name not in parts:
+            raise UsageError(f"check {check_id}: parameter {name!r} is not a snapshot part "
+                             f"(known: {', '.join(sorted(parts))}, ctx, snapshot)")
+        declared, optional = _non_none(hints.get(name, parts[name]))
+        expected, _ = _non_none(parts[name])
+        if name in hints and declared != expected:
+            raise UsageError(f"check {check_id}: parameter {name!r} is typed {declared!r}, "
+                             f"but the snapshot's {name} is {expected!r}")
+        if not optional and param.default is inspect.Parameter.empty:
+            needs.append(name)
+    return tuple(params), tuple(needs)
+
+
+def check(id: str, title: str, needs: Iterable[str] | None = None,
+          settings: Mapping[str, Any] | None = None,
+          known_errors: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a function as a check; ``load_registry`` collects it from its module.
+
+    The function's keyword parameters are the snapshot parts it reads, typed
+    (``def check_x(torch: Torch, driver: Driver | None, ctx: Context)``): a part typed without ``None``
+    must be known, or the check is reported unknown with the part's reason and not called.
+    ``settings``: ``{name: Setting(type, default, help, flag)}`` (or a ``(type, default, help)`` tuple), the
+    only names ``ctx.setting`` may read.  ``known_errors=True``: the recognised error texts that belong to
+    this check become its findings (the facts decide when they gave a verdict).
+    """
+    declared = {name: _as_setting(name, value) for name, value in (settings or {}).items()}
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        _validate_id(id)
+        names = list(inspect.signature(func).parameters)
+        legacy = names[:1] == ["snap"]
+        if legacy:
+            params, parts = ("snap", "ctx"), tuple(needs or ())
+        else:
+            if needs is not None:
+                raise UsageError(f"check {id}: needs= is derived from the signature; drop it")
+            params, parts = (), ()  # verified at load time (annotations may name later definitions)
+        func.__llmdoctor_check__ = CheckSpec(  # type: ignore[attr-defined]
+            id=id, title=title, func=func, needs=parts, settings=declared, params=params,
+            known_errors=known_errors or bool(getattr(func, "__llmdoctor_known_errors__", False)), legacy=legacy)
+        return func
+
+    return decorate
+
+
+def verify(spec: CheckSpec) -> CheckSpec:
+    """The spec with its signature contract derived and checked (UsageError names the check)."""
+    if spec.legacy:
+        return spec
+    params, needs = signature_contract(spec.id, spec.func)
+    return dataclasses.replace(spec, params=params, needs=needs)
 
 
 class Registry:
@@ -112,24 +247,6 @@ def _validate_id(check_id: str) -> None:
 
     if not re.fullmatch(r"[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+", check_id):
         raise UsageError(f"invalid check id {check_id!r}: use 'area.subject' in lower case")
-
-
-def check(id: str, title: str, needs: Iterable[str] = (),
-          settings: Mapping[str, Any] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a function ``(snapshot, ctx)`` as a check; ``load_registry`` collects it from its module.
-
-    ``settings`` (optional): ``{name: (type, default, help)}``, the per-check settings the check reads
-    with ``ctx.option("<id>.<name>")``; a configuration file may set exactly these.
-    """
-    declared = {name: _as_setting(name, value) for name, value in (settings or {}).items()}
-
-    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        _validate_id(id)
-        func.__llmdoctor_check__ = CheckSpec(id=id, title=title, func=func, needs=tuple(needs),  # type: ignore[attr-defined]
-                                             settings=declared)
-        return func
-
-    return decorate
 
 
 def _import_tree(module_name: str) -> list[Any]:
@@ -186,9 +303,9 @@ def load_registry(entry_points: list[tuple[str, str, str]] | None = None) -> Reg
             continue
         for spec in _specs_in(modules):
             try:
-                registry.register(dataclasses.replace(spec, origin=origin))
+                registry.register(verify(dataclasses.replace(spec, origin=origin)))
             except UsageError as exc:
-                registry.load_errors.append((origin, str(exc)))
+                registry.load_errors.append((origin, f"{exc} (from {origin})"))
     if entry_points is None:
         _REGISTRY = registry
     return registry
@@ -250,27 +367,62 @@ def _as_findings(result: Any) -> tuple[Finding, ...]:
     return findings
 
 
+def _call(spec: CheckSpec, snap: Snapshot, ctx: Context) -> Any:
+    if spec.legacy or (not spec.params and len(inspect.signature(spec.func).parameters) == 2):
+        return spec.func(snap, ctx)
+    kwargs: dict[str, Any] = {}
+    for name in spec.params:
+        if name == CONTEXT_PARAM:
+            kwargs[name] = ctx.for_check(spec)
+        elif name == WHOLE_SNAPSHOT_PARAM:
+            kwargs[name] = snap
+        else:
+            kwargs[name] = getattr(snap, name)
+    return spec.func(**kwargs)
+
+
+def _with_known_errors(spec: CheckSpec, snap: Snapshot, findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
+    from .facts import known_error_findings
+
+    matches = known_error_findings.matches_for(snap, spec.id)
+    if not matches:
+        return findings
+    return tuple(known_error_findings.merge(list(findings), matches, snap))
+
+
 def run_check(spec: CheckSpec, snap: Snapshot, ctx: Context) -> CheckResult:
     start = time.perf_counter()
     missing = [part for part in spec.needs if getattr(snap, part, None) is None]
     if missing:
         reason = "; ".join(snap.unknown_reason(p) for p in missing)
-        finding = Finding(Status.SKIP, reason)
-        return CheckResult(spec.id, spec.title, Status.SKIP, (finding,), time.perf_counter() - start, spec.origin)
+        finding = Finding(Status.UNKNOWN, reason, {"unknown_parts": missing})
+        return CheckResult(spec.id, spec.title, Status.UNKNOWN, (finding,), time.perf_counter() - start, spec.origin)
     try:
-        findings = _as_findings(spec.func(snap, ctx))
+        findings = _as_findings(_call(spec, snap, ctx))
+        if spec.known_errors:
+            findings = _with_known_errors(spec, snap, findings)
     except Exception as exc:  # a raising check becomes an error result; the report goes on
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
         finding = Finding(
             Status.ERROR,
             f"The check raised {type(exc).__name__}: {exc}{where}; its verdict is unknown.",
-            remedy="This is a bug in llmdoctor or in the plugin that owns the check; please report it "
-                   "with the snapshot (llmdoctor snapshot -o snap.json).",
+            remedy=Remedy("This is a bug in llmdoctor or in the plugin that owns the check; please report it "
+                          "with the snapshot.", commands=("llmdoctor snapshot -o snap.json",)),
         )
         return CheckResult(spec.id, spec.title, Status.ERROR, (finding,), time.perf_counter() - start, spec.origin)
-    status = max((f.status for f in findings), key=lambda s: s.severity, default=Status.PASS)
-    return CheckResult(spec.id, spec.title, status, findings, time.perf_counter() - start, spec.origin)
+    return CheckResult(spec.id, spec.title, verdict(findings), findings, time.perf_counter() - start, spec.origin)
+
+
+def verdict(findings: Iterable[Finding]) -> Status:
+    """A check's status from its findings: the worst one; no findings at all is a pass."""
+    findings = list(findings)
+    if not findings:
+        return Status.PASS
+    worst = max(findings, key=lambda f: f.status.severity).status
+    if worst.severity == 0 and any(f.status is Status.UNKNOWN for f in findings):
+        return Status.UNKNOWN
+    return worst
 
 
 def run_checks(snap: Snapshot, specs: Iterable[CheckSpec], ctx: Context | None = None,
@@ -284,7 +436,7 @@ def run_checks(snap: Snapshot, specs: Iterable[CheckSpec], ctx: Context | None =
     if registry is not None:
         for origin, error in registry.load_errors:
             finding = Finding(Status.ERROR, f"Checks from {origin} could not be loaded: {error}",
-                              remedy="Fix or uninstall the plugin; the other checks ran.")
+                              remedy=Remedy("Fix or uninstall the plugin; the other checks ran."))
             results.append(CheckResult(f"plugin.{_slug(origin)}", f"plugin {origin}", Status.ERROR, (finding,),
                                        origin=origin))
     return Report(tuple(results), snap, fail_on)

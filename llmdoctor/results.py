@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
-REPORT_SCHEMA = "llmdoctor.report/1"
+REPORT_SCHEMA = "llmdoctor.report/2"
+# Report schemas this version still reads (``check --from report.json`` takes the snapshot inside).
+READABLE_REPORT_SCHEMAS = ("llmdoctor.report/1", REPORT_SCHEMA)
 
 
 class Status(str, enum.Enum):
+    """A verdict.
+
+    - pass: every fact the verdict rests on was read and is fine;
+    - warn / fail: a problem, of that weight;
+    - not_applicable: nothing to check here (no GPU on this host, torch not installed, ...);
+    - unknown: the check could not decide (a probe failed or timed out, the input doesn't state a fact);
+    - error: the check itself raised (a bug): its verdict is unknown too.
+    """
+
     PASS = "pass"
     WARN = "warn"
     FAIL = "fail"
-    SKIP = "skip"
+    NOT_APPLICABLE = "not_applicable"
+    UNKNOWN = "unknown"
     ERROR = "error"
 
     @property
@@ -21,7 +33,45 @@ class Status(str, enum.Enum):
         return _SEVERITY[self]
 
 
-_SEVERITY = {Status.SKIP: 0, Status.PASS: 1, Status.WARN: 2, Status.FAIL: 3, Status.ERROR: 4}
+_SEVERITY = {Status.NOT_APPLICABLE: 0, Status.UNKNOWN: 0, Status.PASS: 1, Status.WARN: 2, Status.FAIL: 3,
+             Status.ERROR: 4}
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """What to do about a finding, as data.
+
+    text: the action in words ("Upgrade the driver to >= 525.60.13, or install torch built for cu118").
+    commands: shell lines a user copies as they are, one per item (renderers print them as code).
+    fix: the id of a registered ``llmdoctor fix`` that produces the artifact, when there is one.
+    links: public URLs (or owner/repo#N) that explain it.
+    """
+
+    text: str
+    commands: tuple[str, ...] = ()
+    fix: str | None = None
+    links: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        """The text, then each command not already quoted in it."""
+        return " ".join([self.text, *(c for c in self.commands if c not in self.text)]).strip()
+
+    def __contains__(self, needle: str) -> bool:
+        return needle in str(self) or (self.fix is not None and needle in self.fix)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "commands": list(self.commands), "fix": self.fix, "links": list(self.links)}
+
+
+def as_remedy(remedy: "str | Remedy | None", fix: str | None = None,
+              commands: Iterable[str] = (), links: Iterable[str] = ()) -> Remedy | None:
+    """A Remedy from the finding helpers' arguments (a plain string is the text)."""
+    commands, links = tuple(commands), tuple(links)
+    if remedy is None and fix is None and not commands:
+        return None
+    if isinstance(remedy, Remedy):
+        return Remedy(remedy.text, remedy.commands + commands, remedy.fix or fix, remedy.links + links)
+    return Remedy(remedy or "", commands, fix, links)
 
 
 @dataclass(frozen=True)
@@ -30,25 +80,31 @@ class Finding:
 
     message: one sentence, fact and consequence ("Driver 470.82 supports CUDA <= 11.4, but ...").
     evidence: the raw values behind it.
-    remedy: the action, with commands where possible.
-    fix: id of a `llmdoctor fix` that produces the remedy, when there is one.
+    remedy: what to do (text, commands to copy, the registered fix, links).
     subject: what the finding is about when a check looks at several things ("GPU 0").
     """
 
     status: Status
     message: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
-    remedy: str | None = None
-    fix: str | None = None
+    remedy: Remedy | None = None
     subject: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.remedy, str):  # a plain string is the remedy's text
+            object.__setattr__(self, "remedy", Remedy(self.remedy))
+
+    @property
+    def fix(self) -> str | None:
+        """The registered fix that produces this finding's remedy, if any."""
+        return self.remedy.fix if self.remedy else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status.value,
             "message": self.message,
             "evidence": dict(self.evidence),
-            "remedy": self.remedy,
-            "fix": self.fix,
+            "remedy": self.remedy.to_dict() if self.remedy else None,
             "subject": self.subject,
         }
 
@@ -57,18 +113,32 @@ def passed(message: str, evidence: Mapping[str, Any] | None = None, subject: str
     return Finding(Status.PASS, message, evidence or {}, subject=subject)
 
 
-def warn(message: str, evidence: Mapping[str, Any] | None = None, remedy: str | None = None,
-         fix: str | None = None, subject: str | None = None) -> Finding:
-    return Finding(Status.WARN, message, evidence or {}, remedy, fix, subject)
+def warn(message: str, evidence: Mapping[str, Any] | None = None, remedy: str | Remedy | None = None,
+         fix: str | None = None, subject: str | None = None, commands: Iterable[str] = (),
+         links: Iterable[str] = ()) -> Finding:
+    return Finding(Status.WARN, message, evidence or {}, as_remedy(remedy, fix, commands, links), subject)
 
 
-def fail(message: str, evidence: Mapping[str, Any] | None = None, remedy: str | None = None,
-         fix: str | None = None, subject: str | None = None) -> Finding:
-    return Finding(Status.FAIL, message, evidence or {}, remedy, fix, subject)
+def fail(message: str, evidence: Mapping[str, Any] | None = None, remedy: str | Remedy | None = None,
+         fix: str | None = None, subject: str | None = None, commands: Iterable[str] = (),
+         links: Iterable[str] = ()) -> Finding:
+    return Finding(Status.FAIL, message, evidence or {}, as_remedy(remedy, fix, commands, links), subject)
+
+
+def not_applicable(reason: str, evidence: Mapping[str, Any] | None = None,
+                   subject: str | None = None) -> Finding:
+    """Nothing to check here (no GPU on this host, no torch in this interpreter): not a problem."""
+    return Finding(Status.NOT_APPLICABLE, reason, evidence or {}, subject=subject)
+
+
+def unknown(reason: str, evidence: Mapping[str, Any] | None = None, subject: str | None = None) -> Finding:
+    """The check could not decide: a fact it needs was not read (say which, and why)."""
+    return Finding(Status.UNKNOWN, reason, evidence or {}, subject=subject)
 
 
 def skip(reason: str, evidence: Mapping[str, Any] | None = None, subject: str | None = None) -> Finding:
-    return Finding(Status.SKIP, reason, evidence or {}, subject=subject)
+    """Deprecated: say ``unknown`` (a fact is missing) or ``not_applicable`` (nothing to check)."""
+    return unknown(reason, evidence, subject)
 
 
 @dataclass(frozen=True)

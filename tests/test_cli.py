@@ -28,7 +28,7 @@ def test_help_and_version():
 
 def test_live_check_json_on_this_machine():
     code, report = run_json("check", "--json")
-    assert report["schema"] == "llmdoctor.report/1"
+    assert report["schema"] == "llmdoctor.report/2"
     assert CORE <= set(statuses(report))
     assert report["snapshot"]["schema"] == "llmdoctor.snapshot/1"
     assert code == (1 if report["summary"]["fail"] else 0)
@@ -177,4 +177,4 @@ def test_python_option_inspects_another_interpreter(tmp_path):
     code, report = run_json("check", "--json", "--python", str(venv / "bin" / "python"))
     assert report["snapshot"]["torch"]["installed"] is False
     assert report["snapshot"]["python"]["executable"].startswith(str(venv))
-    assert statuses(report)["torch.build"] == "skip"
+    assert statuses(report)["torch.build"] == "unknown"

@@ -65,7 +65,7 @@ def test_missing_parts_skip_with_the_probe_reason():
     from llmdoctor.snapshot import ProbeResult
     snap = dataclasses.replace(snap, torch=None, probes=(ProbeResult("torch", False, "torch probe timed out after 20s"),))
     result = run_checks(snap, list(reg)).checks[0]
-    assert result.status is Status.SKIP
+    assert result.status is Status.UNKNOWN
     assert "timed out" in result.findings[0].message
 
 

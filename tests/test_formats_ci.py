@@ -35,7 +35,7 @@ def synthetic_report(fail_on: str = "fail"):
         spec("demo.pass", lambda s, c: passed("all good")),
         spec("demo.warn", lambda s, c: warn('a "quoted" warning, with: colons\nand a second line 100%')),
         spec("demo.fail", lambda s, c: fail("broken \x1b[31mred\x1b[0m <tag> & more", {"k": "v"}, remedy="do X")),
-        spec("demo.skip", lambda s, c: Finding(Status.SKIP, "not applicable")),
+        spec("demo.skip", lambda s, c: Finding(Status.UNKNOWN, "not applicable")),
         spec("demo.error", boom),
     ]
     return run_checks(load_scenario("h100x8_healthy"), specs, Context(), fail_on=fail_on)
@@ -154,7 +154,7 @@ def test_prometheus_parses_for_every_scenario(name):
     report = report_for(name)
     families = parse_prom(render(report, "prometheus", OPTS))
     status = {s.labels["check"]: s.value for s in families["llmdoctor_check_status"]}
-    expected = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2, Status.ERROR: 3, Status.SKIP: -1}
+    expected = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2, Status.ERROR: 3, Status.UNKNOWN: -1, Status.NOT_APPLICABLE: -2}
     assert status == {r.id: expected[r.status] for r in report.checks}
     assert families["llmdoctor_ok"][0].value == (0 if report.failed else 1)
     gpus = report.snapshot.gpus or ()

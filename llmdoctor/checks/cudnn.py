@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
+from typing import Mapping
 
 from .. import data
-from ..engine import Context, check
-from ..results import passed, skip, warn
-from ..snapshot import Snapshot
+from ..engine import check
 from ..facts import derived as F
-from ..facts.known_error_findings import reports_known_errors
+from ..results import Finding, not_applicable, passed, unknown, warn
+from ..snapshot import Gpu, Torch
 
 # cuDNN 9.17.0's support matrix lists compute capability 7.5 to 12.0 only (Maxwell, Pascal and Volta
 # gone); 9.10.2 still lists 5.0-12.0.  Source: NVIDIA cuDNN support matrix (reference_facts.md 5).
@@ -23,9 +23,8 @@ def decode_cudnn(version: int) -> tuple[int, int, int]:
     return version // 1000, (version % 1000) // 100, version % 100
 
 
-@check("cudnn.version", "cuDNN torch loads suits its CUDA and the GPUs", needs=("torch",))
-@reports_known_errors
-def check_cudnn(snap: Snapshot, ctx: Context):
+@check("cudnn.version", "cuDNN torch loads suits its CUDA and the GPUs", known_errors=True)
+def check_cudnn(torch: Torch, gpus: tuple[Gpu, ...] | None, env: Mapping[str, str] | None) -> list[Finding] | Finding:
     """Which cuDNN does torch load, and does it suit torch's CUDA and these GPUs?
 
     pip wheels of torch bring cuDNN (nvidia-cudnn-cu12/13) and find it through their rpath.  A system
@@ -44,18 +43,20 @@ def check_cudnn(snap: Snapshot, ctx: Context):
     Sources: pytorch/pytorch#80637 and PR #80877; NVIDIA cuDNN support matrix (9.10.2, 9.17.0);
     cudnn_version.h (version encoding); failure catalog G1.
     """
-    t = snap.torch
-    if not t.installed or t.import_error or F.is_cpu_torch(t.version, t.cuda, t.hip):
-        return skip("no CUDA build of torch is importable here (see torch.build)")
+    t = torch
+    if t.installed and t.import_error:
+        return unknown("torch fails to import (see torch.build), so the cuDNN it loads is unknown")
+    if not t.installed or F.is_cpu_torch(t.version, t.cuda, t.hip):
+        return not_applicable("no CUDA build of torch is installed here (see torch.build)")
     if t.cudnn is None:
-        return skip("torch did not report a cuDNN version")
+        return unknown("torch did not report a cuDNN version")
     major, minor, patch = decode_cudnn(int(t.cudnn))
     text = f"{major}.{minor}.{patch}"
     lib = (t.loaded_libraries or {}).get("cudnn")
     evidence = {"cudnn": text, "cudnn_raw": t.cudnn, "torch_cuda": t.cuda, "loaded_from": lib}
-    findings = []
+    findings: list[Finding] = []
     if lib:
-        ld_dirs = [d for d in (snap.env or {}).get("LD_LIBRARY_PATH", "").split(":") if d]
+        ld_dirs = [d for d in (env or {}).get("LD_LIBRARY_PATH", "").split(":") if d]
         lib_dir = os.path.dirname(lib)
         bundled = "site-packages" in lib or "dist-packages" in lib or (t.file and lib.startswith(os.path.dirname(os.path.dirname(t.file))))
         if not bundled and any(os.path.normpath(d) == os.path.normpath(lib_dir) for d in ld_dirs):
@@ -63,7 +64,7 @@ def check_cudnn(snap: Snapshot, ctx: Context):
                                  f"cuDNN its wheel ships: a version mismatch makes cuDNN calls fail",
                                  evidence, remedy=f"Remove {lib_dir} from LD_LIBRARY_PATH."))
     if (major, minor) >= CUDNN_DROPPED_PRE_TURING:
-        for gpu in snap.gpus or ():
+        for gpu in gpus or ():
             cc, _ = F.gpu_cc(gpu)
             if cc and data.major_minor(cc) < (7, 5):
                 findings.append(warn(f"{F.gpu_label(gpu)} has compute capability {cc}, but cuDNN {text} supports "

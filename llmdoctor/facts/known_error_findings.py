@@ -94,22 +94,6 @@ def merge(findings: list[Finding], matches: list[known_errors.Match], snap: Snap
 
 
 def reports_known_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate a check function (below ``@check``) so the known errors that belong to it become its findings."""
-
-    @functools.wraps(func)
-    def wrapper(snap: Snapshot, ctx: Any) -> Any:
-        result = func(snap, ctx)
-        check_id = wrapper.__llmdoctor_check__.id  # set by @check, applied after this decorator
-        matches = matches_for(snap, check_id)
-        if not matches:
-            return result
-        if result is None:
-            findings: list[Finding] = []
-        elif isinstance(result, Finding):
-            findings = [result]
-        else:
-            findings = list(result)
-        return merge(findings, matches, snap)
-
-    setattr(wrapper, MARK, True)
-    return wrapper
+    """Legacy marker (below ``@check``): same as ``@check(..., known_errors=True)``; the engine merges."""
+    setattr(func, MARK, True)
+    return func

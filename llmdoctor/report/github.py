@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from ..results import CheckResult, Finding, Report, Status
 from . import RenderOptions
+from .vocabulary import ICONS, remedy_text
 
 _COMMAND = {Status.FAIL: "error", Status.ERROR: "error", Status.WARN: "warning"}
-_EMOJI = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.SKIP: "➖", Status.ERROR: "‼️"}
 
 
 def escape_data(text: str) -> str:
@@ -30,7 +30,7 @@ def escape_property(text: str) -> str:
 def _body(finding: Finding) -> str:
     text = (f"{finding.subject}: " if finding.subject and not finding.message.startswith(finding.subject) else "") + finding.message
     if finding.remedy:
-        text += f"\nFix: {finding.remedy}" + (f" (llmdoctor fix {finding.fix})" if finding.fix else "")
+        text += f"\nFix: {remedy_text(finding)}"
     return text
 
 
@@ -75,11 +75,11 @@ def render_github_summary(report: Report) -> str:
     out = [f"## llmdoctor: {verdict}", "", f"`{environment_line(report.snapshot)}`", "", counts, "",
            "| | check | result |", "|---|---|---|"]
     for result in report.checks:
-        out.append(f"| {_EMOJI[result.status]} | `{result.id}` | {_cell(_headline(result))} |")
+        out.append(f"| {ICONS[result.status]} | `{result.id}` | {_cell(_headline(result))} |")
     fixes = [(r, f) for r in report.checks for f in r.findings
              if f.remedy and f.status in (Status.FAIL, Status.WARN, Status.ERROR)]
     if fixes:
         out += ["", "### What to do", ""]
         for result, finding in fixes:
-            out.append(f"- **{result.id}**: {_cell(finding.remedy or '')}")
+            out.append(f"- **{result.id}**: {_cell(remedy_text(finding))}")
     return "\n".join(out) + "\n"

@@ -1,4 +1,4 @@
-"""The versioned JSON report (``"schema": "llmdoctor.report/1"``)."""
+"""The versioned JSON report (``"schema": "llmdoctor.report/2"``)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 
 from ..results import CheckResult, Finding, Report, Status
 from . import RenderOptions
+from .vocabulary import QUIET, remedy_text
 
 # XML 1.0 cannot carry most control characters (verbatim error texts may hold ANSI escapes).
 _BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -32,7 +33,7 @@ def finding_text(finding: Finding) -> str:
     for key, value in finding.evidence.items():
         lines.append(f"  {key}: {value}")
     if finding.remedy:
-        lines.append(f"  fix: {finding.remedy}" + (f" (llmdoctor fix {finding.fix})" if finding.fix else ""))
+        lines.append(f"  fix: {remedy_text(finding)}")
     return "\n".join(lines)
 
 
@@ -78,7 +79,7 @@ def render_junit(report: Report, options: RenderOptions | None = None) -> str:
                 counts["failures"] += 1
                 el = ET.SubElement(case, "failure", type=result.status.value, message=message)
                 el.text = details
-            elif result.status is Status.SKIP:
+            elif result.status in QUIET:
                 counts["skipped"] += 1
                 ET.SubElement(case, "skipped", message=message)
             elif details:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from ..results import CheckResult, Finding, Report, Status
 from ..redact import redact_value
 from . import RenderOptions
-from .text import WORDS, _fmt_value, _headline, environment_line
+from .text import _fmt_value, _headline, environment_line
+from .vocabulary import ICONS, QUIET, WORDS, remedy_text
 
-ICONS = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.SKIP: "➖", Status.ERROR: "‼️"}
 
 
 def _cell(text: str) -> str:
@@ -32,7 +32,7 @@ def render_markdown(report: Report, options: RenderOptions) -> str:
     out.append("")
     counts = report.summary
     out.append(", ".join(f"{counts[s.value]} {WORDS[s]}" for s in
-                         (Status.FAIL, Status.ERROR, Status.WARN, Status.PASS, Status.SKIP) if counts[s.value]))
+                         (Status.FAIL, Status.ERROR, Status.WARN, Status.PASS, Status.UNKNOWN, Status.NOT_APPLICABLE) if counts[s.value]))
     out.append("")
     shown = [r for r in report.checks if options.verbose or r.status in (Status.FAIL, Status.ERROR, Status.WARN)]
     if shown:
@@ -64,7 +64,7 @@ def _details(result: CheckResult, options: RenderOptions) -> list[str]:
     for f in result.findings:
         if f.status is Status.PASS and not options.verbose:
             continue
-        if f.status is Status.SKIP and result.status is not Status.SKIP and not options.verbose:
+        if f.status in QUIET and result.status not in QUIET and not options.verbose:
             continue
         lines.extend(_finding(f))
     lines.append("")
@@ -75,7 +75,7 @@ def _finding(f: Finding) -> list[str]:
     subject = f"{f.subject}: " if f.subject and not f.message.startswith(f.subject) else ""
     lines = [f"- {ICONS[f.status]} {_cell(subject + f.message)}"]
     if f.remedy:
-        lines.append(f"  - fix: {_cell(f.remedy)}" + (f" (`llmdoctor fix {f.fix}`)" if f.fix else ""))
+        lines.append(f"  - fix: {_cell(remedy_text(f))}")
     if f.evidence:
         lines.append("  - evidence: " + "; ".join(f"{_cell(k)}={_code(_fmt_value(v))}" for k, v in f.evidence.items()))
     return lines

@@ -4,7 +4,7 @@ Write them with ``llmdoctor check --format prometheus -o /var/lib/node_exporter/
 from a timer: the file is replaced atomically, so the collector never reads half a file.
 
 Metrics:
-- ``llmdoctor_check_status{check,area,origin}``: 0 pass, 1 warn, 2 fail, 3 error, -1 skipped;
+- ``llmdoctor_check_status{check,area,origin}``: 0 pass, 1 warn, 2 fail, 3 error, -1 unknown, -2 not applicable;
 - ``llmdoctor_check_duration_seconds{check}``;
 - ``llmdoctor_checks{status}``: how many checks ended with each status;
 - ``llmdoctor_ok``: 1 when no check failed (per ``fail_on``), else 0;
@@ -26,7 +26,7 @@ import re
 from ..results import Report, Status
 from . import RenderOptions
 
-STATUS_VALUE = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2, Status.ERROR: 3, Status.SKIP: -1}
+STATUS_VALUE = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2, Status.ERROR: 3, Status.UNKNOWN: -1, Status.NOT_APPLICABLE: -2}
 
 
 def _label(value: object) -> str:
@@ -79,7 +79,7 @@ _GPU_SUBJECT = re.compile(r"^GPU (\d+)\b")
 
 def render_prometheus(report: Report, options: RenderOptions | None = None) -> str:
     out = _Out()
-    out.metric("llmdoctor_check_status", "Verdict of each check: 0 pass, 1 warn, 2 fail, 3 error, -1 skipped.",
+    out.metric("llmdoctor_check_status", "Verdict of each check: 0 pass, 1 warn, 2 fail, 3 error, -1 unknown, -2 not applicable.",
                [({"check": r.id, "area": r.area, "origin": r.origin}, STATUS_VALUE[r.status]) for r in report.checks])
     out.metric("llmdoctor_check_duration_seconds", "Time each check took.",
                [({"check": r.id}, round(r.seconds, 6)) for r in report.checks])

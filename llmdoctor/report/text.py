@@ -11,13 +11,7 @@ from typing import Any
 
 from ..results import CheckResult, Finding, Report, Status
 from . import RenderOptions
-
-MARKS = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "-", Status.ERROR: "‼"}
-ASCII_MARKS = {Status.PASS: "ok", Status.WARN: "!", Status.FAIL: "X", Status.SKIP: "-", Status.ERROR: "E"}
-STYLES = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "bold red", Status.SKIP: "dim",
-          Status.ERROR: "bold magenta"}
-WORDS = {Status.PASS: "passed", Status.WARN: "warning", Status.FAIL: "failed", Status.SKIP: "skipped",
-         Status.ERROR: "error"}
+from .vocabulary import ASCII_MARKS, MARKS, ORDER, QUIET, STYLES, WORDS
 
 
 def _gib(n: int | None) -> str:
@@ -99,7 +93,7 @@ def _build(report: Report, options: RenderOptions):
         if result.status is Status.PASS and not options.verbose:
             line.append(result.title)
         else:
-            line.append(_headline(result), style="dim" if result.status is Status.SKIP else "")
+            line.append(_headline(result), style="dim" if result.status in QUIET else "")
         lines.append(line)
         show_details = options.verbose or result.status in (Status.WARN, Status.FAIL, Status.ERROR)
         if show_details and len(result.findings) == 1:
@@ -108,7 +102,7 @@ def _build(report: Report, options: RenderOptions):
             for finding in result.findings:
                 if finding.status is Status.PASS and not options.verbose:
                     continue
-                if finding.status is Status.SKIP and result.status is not Status.SKIP and not options.verbose:
+                if finding.status in QUIET and result.status not in QUIET and not options.verbose:
                     continue
                 lines.extend(_finding_lines(finding, options, marks))
     lines.append(Text(""))
@@ -130,12 +124,16 @@ def _finding_lines(finding: Finding, options: RenderOptions, marks: dict[Status,
         ev = Text("        evidence: ", style="dim")
         ev.append("; ".join(f"{k}={_fmt_value(v)}" for k, v in finding.evidence.items()), style="dim")
         out.append(ev)
-    if finding.remedy:
+    remedy = finding.remedy
+    if remedy is not None:
         rem = Text("        fix: ", style="cyan")
-        rem.append(finding.remedy)
-        if finding.fix:
-            rem.append(f"  (llmdoctor fix {finding.fix})", style="dim")
+        rem.append(remedy.text)
+        if remedy.fix:
+            rem.append(f"  (llmdoctor fix {remedy.fix})", style="dim")
         out.append(rem)
+        for command in remedy.commands:
+            if command not in remedy.text:
+                out.append(Text(f"          $ {command}", style="bold"))
     return out
 
 
@@ -145,7 +143,7 @@ def _summary(report: Report, options: RenderOptions):
     counts = report.summary
     text = Text("")
     pieces = []
-    for status in (Status.PASS, Status.WARN, Status.FAIL, Status.ERROR, Status.SKIP):
+    for status in ORDER:
         n = counts[status.value]
         if n:
             word = WORDS[status] + ("s" if n > 1 and status in (Status.WARN, Status.ERROR) else "")

@@ -29,4 +29,4 @@ def scenario(name: str) -> Snapshot:
 
 
 def messages(result) -> str:
-    return "\n".join(f.message + " " + (f.remedy or "") for f in result.findings)
+    return "\n".join(f.message + " " + str(f.remedy or "") for f in result.findings)

@@ -35,6 +35,7 @@ def test_new_cudnn_on_volta_warns():
     assert all(f.subject for f in result.findings)
 
 
-def test_skips_without_facts():
-    assert run("cudnn.version", scenario("no_gpu")).status is Status.SKIP
-    assert run("cudnn.version", with_torch(scenario("h100x8_healthy"), cudnn=None)).status is Status.SKIP
+def test_not_applicable_without_cuda_torch_and_unknown_without_facts():
+    assert run("cudnn.version", scenario("no_gpu")).status is Status.NOT_APPLICABLE
+    assert run("cudnn.version", scenario("torch_import_fails")).status is Status.UNKNOWN
+    assert run("cudnn.version", with_torch(scenario("h100x8_healthy"), cudnn=None)).status is Status.UNKNOWN

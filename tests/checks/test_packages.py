@@ -137,8 +137,8 @@ def test_deepspeed_ops_built_for_another_torch():
 
 
 def test_torch_pins_skip_without_torch_or_packages():
-    assert run("packages.torch-pins", snap(D("numpy", "1.26.4"), torch=None)).status is Status.SKIP
-    assert run("packages.torch-pins", Snapshot()).status is Status.SKIP
+    assert run("packages.torch-pins", snap(D("numpy", "1.26.4"), torch=None)).status is Status.UNKNOWN
+    assert run("packages.torch-pins", Snapshot()).status is Status.UNKNOWN
 
 
 # --------------------------------------------------------------------------- imports
@@ -158,7 +158,7 @@ def test_import_errors_are_mapped_to_cause_and_fix():
     assert "_ZN3c104cuda9SetDeviceEi" in by["flash_attn_2_cuda"].message
     assert "flash-attn" in by["flash_attn_2_cuda"].remedy
     assert by["bitsandbytes"].status is Status.WARN
-    assert by["vllm._C"].status is Status.SKIP
+    assert by["vllm._C"].status is Status.UNKNOWN
 
 
 def test_bitsandbytes_cpu_library_is_only_a_problem_on_a_gpu_host():
@@ -178,8 +178,8 @@ def test_pasted_undefined_symbol_without_live_imports():
 
 
 def test_imports_skip_and_pass_reasons():
-    assert run("packages.imports", Snapshot()).status is Status.SKIP
-    assert run("packages.imports", snap(extensions=None)).status is Status.SKIP
+    assert run("packages.imports", Snapshot()).status is Status.UNKNOWN
+    assert run("packages.imports", snap(extensions=None)).status is Status.UNKNOWN
     r = run("packages.imports", snap(extensions=()))
     assert r.status is Status.PASS and "no GPU extensions" in r.findings[0].message
     broken = Snapshot(torch=Torch(installed=True, import_error="ImportError: libcudnn.so.9"))
@@ -203,7 +203,7 @@ def test_numpy2_with_torch_built_for_numpy1():
 def test_numpy1_is_fine_and_no_numpy_skips():
     assert run("packages.numpy-abi", snap(D("numpy", "1.26.4"), D("oldlib", "1.0", "numpy<2"),
                                           torch="2.1.0")).status is Status.PASS
-    assert run("packages.numpy-abi", snap()).status is Status.SKIP
+    assert run("packages.numpy-abi", snap()).status is Status.UNKNOWN
 
 
 def test_numpy_error_text():
@@ -230,7 +230,7 @@ def test_triton_pin_from_torch_metadata():
 def test_triton_pin_marker_needs_target_facts():
     # on Windows the pin does not apply; with an unknown Python version it cannot be judged
     assert run("packages.triton", snap(TORCH_251, os="Windows")).status is Status.PASS
-    assert run("packages.triton", snap(TORCH_251, D("triton", "3.2.0"), py=None)).status is Status.SKIP
+    assert run("packages.triton", snap(TORCH_251, D("triton", "3.2.0"), py=None)).status is Status.UNKNOWN
 
 
 def test_triton_without_torch_metadata_uses_the_release_table():
@@ -352,7 +352,7 @@ def test_no_check_raises_on_arbitrary_metadata(rows, errors):
 
 def test_pip_check_skips_when_the_snapshot_has_no_requirement_data():
     r = run("packages.pip-check", snap(D("a", "1.0"), D("b", "1.5")))
-    assert r.status is Status.SKIP and "Requires-Dist" in r.findings[0].message
+    assert r.status is Status.UNKNOWN and "Requires-Dist" in r.findings[0].message
 
 
 def test_older_snapshots_without_extensions_still_load():
@@ -378,7 +378,7 @@ def test_cli_on_a_saved_snapshot_with_the_case_22_warning(tmp_path):
     assert code == 1
     st = report_statuses(rep)
     assert st["packages.torch-pins"] == "fail"
-    assert st["packages.pip-check"] == "skip" and st["packages.duplicates"] == "skip"
+    assert st["packages.pip-check"] == "unknown" and st["packages.duplicates"] == "unknown"
 
 
 def test_same_version_twice_in_one_folder_is_one_copy():
@@ -395,7 +395,7 @@ def test_pure_python_lower_bound_is_worded_as_a_range():
 def test_triton_table_is_not_applied_to_nightlies():
     r = run("packages.triton", snap(D("torch", "2.8.0.dev20250331+cu128"), D("triton", "3.3.0"),
                                     torch="2.8.0.dev20250331+cu128"))
-    assert r.status is Status.SKIP
+    assert r.status is Status.UNKNOWN
     r = run("packages.triton", snap(D("torch", "2.8.0+cu128"), D("triton", "3.3.0"), torch="2.8.0+cu128"))
     assert r.status is Status.WARN
 

@@ -26,7 +26,7 @@ def test_cpu_torch_without_gpu_passes():
 def test_cpu_torch_with_unknown_gpus_skips():
     snap = dataclasses.replace(scenario("no_gpu"), gpus=None,
                                host=dataclasses.replace(scenario("no_gpu").host, nvidia_pci_devices=None))
-    assert run("torch.build", snap).status is Status.SKIP
+    assert run("torch.build", snap).status is Status.UNKNOWN
 
 
 def test_cpu_torch_with_nvidia_pci_device_but_no_driver_fails():
@@ -74,4 +74,4 @@ def test_not_installed_skips():
     from llmdoctor.snapshot import Torch
     snap = dataclasses.replace(scenario("h100x8_healthy"), torch=Torch(installed=False))
     result = run("torch.build", snap)
-    assert result.status is Status.SKIP and "--python" in result.findings[0].message
+    assert result.status is Status.UNKNOWN and "--python" in result.findings[0].message

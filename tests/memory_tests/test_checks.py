@@ -116,7 +116,7 @@ def test_gpu_free_warns_with_pid_and_name():
 def test_gpu_free_unknown_memory_skips():
     s = load_scenario("h100x8_healthy")
     s = dataclasses.replace(s, gpus=tuple(dataclasses.replace(g, memory_used=None) for g in s.gpus))
-    assert all(x.status is Status.SKIP for x in check_gpu_free(s, Context()))
+    assert all(x.status is Status.UNKNOWN for x in check_gpu_free(s, Context()))
 
 
 def fit_ctx(name, **opts):
@@ -125,7 +125,7 @@ def fit_ctx(name, **opts):
 
 
 def test_fit_without_model_skips():
-    assert check_memory_fit(load_scenario("h100x8_healthy"), Context()).status is Status.SKIP
+    assert check_memory_fit(load_scenario("h100x8_healthy"), Context()).status is Status.UNKNOWN
 
 
 def test_fit_on_h100x8_passes():
@@ -151,4 +151,4 @@ def test_case01_rtx3080_laptop_does_not_fit():
 
 
 def test_fit_no_gpus_skips():
-    assert check_memory_fit(load_scenario("no_gpu"), fit_ctx("gpt2")).status is Status.SKIP
+    assert check_memory_fit(load_scenario("no_gpu"), fit_ctx("gpt2")).status is Status.UNKNOWN

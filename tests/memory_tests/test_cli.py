@@ -116,7 +116,7 @@ def test_check_model_adds_memory_fit_case01(tmp_path):
     st = {c["id"]: c["status"] for c in report["checks"]}
     assert st["memory.fit"] == "fail" and proc.returncode == 1
     proc = run_cli("check", "--from", str(SCENARIOS / "h100x8_healthy.json"), "--select", "memory.fit", "--json")
-    assert json.loads(proc.stdout)["checks"][0]["status"] == "skip"
+    assert json.loads(proc.stdout)["checks"][0]["status"] == "unknown"
 
 
 def test_explain_lists_formulas():
