@@ -419,10 +419,7 @@ def verdict(findings: Iterable[Finding]) -> Status:
     findings = list(findings)
     if not findings:
         return Status.PASS
-    worst = max(findings, key=lambda f: f.status.severity).status
-    if worst.severity == 0 and any(f.status is Status.UNKNOWN for f in findings):
-        return Status.UNKNOWN
-    return worst
+    return max(findings, key=lambda f: f.status.severity).status
 
 
 def run_checks(snap: Snapshot, specs: Iterable[CheckSpec], ctx: Context | None = None,

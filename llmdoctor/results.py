@@ -33,8 +33,10 @@ class Status(str, enum.Enum):
         return _SEVERITY[self]
 
 
-_SEVERITY = {Status.NOT_APPLICABLE: 0, Status.UNKNOWN: 0, Status.PASS: 1, Status.WARN: 2, Status.FAIL: 3,
-             Status.ERROR: 4}
+# A check's status is its worst finding's.  Unknown outranks pass: a pass needs every fact it rests on,
+# so a pass beside an unknown is not a pass; a warning or a failure found is still reported as such.
+_SEVERITY = {Status.NOT_APPLICABLE: 0, Status.PASS: 1, Status.UNKNOWN: 2, Status.WARN: 3, Status.FAIL: 4,
+             Status.ERROR: 5}
 
 
 @dataclass(frozen=True)

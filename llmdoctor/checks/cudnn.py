@@ -56,9 +56,12 @@ def check_cudnn(torch: Torch, gpus: tuple[Gpu, ...] | None, env: Mapping[str, st
     evidence = {"cudnn": text, "cudnn_raw": t.cudnn, "torch_cuda": t.cuda, "loaded_from": lib}
     findings: list[Finding] = []
     if lib:
-        ld_dirs = [d for d in (env or {}).get("LD_LIBRARY_PATH", "").split(":") if d]
         lib_dir = os.path.dirname(lib)
         bundled = "site-packages" in lib or "dist-packages" in lib or (t.file and lib.startswith(os.path.dirname(os.path.dirname(t.file))))
+        if not bundled and env is None:
+            findings.append(unknown(f"torch loads cuDNN from {lib_dir}, outside its wheel; whether that folder comes "
+                                    f"from LD_LIBRARY_PATH is unknown (the environment was not read)", evidence))
+        ld_dirs = [d for d in (env or {}).get("LD_LIBRARY_PATH", "").split(":") if d]
         if not bundled and any(os.path.normpath(d) == os.path.normpath(lib_dir) for d in ld_dirs):
             findings.append(warn(f"torch loads cuDNN from {lib_dir}, a folder on LD_LIBRARY_PATH, instead of the "
                                  f"cuDNN its wheel ships: a version mismatch makes cuDNN calls fail",
