@@ -47,6 +47,7 @@ class Setting:
     default: Any
     help: str = ""
     flag: str | None = None
+    choices: tuple[str, ...] = ()  # for str settings: the values accepted (case-insensitive)
 
 
 def _as_setting(name: str, value: Any) -> Setting:
