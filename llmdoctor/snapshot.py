@@ -101,6 +101,18 @@ class GpuProcess:
 
 
 @dataclass(frozen=True)
+class MigDevice:
+    """One MIG slice (GPU instance / compute instance) of a GPU in MIG mode, as NVML lists it."""
+
+    index: int
+    uuid: str | None = None  # "MIG-..." (what CUDA_VISIBLE_DEVICES takes)
+    profile: str | None = None  # "1g.10gb"
+    memory_total: int | None = None
+    memory_used: int | None = None
+    memory_free: int | None = None
+
+
+@dataclass(frozen=True)
 class Gpu:
     index: int
     name: str | None = None
@@ -113,6 +125,7 @@ class Gpu:
     processes: tuple[GpuProcess, ...] | None = None
     mig_mode: bool | None = None
     persistence_mode: bool | None = None
+    mig_devices: tuple[MigDevice, ...] | None = None  # None = not probed; () = MIG off or no slice
 
 
 @dataclass(frozen=True)
