@@ -48,7 +48,7 @@ def _not_fine(r):
 
 
 def _case_09(r):  # bitsandbytes picked nsight's libcuda-injection.so
-    known = [f for f in _not_fine(r) if f.evidence.get("known_error") == "E8"]
+    known = [f for f in _not_fine(r) if f.evidence.get("known_error") == "LD-PKG-008"]
     assert known, "the bitsandbytes error is not recognised"
     assert any("libcuda-injection.so" in f.message for f in known)
 

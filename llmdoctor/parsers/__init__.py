@@ -7,14 +7,14 @@ llamafactory-cli env, Unsloth's banner, tracebacks, warnings and known error mes
 
 Parsing is tolerant: Markdown fences, quote marks, CRLF, ANSI colours and truncation anywhere are fine;
 what is not understood is ignored.  Facts the text does not state stay unknown.  Only when nothing at
-all is recognised does it raise UsageError.  Big inputs are scanned in a bounded window (head and tail).
+all is recognised and no line reads as an error does it raise UsageError.  Big inputs are scanned in a bounded window (head and tail).
 """
 
 from __future__ import annotations
 
 from ..engine import UsageError
 from ..snapshot import Snapshot
-from . import (bitsandbytes, collect_env, ds_report, hf_env, nvcc, nvidia_smi, pip, topo, tracebacks,
+from . import (bitsandbytes, collect_env, ds_report, error_facts, hf_env, nvcc, nvidia_smi, pip, topo, tracebacks,
                unsloth)
 from ._accumulator import Facts
 from ._text import normalise, window
@@ -22,7 +22,7 @@ from ._text import normalise, window
 FORMATS = ("collect_env", "vllm_collect_env", "nvidia_smi", "nvidia_smi_q", "nvidia_smi_l", "nvidia_smi_topo",
            "nvcc", "pip_list", "pip_freeze", "pip_show", "conda_list", "bitsandbytes", "ds_report",
            "accelerate_env", "transformers_env", "huggingface_cli_env", "llamafactory_env", "unsloth_banner",
-           "traceback", "error_text")
+           "traceback", "error_text", "error_facts")
 
 
 def parse_facts(text: str) -> Facts:
@@ -60,15 +60,22 @@ def parse_facts(text: str) -> Facts:
     if pip.detect_conda(lines):
         pip.parse_conda(lines, facts)
     tracebacks.parse(flat, lines, facts)
+    error_facts.parse(lines, facts)
+    if not facts.anything:
+        tracebacks.keep_error_lines(lines, facts)
     return facts
 
 
 def parse_dump(text: str, name: str) -> Snapshot:
-    """A Snapshot (meta.source = "dump") of what ``text`` states.  UsageError when nothing is recognised."""
+    """A Snapshot (meta.source = "dump") of what ``text`` states.
+
+    Any text with an error in it is accepted (an unknown error is still a finding of errors.known);
+    UsageError only when the text states nothing recognisable and holds no error at all.
+    """
     facts = parse_facts(text)
     if not facts.anything:
         raise UsageError(f"{name}: nothing recognisable (expected an llmdoctor snapshot, or the output of "
-                         f"collect_env, nvidia-smi, pip list, an env report or an error message)")
+                         f"collect_env, nvidia-smi, pip list, an env report or an error message; no error text found either)")
     from datetime import datetime, timezone
 
     from .. import __version__

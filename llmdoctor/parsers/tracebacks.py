@@ -76,3 +76,26 @@ def parse(text: str, lines: list[str], facts: Facts) -> None:
             facts.put(facts.torch, "nccl", m.group(1))
     if len(facts.errors) > n_before:
         facts.saw(ERRORS)
+
+
+# words that make a line an error report even when no format or known message is recognised
+_ERROR_WORD = re.compile(
+    r"\b(?:error|errors|exception|traceback|failed|failure|fatal|abort(?:ed)?|killed|segmentation fault|"
+    r"core dumped|panic|cannot|can't|could not|couldn't|unable to|not found|no such|denied|invalid|"
+    r"timed? ?out|mismatch|unsupported|not supported|incompatible|illegal|out of memory|oom|refused|"
+    r"undefined symbol|unhandled|warn(?:ing)?|xid)\b", re.I)
+_KEEP_LINES = 6
+
+
+def looks_like_error(line: str) -> bool:
+    return bool(_ERROR_WORD.search(line))
+
+
+def keep_error_lines(lines: list[str], facts: Facts) -> None:
+    """No known format nor message: keep the last lines that read as errors (an unknown error is data)."""
+    hits = [line.strip() for line in lines if line.strip() and looks_like_error(line)]
+    if not hits:
+        return
+    for line in hits[-_KEEP_LINES:]:
+        facts.add_error(line)
+    facts.saw(ERRORS)
