@@ -196,9 +196,9 @@ def _patterns(row: dict[str, Any]) -> list[str]:
 
 def _fixtures(row: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     out = [(str(f["source"]), str(f["text"])) for f in row.get("fixtures", ())]
-    if row.get("example") and not out:
+    if row.get("example"):
         public = [s for s in row["sources"] if not s.startswith(INTERNAL_SOURCE)]
-        out.append((public[0] if public else row["sources"][0], row["example"]))
+        out.insert(0, (public[0] if public else row["sources"][0], row["example"]))
     return tuple(out)
 
 
