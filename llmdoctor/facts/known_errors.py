@@ -204,12 +204,14 @@ def _fixtures(row: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 def _entry(row: dict[str, Any]) -> KnownError:
     code = row["code"]
+    fixtures = _fixtures(row)
+    sources = tuple(dict.fromkeys([*row["sources"], *(src for src, _ in fixtures)]))
     return KnownError(id=row.get("id", code), code=code, check=row["check"], severity=row["severity"],
-                      cause=row["cause"], fix=row["fix"], sources=tuple(row["sources"]),
+                      cause=row["cause"], fix=row["fix"], sources=sources,
                       regexes=tuple(re.compile(p, re.I) for p in _patterns(row)), dtype=row.get("dtype"),
                       commands=tuple(row.get("commands", ())), title=row.get("title", ""),
                       area=row.get("area") or code.split("-")[1].lower(), rule=row.get("rule"),
-                      fixtures=_fixtures(row))
+                      fixtures=fixtures)
 
 
 def rows() -> list[dict[str, Any]]:
