@@ -52,18 +52,13 @@ def check_known_errors(snap: Snapshot, ctx: Context) -> Finding | list[Finding]:
 
 
 def _orphan(match: Match, snap: Snapshot, spec: CheckSpec | None) -> Finding | None:
-    """The finding for an error whose owning check cannot report it; None when the owner does."""
+    """The finding for an error whose owning check is not part of this llmdoctor; None when the owner reports it
+    (the engine gives every check the known errors that name it, even when the check cannot run)."""
     owner = match.error.check
     if owner == "errors.known":
         return E.finding_for(match, snap)
     if spec is None:
         return E.finding_for(match, snap, f"(This belongs to check {owner}, not available here.)")
-    missing = [p for p in spec.needs if getattr(snap, p, None) is None]
-    if missing:
-        return E.finding_for(match, snap, f"(This belongs to check {owner}, which cannot run: "
-                                          f"{'; '.join(snap.unknown_reason(p) for p in missing)}.)")
-    if not spec.known_errors and not getattr(spec.func, E.MARK, False):
-        return E.finding_for(match, snap, f"(This belongs to check {owner}.)")
     return None
 
 

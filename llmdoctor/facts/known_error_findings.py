@@ -88,21 +88,26 @@ def _cites(finding: Finding, text: str) -> bool:
 
 
 def merge(findings: list[Finding], matches: list[known_errors.Match], snap: Snapshot) -> list[Finding]:
-    out = list(findings)
+    """The check's findings plus its recognised errors.  An error the user hit is a finding of its own unless
+    the check's facts already gave at least as severe a verdict; then it is kept as that verdict's evidence."""
+    out = [f for f in findings if not (f.status == Status.UNKNOWN and matches and _only_unknown(findings))]
     for match in matches:
         if any(_cites(f, match.text) for f in out):
             continue
+        own = finding_for(match, snap)
         verdicts = sorted((i for i, f in enumerate(out) if f.status in (Status.FAIL, Status.WARN)),
                           key=lambda i: -out[i].status.severity)
-        if verdicts:
-            # the facts already gave a verdict (they decide: PTX JIT may run a GPU torch warns about);
-            # keep the error text as evidence of it
+        if verdicts and out[verdicts[0]].status.severity >= own.status.severity:
             i = verdicts[0]
             seen = list(out[i].evidence.get("errors_seen", ())) + [match.excerpt]
             out[i] = dataclasses.replace(out[i], evidence={**out[i].evidence, "errors_seen": seen})
             continue
-        out.append(finding_for(match, snap))
-    return out
+        out.append(own)
+    return out or list(findings)
+
+
+def _only_unknown(findings: list[Finding]) -> bool:
+    return all(f.status == Status.UNKNOWN for f in findings)
 
 
 def reports_known_errors(func: Callable[..., Any]) -> Callable[..., Any]:

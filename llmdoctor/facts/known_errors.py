@@ -135,7 +135,6 @@ _OOM_FIELDS = {
     "reserved": re.compile(_SIZE + r" reserved in total by PyTorch", re.I),
     "allocated": re.compile(_SIZE + r" (?:is )?allocated by PyTorch|" + _SIZE + r" already allocated", re.I),
 }
-FRAGMENTATION_SHARE = 0.05  # unallocated reserved memory >= 5% of PyTorch's reserved memory ...
 
 
 def _size(m: re.Match[str]) -> int | None:
@@ -167,13 +166,15 @@ def oom_figures(text: str) -> dict[str, int | None] | None:
 
 
 def fragmented(oom: dict[str, int | None]) -> bool:
-    """Fragmentation is the cause only when the reserved-but-unallocated memory could have held the request
-    (and is a real share of what PyTorch reserved): only then does expandable_segments help."""
-    unalloc, tried = oom.get("unallocated"), oom.get("tried")
-    if unalloc is None or tried is None or unalloc < tried:
+    """Fragmentation is the cause only when the memory PyTorch reserved but left unallocated could have held
+    the request the GPU's free memory could not: free < requested <= free + reserved-but-unallocated.
+    Only then does expandable_segments help (0 bytes unallocated, or a request larger than both, is not it)."""
+    unalloc, tried, free = oom.get("unallocated"), oom.get("tried"), oom.get("free")
+    if unalloc is None or tried is None or unalloc <= 0:
         return False
-    reserved = oom.get("reserved") or ((oom.get("allocated") or 0) + unalloc)
-    return reserved <= 0 or unalloc >= FRAGMENTATION_SHARE * reserved
+    if free is None:
+        return unalloc >= tried
+    return free < tried <= free + unalloc
 
 
 def _rule_fragmentation(text: str) -> bool:

@@ -83,7 +83,7 @@ _ERROR_WORD = re.compile(
     r"\b(?:error|errors|exception|traceback|failed|failure|fatal|abort(?:ed)?|killed|segmentation fault|"
     r"core dumped|panic|cannot|can't|could not|couldn't|unable to|not found|no such|denied|invalid|"
     r"timed? ?out|mismatch|unsupported|not supported|incompatible|illegal|out of memory|oom|refused|"
-    r"undefined symbol|unhandled|warn(?:ing)?|xid)\b", re.I)
+    r"undefined symbol|unhandled|warn(?:ing)?|xid|err|errno)\b", re.I)
 _KEEP_LINES = 6
 
 
