@@ -97,7 +97,9 @@ def merge(findings: list[Finding], matches: list[known_errors.Match], snap: Snap
         own = finding_for(match, snap)
         verdicts = sorted((i for i, f in enumerate(out) if f.status in (Status.FAIL, Status.WARN)),
                           key=lambda i: -out[i].status.severity)
-        if verdicts and out[verdicts[0]].status.severity >= own.status.severity:
+        # live: the probe's own warnings, the facts decide; pasted input: an error the user hit outranks a warn
+        hit = snap.meta.source != "live" and own.status.severity > out[verdicts[0]].status.severity if verdicts else True
+        if verdicts and not hit:
             i = verdicts[0]
             seen = list(out[i].evidence.get("errors_seen", ())) + [match.excerpt]
             out[i] = dataclasses.replace(out[i], evidence={**out[i].evidence, "errors_seen": seen})
