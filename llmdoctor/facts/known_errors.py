@@ -162,6 +162,9 @@ def oom_figures(text: str) -> dict[str, int | None] | None:
     for key, rx in _OOM_FIELDS.items():
         m = rx.search(text)
         out[key] = _size(m) if m else None
+    reserved, allocated = out.get("reserved"), out.get("allocated")
+    if out.get("unallocated") is None and reserved is not None and allocated is not None:
+        out["unallocated"] = max(0, reserved - allocated)  # older messages: "X reserved in total by PyTorch"
     return out
 
 
