@@ -307,12 +307,19 @@ def find_in(text: str) -> list[tuple[int, int]]:
     spans: set[tuple[int, int]] = set()
     for err in table():
         for rx in err.regexes:
+            line_rx = _per_line(rx)
             for lo, hi in _regions(rx, text, lower):
-                for m in rx.finditer(text, lo, hi):
+                for m in line_rx.finditer(text, lo, hi):
                     spans.add(_line_span(text, m))
                     if len(spans) > _MAX_SPANS:
                         return sorted(spans)
     return sorted(spans)
+
+
+@functools.lru_cache(maxsize=None)
+def _per_line(rx: re.Pattern[str]) -> re.Pattern[str]:
+    """``rx`` with ^ and $ anchored at line boundaries (a whole-message pattern found inside a log)."""
+    return re.compile(rx.pattern, rx.flags | re.MULTILINE)
 
 
 @functools.lru_cache(maxsize=None)
