@@ -1,10 +1,8 @@
-import dataclasses
 
 import pytest
 
 from llmdoctor.checks.cudnn import decode_cudnn
 from llmdoctor.results import Status
-from llmdoctor.snapshot import Gpu
 
 from .helpers import run, scenario, with_env, with_torch
 

@@ -16,7 +16,8 @@ def test_cpu_torch_on_gpu_host_fails_with_the_cuda_reinstall():
     assert "CPU-only" in text
     assert "--index-url https://download.pytorch.org/whl/cu" in text
     assert "torch==2.4.0" in text
-    assert result.findings[0].fix == "pin --repair"
+    assert result.findings[0].fix == "pin"  # a registered fix id; its option is in the command
+    assert "llmdoctor fix pin --repair" in result.findings[0].remedy.commands
 
 
 def test_cpu_torch_without_gpu_passes():
@@ -70,8 +71,8 @@ def test_driver_too_old_is_left_to_cuda_driver():
     assert "cuda.driver" in messages(result)
 
 
-def test_not_installed_skips():
+def test_not_installed_is_not_applicable():
     from llmdoctor.snapshot import Torch
     snap = dataclasses.replace(scenario("h100x8_healthy"), torch=Torch(installed=False))
     result = run("torch.build", snap)
-    assert result.status is Status.UNKNOWN and "--python" in result.findings[0].message
+    assert result.status is Status.NOT_APPLICABLE and "--python" in result.findings[0].message
