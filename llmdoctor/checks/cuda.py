@@ -151,10 +151,12 @@ def driver_against_runtime(torch: Torch, runtime: str, driver: Driver, max_cuda:
     best = best_torch_for(driver, host=host, python=python_version(python), same_release_as=torch.version)
     if found is not None:
         evidence["error"] = found[1][:300]
-    limit = f"supports CUDA ≤ {max_cuda}" if max_cuda else (
-        f"is older than the {need.floor or need.exact} that CUDA {runtime} needs")
-    return fail(f"{label} {limit}, but torch {torch.version} needs CUDA {runtime}: "
-                f"torch.cuda.is_available() will be False",
+    if max_cuda:
+        message = f"{label} supports CUDA ≤ {max_cuda}, but torch {torch.version} needs CUDA {runtime}"
+    else:  # a driver older than any row of NVIDIA's tables: its maximum CUDA is not known, only that it is too old
+        message = (f"{label} is older than {need.floor or need.exact}, the oldest driver that runs CUDA {runtime} "
+                   f"(torch {torch.version}'s runtime); the highest CUDA it supports is not in NVIDIA's tables")
+    return fail(f"{message}: torch.cuda.is_available() will be False",
                 evidence, remedy=driver_remedy(runtime, platform, best, torch.version))
 
 
@@ -243,8 +245,9 @@ class Machine:
     def __init__(self, driver: Driver | None, host: Host | None, python: Python | None) -> None:
         self.driver, self.host, self.python = driver, host, python_version(python)
 
-    def best_torch(self, gpu_ccs: list[str]) -> tuple[str, str] | None:
-        return best_torch_for(self.driver, host=self.host, python=self.python, gpu_ccs=gpu_ccs)
+    def best_torch(self, gpu_ccs: list[str], any_python: bool = False) -> tuple[str, str] | None:
+        python = None if any_python else self.python
+        return best_torch_for(self.driver, host=self.host, python=python, gpu_ccs=gpu_ccs)
 
 
 def torch_arch_list(torch: Torch) -> tuple[list[str] | None, str]:
@@ -313,6 +316,13 @@ def arch_remedy(cc: str, machine: Machine) -> Remedy:
         since = f"torch ≥ {first[0]} built for {first[1]} or newer covers {sm(cc)}; " if first else ""
         return Remedy(f"{since}install torch {rel} for {variant}, which this driver supports.",
                       commands=(pip_torch_command(rel, variant, None), PIN_REPAIR), fix="pin")
+    any_python = machine.best_torch([cc], any_python=True)
+    if any_python is not None and machine.python:
+        rel, variant = any_python
+        span = (data.torch_release(rel) or {}).get("python") or "newer"
+        return Remedy(f"The torch builds with kernels for {sm(cc)} have no wheels for Python {machine.python}: use "
+                      f"a Python that torch {rel} supports ({span}), then install its {variant} build.",
+                      commands=(pip_torch_command(rel, variant, None),))
     if first is not None:
         rel, variant = first
         return Remedy(f"torch ≥ {rel} built for {variant} covers {sm(cc)}, but this driver is too old for it: "

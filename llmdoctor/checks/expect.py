@@ -18,8 +18,9 @@ CONFIG_HINT = "no expectation configured: set [expect] {key} in llmdoctor.toml (
 NVML_COMMANDS = ("nvidia-smi -L", "dmesg | grep -i xid")
 
 
-def expected_setting(type_: type, help_: str) -> dict[str, Setting]:
-    return {"expected": Setting(type_, None, help_)}
+def expected_setting(key: str, type_: type, help_: str) -> dict[str, Setting]:
+    """The expectation as a declared setting; users write it as ``[expect] key = ...`` (the config passes it)."""
+    return {"expected": Setting(type_, None, f"{help_}; usually written as [expect] {key} = ...")}
 
 
 def expectation(ctx: Context, key: str) -> Any:
@@ -49,7 +50,7 @@ def cannot_verify(what: str, source: str, part: str, probes: tuple[ProbeResult, 
 
 
 @check("expect.gpu-count", "This host has the expected number of GPUs",
-       settings=expected_setting(int, "number of NVIDIA GPUs this host must have"))
+       settings=expected_setting("gpu-count", int, "number of NVIDIA GPUs this host must have"))
 def expect_gpu_count(gpus: tuple[Gpu, ...] | None, probes: tuple[ProbeResult, ...], meta: Meta,
                      ctx: Context) -> Finding:
     """Does NVML see exactly the number of GPUs the fleet configuration expects?
@@ -80,7 +81,7 @@ def expect_gpu_count(gpus: tuple[Gpu, ...] | None, probes: tuple[ProbeResult, ..
 
 
 @check("expect.gpu-model", "Every GPU is the expected model",
-       settings=expected_setting(str, "text every GPU name must contain, case-insensitive (e.g. \"H100\")"))
+       settings=expected_setting("gpu-model", str, "text every GPU name must contain, case-insensitive (e.g. \"H100\")"))
 def expect_gpu_model(gpus: tuple[Gpu, ...] | None, probes: tuple[ProbeResult, ...], meta: Meta,
                      ctx: Context) -> Finding | list[Finding]:
     """Is every GPU the expected model?  `[expect] gpu-model = "H100"` matches GPU names containing
@@ -121,7 +122,7 @@ def gpu_is_the_model(gpu: Gpu, wanted: str) -> Finding:
 
 
 @check("expect.min-driver", "The NVIDIA driver is at least the expected version",
-       settings=expected_setting(str, "lowest acceptable NVIDIA driver version (e.g. \"535.104\")"))
+       settings=expected_setting("min-driver", str, "lowest acceptable NVIDIA driver version (e.g. \"535.104\")"))
 def expect_min_driver(driver: Driver | None, probes: tuple[ProbeResult, ...], meta: Meta, ctx: Context) -> Finding:
     """Is the NVIDIA driver at least the version the fleet configuration names
     (`[expect] min-driver = "535.104"`)?
@@ -157,7 +158,7 @@ def expect_min_driver(driver: Driver | None, probes: tuple[ProbeResult, ...], me
 
 
 @check("expect.torch", "torch matches the expected version specifier",
-       settings=expected_setting(str, "version specifier torch must satisfy (e.g. \">=2.4,<2.6\")"))
+       settings=expected_setting("torch", str, "version specifier torch must satisfy (e.g. \">=2.4,<2.6\")"))
 def expect_torch(torch: Torch | None, probes: tuple[ProbeResult, ...], meta: Meta, ctx: Context) -> Finding:
     """Does the installed torch satisfy the fleet's version specifier (`[expect] torch = ">=2.4,<2.6"`)?
 
@@ -194,7 +195,7 @@ def expect_torch(torch: Torch | None, probes: tuple[ProbeResult, ...], meta: Met
 
 
 @check("expect.packages", "The expected packages are installed at the expected versions",
-       settings=expected_setting(list, "requirements that must be installed (e.g. [\"vllm>=0.6\"])"))
+       settings=expected_setting("packages", list, "requirements that must be installed (e.g. [\"vllm>=0.6\"])"))
 def expect_packages(packages: Packages | None, probes: tuple[ProbeResult, ...], meta: Meta,
                     ctx: Context) -> Finding | list[Finding]:
     """Are the packages the fleet configuration requires installed, at matching versions
@@ -240,7 +241,7 @@ def requirement_met(text: str, packages: Packages) -> Finding:
 
 
 @check("expect.env", "Environment variables have the expected values",
-       settings=expected_setting(dict, "environment variables that must have these values"))
+       settings=expected_setting("env", dict, "environment variables that must have these values"))
 def expect_env(env: Mapping[str, str] | None, probes: tuple[ProbeResult, ...], meta: Meta,
                ctx: Context) -> Finding | list[Finding]:
     """Do the environment variables named in `[expect] env = { NCCL_IB_DISABLE = "0" }` have those

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from llmdoctor.results import Status
-from llmdoctor.snapshot import Distribution, Gpu, Toolkit
+from llmdoctor.snapshot import Distribution, Gpu, Python, Toolkit
 
 from .helpers import messages, run, scenario, with_driver, with_torch
 
@@ -218,3 +218,70 @@ def test_nvcc_newer_than_the_driver_warns():
 def test_not_applicable_without_cuda_torch_unknown_without_toolkit_facts():
     assert run("cuda.toolkit", scenario("no_gpu")).status is Status.NOT_APPLICABLE
     assert run("cuda.toolkit", dataclasses.replace(scenario("h100x8_healthy"), toolkit=None)).status is Status.UNKNOWN
+
+
+# --------------------------------------------------------------------------- contract: verdicts, remedies as data
+
+
+def test_driver_fail_gives_the_pip_line_and_fix_pin_as_commands():
+    result = run("cuda.driver", scenario("a100_driver470_cu121"))
+    remedy = result.findings[0].remedy
+    assert remedy.fix == "pin"  # a registered fix id, never "pin --repair"
+    assert "llmdoctor fix pin --repair" in remedy.commands
+    assert any(c.startswith("pip install --force-reinstall torch==2.4.0 --index-url") for c in remedy.commands)
+    assert "pip install" not in remedy.text  # the command is not repeated in the prose
+
+
+def test_a_driver_older_than_every_table_row_says_so_in_words():
+    snap = with_torch(with_driver(scenario("h100x8_healthy"), "342.01", None), version="2.4.0+cu121", cuda="12.1")
+    result = run("cuda.driver", snap)
+    assert result.status is Status.FAIL
+    message = result.findings[0].message
+    assert "?" not in message and "older than 525.60.13" in message
+
+
+def test_driver_unknown_is_unknown_and_no_gpu_is_not_applicable():
+    snap = dataclasses.replace(scenario("h100x8_healthy"), driver=None)
+    assert run("cuda.driver", snap).status is Status.UNKNOWN
+    assert run("cuda.driver", dataclasses.replace(snap, gpus=())).status is Status.NOT_APPLICABLE
+
+
+@pytest.mark.parametrize("cuda, pip_package", [
+    ("12.1", "nvidia-cuda-nvcc-cu12"), ("11.8", "nvidia-cuda-nvcc-cu11"), ("11.3", None), ("10.2", None),
+])
+def test_toolkit_remedy_suggests_only_packages_that_exist(cuda, pip_package):
+    # nvidia-cuda-nvcc-cu10 does not exist on PyPI; cu11 wheels exist for 11.7-11.8 only (the cu11x names are
+    # placeholders that refuse to install)
+    snap = with_torch(_with(scenario("h100x8_healthy"), None, "deepspeed"), version="2.0.0", cuda=cuda)
+    result = run("cuda.toolkit", snap)
+    assert result.status is Status.WARN
+    commands = result.findings[0].remedy.commands
+    pips = [c for c in commands if c.startswith("pip install")]
+    if pip_package:
+        assert pips == [f"pip install '{pip_package}=={cuda}.*'"]
+    else:
+        assert not pips
+        assert "cuda-toolkit-archive" in str(result.findings[0].remedy) or any("conda" in c for c in commands)
+    assert "nvidia-cuda-nvcc-cu10" not in messages(result)
+
+
+def test_toolkit_without_packages_read_and_no_nvcc_is_unknown():
+    snap = dataclasses.replace(_with(scenario("h100x8_healthy"), None), packages=None)
+    assert run("cuda.toolkit", snap).status is Status.UNKNOWN
+
+
+def test_arch_without_packages_read_does_not_pass():
+    # the package minimums (vLLM, FlashAttention) were not checked: not a pass
+    snap = dataclasses.replace(scenario("h100x8_healthy"), packages=None)
+    result = run("cuda.arch", snap)
+    assert result.status is Status.UNKNOWN
+    assert any(f.status is Status.PASS for f in result.findings)  # what was read is still reported
+
+
+def test_arch_remedy_for_python_38_names_a_torch_with_wheels_for_it():
+    snap = with_torch(scenario("rtx5090_torch26_cu126"), arch_list=None)
+    py38 = dataclasses.replace(snap, python=Python(version="3.8.18"))
+    result = run("cuda.arch", py38)
+    # every torch with sm_120 (2.7+) dropped Python 3.8: the remedy says so instead of blaming the driver
+    remedy = result.findings[0].remedy
+    assert "no wheels for Python 3.8.18" in remedy.text and "driver is too old" not in remedy.text

@@ -56,3 +56,16 @@ def test_launch_problems(env, status, words):
 def test_cuda_visible_devices_limits_local_rank():
     r = run("dist.launch", launch({"LOCAL_RANK": "1", "CUDA_VISIBLE_DEVICES": "3"}))
     assert r.status is Status.WARN and "cuda:1" in text(r)
+
+
+def test_local_rank_with_the_gpu_count_unknown_is_not_a_pass():
+    snap = dataclasses.replace(launch({"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "MASTER_ADDR": "a",
+                                       "MASTER_PORT": "29500"}), gpus=None)
+    result = run("dist.launch", snap)
+    assert result.status is Status.UNKNOWN and "how many GPUs" in text(result)
+
+
+def test_consistent_pass_states_the_values_read():
+    result = run("dist.launch", launch({"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "a",
+                                         "MASTER_PORT": "29500"}))
+    assert result.status is Status.PASS and "WORLD_SIZE=2" in result.findings[0].message

@@ -124,3 +124,14 @@ def test_empty_visible_devices_remedy_is_a_command():
 def test_dtype_accepts_torch_names_case_insensitively(spelling):
     result = run("gpu.dtype", scenario("v100_fp16_only"), dtype=spelling)
     assert result.status is Status.FAIL and "no bf16 Tensor Cores" in messages(result)
+
+
+def test_pasted_nvidia_smi_does_not_pass_gpu_visible():
+    # `llmdoctor check --from tests/data/dumps/nvidia_smi_q.txt --select gpu.visible`: the dump lists two GPUs
+    # but not the environment, so what CUDA_VISIBLE_DEVICES selects was never read
+    from dumps_helpers import dump, report_for
+
+    report = report_for(dump("nvidia_smi_q.txt"))
+    result = next(c for c in report.checks if c.id == "gpu.visible")
+    assert result.status is Status.UNKNOWN
+    assert "CUDA_VISIBLE_DEVICES" in result.findings[0].message

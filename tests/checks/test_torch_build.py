@@ -76,3 +76,25 @@ def test_not_installed_is_not_applicable():
     snap = dataclasses.replace(scenario("h100x8_healthy"), torch=Torch(installed=False))
     result = run("torch.build", snap)
     assert result.status is Status.NOT_APPLICABLE and "--python" in result.findings[0].message
+
+
+def test_cuda_build_with_the_gpus_unknown_is_unknown_not_a_pass():
+    # a pasted collect_env without nvidia-smi: torch is a CUDA build, whether there is a GPU was not read
+    snap = with_torch(dataclasses.replace(scenario("h100x8_healthy"), gpus=None), cuda_available=None, device_count=None)
+    result = run("torch.build", snap)
+    assert result.status is Status.UNKNOWN
+    assert "whether this host has an NVIDIA GPU" in result.findings[0].message
+
+
+def test_torch_that_counted_the_gpus_passes_on_its_own_facts():
+    snap = dataclasses.replace(scenario("h100x8_healthy"), gpus=None)
+    result = run("torch.build", snap)
+    assert result.status is Status.PASS and "sees 8 GPU(s)" in result.findings[0].message
+
+
+def test_cpu_torch_suggestion_has_wheels_for_the_python():
+    # case_06: Python 3.8 on 2x RTX 3090; torch 2.5+ has no Python 3.8 wheels, so 2.4 (as fix pin chooses)
+    snap = scenario("cpu_torch_on_gpu_host")
+    py38 = dataclasses.replace(snap, python=dataclasses.replace(snap.python, version="3.8.16"))
+    commands = run("torch.build", py38).findings[0].remedy.commands
+    assert any("torch==2.4" in c for c in commands), commands
