@@ -18,6 +18,7 @@ from ..facts.derived import (
     is_cpu_torch,
     max_cuda_of,
     platform_of,
+    public_source,
     sm,
     why_unknown,
 )
@@ -285,7 +286,7 @@ def gpus_below_the_toolkit_minimum(gpus: tuple[Gpu, ...], torch: Torch, machine:
                             f"cannot build kernels below {row['min_cc']}: torch has no kernels for this GPU",
                             {"compute_capability": cc, "compute_capability_source": cc_source,
                              "torch": torch.version, "torch_cuda": torch.cuda, "cuda_min_cc": row["min_cc"],
-                             "source": row["source"]},
+                             "source": public_source(row["source"])},
                             remedy=arch_remedy(cc, machine), subject=label))
     return out
 
@@ -360,7 +361,8 @@ def package_minimums(packages: Packages | None, label: str, cc: str) -> list[Fin
         out.append(make(
             f"{label} has compute capability {cc}, below the {row['min_cc']} that {row['package']} "
             f"{version} needs: {row['note']}",
-            {"package": row["package"], "version": version, "min_cc": row["min_cc"], "source": row["source"]},
+            {"package": row["package"], "version": version, "min_cc": row["min_cc"],
+             "source": public_source(row["source"])},
             remedy=(f"Use a GPU with compute capability ≥ {row['min_cc']}, or uninstall {row['package']} "
                     f"and use a code path without it" + (" (torch.compile's default backend needs Triton; "
                                                            "run eagerly instead)" if row["package"] == "triton" else "")),

@@ -77,9 +77,11 @@ def loaded_from_ld_library_path(lib: str, torch: Torch, env: Mapping[str, str] |
     ld_dirs = [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
     if not any(os.path.normpath(d) == os.path.normpath(lib_dir) for d in ld_dirs):
         return []
+    kept = [d for d in ld_dirs if os.path.normpath(d) != os.path.normpath(lib_dir)]
+    command = f"export LD_LIBRARY_PATH={':'.join(kept)}" if kept else "unset LD_LIBRARY_PATH"
     return [warn(f"torch loads cuDNN from {lib_dir}, a folder on LD_LIBRARY_PATH, instead of the "
                  f"cuDNN its wheel ships: a version mismatch makes cuDNN calls fail",
-                 evidence, remedy=f"Remove {lib_dir} from LD_LIBRARY_PATH.")]
+                 evidence, remedy=f"Remove {lib_dir} from LD_LIBRARY_PATH.", commands=(command,))]
 
 
 def gpus_below_turing(text: str, gpus: tuple[Gpu, ...] | None, evidence: dict[str, Any]) -> list[Finding]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import data
 from ..engine import check
-from ..facts.derived import gpu_label, why_unknown
+from ..facts.derived import gpu_label, public_source, why_unknown
 from ..results import Finding, not_applicable, passed, unknown, warn
 from ..snapshot import Driver, Gpu, GpuLink, Meta, ProbeResult
 
@@ -101,7 +101,7 @@ def without_topology(gpus: tuple[Gpu, ...], desc: str, driver: Driver | None, mi
            "cannot confirm (no topology)")
     if misreport and driver is not None:
         msg += f"; driver {driver.version} (branch {misreport['branch']}) is reported to misreport P2P support"
-        evidence["driver_source"] = misreport["source"]
+        evidence["driver_source"] = public_source(misreport["source"])
     return warn(msg, evidence, remedy="Read the topology on the machine (or run `llmdoctor check` there). "
                 + NO_P2P_SETTINGS, commands=TOPOLOGY_COMMANDS)
 
@@ -123,7 +123,7 @@ def from_topology(links: tuple[GpuLink, ...], desc: str, driver: Driver | None,
     if misreport and pcie_p2p and driver is not None:
         findings.append(warn(f"driver {driver.version} (branch {misreport['branch']}) is reported to misreport PCIe "
                              f"P2P support, and {len(pcie_p2p)} pair(s) here use P2P over PCIe: multi-GPU jobs may hang",
-                             {**evidence, "source": misreport["source"]},
+                             {**evidence, "source": public_source(misreport["source"])},
                              remedy="Update the driver; meanwhile, if NCCL or vLLM hangs at init, disable P2P "
                                     "(vLLM: --disable-custom-all-reduce) and check PCIe ACS.",
                              commands=("export NCCL_P2P_DISABLE=1",)))

@@ -273,3 +273,16 @@ def is_cpu_torch(version: str | None, cuda: str | None, hip: str | None) -> bool
 
 def same_name(a: str, b: str) -> bool:
     return normalize_name(a) == normalize_name(b)
+
+
+INTERNAL_REFERENCE = re.compile(r"reference_facts|failure[_ ]catalog|shared/(?:cases|reference|design)", re.IGNORECASE)
+
+
+def public_source(source: str) -> str:
+    """A data row's source without the parts that cite files outside the package (kept to the public ones).
+
+    Sources are ';'-separated; a part naming an internal note ("reference_facts.md 3a", "failure_catalog.md
+    B3", "shared/cases/case_11.txt") is dropped, so evidence shown to users cites public sources only.
+    """
+    parts = [p.strip() for p in source.split(";")]
+    return "; ".join(p for p in parts if p and not INTERNAL_REFERENCE.search(p))
