@@ -7,7 +7,7 @@ from typing import Any, Mapping  # noqa: UP035 (the engine compares with the sna
 
 from .. import data
 from ..engine import check
-from ..facts.derived import gpu_cc, gpu_label, is_cpu_torch
+from ..facts.derived import decode_cudnn, gpu_cc, gpu_label, is_cpu_torch
 from ..results import Finding, not_applicable, passed, unknown, warn
 from ..snapshot import Gpu, Torch
 
@@ -15,13 +15,6 @@ from ..snapshot import Gpu, Torch
 # gone); 9.10.2 still lists 5.0-12.0.  Source: NVIDIA cuDNN support matrix,
 # https://docs.nvidia.com/deeplearning/cudnn/backend/latest/reference/support-matrix.html
 CUDNN_DROPPED_PRE_TURING = (9, 17)
-
-
-def decode_cudnn(version: int) -> tuple[int, int, int]:
-    """torch.backends.cudnn.version(): 9.x = M*10000+m*100+p (90100), <= 8.x = M*1000+m*100+p (8902)."""
-    if version >= 10000:
-        return version // 10000, (version % 10000) // 100, version % 100
-    return version // 1000, (version % 1000) // 100, version % 100
 
 
 @check("cudnn.version", "cuDNN torch loads suits its CUDA and the GPUs", known_errors=True)

@@ -37,7 +37,7 @@ def normalize_dtype(value: str | None) -> str | None:
 
 @check("gpu.dtype", "GPUs have Tensor Cores for the dtypes LLMs use", known_errors=True,
        settings={"dtype": Setting(str, None, "the dtype the job will use: gpu.dtype fails on GPUs without it",
-                                  flag="--dtype", choices=DTYPES)})
+                                  flag="--dtype", choices=(*DTYPES, *DTYPE_ALIASES))})
 def check_gpu_dtypes(gpus: tuple[Gpu, ...], errors: tuple[str, ...], torch: Torch | None,
                      ctx: Context) -> list[Finding]:
     """Which Tensor Core dtypes does each GPU have, judged from its compute capability?

@@ -286,3 +286,20 @@ def public_source(source: str) -> str:
     """
     parts = [p.strip() for p in source.split(";")]
     return "; ".join(p for p in parts if p and not INTERNAL_REFERENCE.search(p))
+
+
+def decode_cudnn(version: int) -> tuple[int, int, int]:
+    """torch.backends.cudnn.version(): 9.x = M*10000+m*100+p (90100), <= 8.x = M*1000+m*100+p (8902).
+
+    Source: cudnn_version.h (CUDNN_VERSION), as torch.backends.cudnn.version() returns it.
+    """
+    if version >= 10000:
+        return version // 10000, (version % 10000) // 100, version % 100
+    return version // 1000, (version % 1000) // 100, version % 100
+
+
+def cudnn_text(version: int | None) -> str | None:
+    """The cuDNN version torch reports as text: 90501 -> '9.5.1', 8902 -> '8.9.2'; None stays None."""
+    if version is None:
+        return None
+    return ".".join(str(n) for n in decode_cudnn(int(version)))

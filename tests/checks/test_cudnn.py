@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from llmdoctor.checks.cudnn import decode_cudnn
+from llmdoctor.facts.derived import decode_cudnn
 from llmdoctor.results import Status
 
 from .helpers import run, scenario, with_env, with_torch

@@ -81,3 +81,10 @@ def test_why_unknown_names_the_probe_reason():
     probes = (ProbeResult("nvml", False, "NVML Shared Library Not Found"),)
     assert why_unknown("gpus", probes, Meta()) == "gpus unknown: NVML Shared Library Not Found"
     assert why_unknown("env", (), Meta(source="dump")) == "env unknown: not in the input"
+
+
+@pytest.mark.parametrize("raw, text", [(90501, "9.5.1"), (91002, "9.10.2"), (8902, "8.9.2"), (None, None)])
+def test_cudnn_text_is_the_one_decoder(raw, text):
+    from llmdoctor.facts.derived import cudnn_text
+
+    assert cudnn_text(raw) == text
