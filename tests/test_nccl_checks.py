@@ -317,4 +317,4 @@ def test_nccl_too_old_for_blackwell_warns():
 
 
 def test_cpu_torch_skips():
-    assert run("nccl.version", load_scenario("cpu_torch_on_gpu_host")).status is Status.UNKNOWN
+    assert run("nccl.version", load_scenario("cpu_torch_on_gpu_host")).status is Status.NOT_APPLICABLE

@@ -6,19 +6,28 @@ import re
 
 from packaging.requirements import Requirement
 
-from ..engine import Context, check
-from ..results import Finding, fail, passed, skip, warn
-from ..snapshot import Distribution, Snapshot, normalize_name
+from ..engine import check
 from ..facts import packages as P
-from ..facts.known_error_findings import reports_known_errors
+from ..facts.packages import View
+from ..results import Finding, fail, passed, unknown, warn
+from ..snapshot import Distribution, Driver, Gpu, Host, Packages, Python, Torch, normalize_name
 
 # distributions that are built against one torch (their binaries break with another)
 TORCH_BOUND = ("torchvision", "torchaudio", "xformers", "flash-attn", "vllm", "torchtext", "torchdata",
                "torch-tensorrt", "deepspeed", "bitsandbytes", "unsloth", "torchao", "fbgemm-gpu", "flashinfer-python")
 
 
-def _no_packages(snap: Snapshot) -> Finding:
-    return skip(snap.unknown_reason("packages"))
+def _no_packages(snap: View) -> Finding:
+    return unknown("the installed packages are unknown (not read)")
+
+
+def _with_probed_torch(result: Finding | list[Finding], torch: Torch | None) -> Finding | list[Finding]:
+    """A pass on the listing's torch when the torch that imports was not probed is not a pass (they can differ)."""
+    findings = [result] if isinstance(result, Finding) else result
+    if torch is not None or any(f.status.value != "pass" for f in findings):
+        return result
+    return unknown("which torch imports is unknown (torch was not probed); by the package listing alone: "
+                   + "; ".join(f.message for f in findings))
 
 
 def _pip_install(name: str, version: str | None) -> str:
@@ -28,9 +37,9 @@ def _pip_install(name: str, version: str | None) -> str:
 # --------------------------------------------------------------------------- packages.torch-pins
 
 
-@check("packages.torch-pins", "packages built for torch match the installed torch")
-@reports_known_errors
-def check_torch_pins(snap: Snapshot, ctx: Context):
+@check("packages.torch-pins", "packages built for torch match the installed torch", known_errors=True)
+def check_torch_pins(packages: Packages | None, torch: Torch | None, python: Python | None, host: Host | None,
+        driver: Driver | None, gpus: tuple[Gpu, ...] | None, errors: tuple[str, ...]) -> Finding | list[Finding]:
     """Do the packages that are compiled against torch match the torch that is installed?
 
     torchvision, torchaudio, xformers, vLLM, flash-attn, DeepSpeed ops, Unsloth and friends ship C++/CUDA
@@ -56,6 +65,11 @@ def check_torch_pins(snap: Snapshot, ctx: Context):
     Sources: failure catalog E1 (unslothai/unsloth#1856, #1026; vllm-project/vllm#13116), E2
     (Dao-AILab/flash-attention#931), E3 (vllm-project/vllm#5501); pytorch/pytorch wiki "PyTorch Versions".
     """
+    view = View(packages, torch, python, host, driver, gpus, errors)
+    return _with_probed_torch(_torch_pins(view), torch)
+
+
+def _torch_pins(snap: View) -> Finding | list[Finding]:
     findings: list[Finding] = []
     # 1. the xFormers warning (live import, or a pasted dump): decisive even without package metadata
     seen = set()
@@ -77,7 +91,7 @@ def check_torch_pins(snap: Snapshot, ctx: Context):
         return findings or _no_packages(snap)
     tv = P.torch_version(snap)
     if tv is None:
-        return findings or skip("torch is not installed in this environment: no torch pins to check")
+        return findings or unknown("torch is not installed in this environment: no torch pins to check")
     env = P.marker_env(snap)
     torch_var = P.variant_of(P.local_tag(tv))
     tver = P.parse_version(tv)
@@ -203,9 +217,9 @@ def _pin_remedy(dist: Distribution, req: Requirement, torch_version: str) -> str
 # --------------------------------------------------------------------------- packages.imports
 
 
-@check("packages.imports", "installed GPU extensions import next to torch")
-@reports_known_errors
-def check_imports(snap: Snapshot, ctx: Context):
+@check("packages.imports", "installed GPU extensions import next to torch", known_errors=True)
+def check_imports(packages: Packages | None, torch: Torch | None, python: Python | None, host: Host | None,
+        driver: Driver | None, gpus: tuple[Gpu, ...] | None, errors: tuple[str, ...]) -> Finding | list[Finding]:
     """Do the installed GPU extensions actually load next to this torch?
 
     Metadata can be right and the binary still wrong (a wheel built for another torch minor, C++11 ABI or
@@ -224,6 +238,7 @@ def check_imports(snap: Snapshot, ctx: Context):
     Sources: failure catalog E1, E2, E3, E7, E8; Dao-AILab/flash-attention#931, #853; vllm-project/vllm#5501;
     bitsandbytes-foundation/bitsandbytes#564, #942.
     """
+    snap = View(packages, torch, python, host, driver, gpus, errors)
     t = snap.torch
     findings: list[Finding] = _platform_notes(snap)
     gpu = P.gpu_host(snap)
@@ -239,7 +254,7 @@ def check_imports(snap: Snapshot, ctx: Context):
                                          remedy=f"Time it yourself: python -X importtime -c 'import {e.name}'",
                                          subject=e.name))
                 else:
-                    findings.append(skip(f"{e.name}: {e.error or 'not tried'}", {"module": e.name}, subject=e.name))
+                    findings.append(unknown(f"{e.name}: {e.error or 'not tried'}", {"module": e.name}, subject=e.name))
                 continue
             texts = ([e.error] if e.error else []) + list(e.warnings)
             explained = None
@@ -262,18 +277,18 @@ def check_imports(snap: Snapshot, ctx: Context):
                     findings.append(f)
         if not findings:
             if t is None:
-                return skip(snap.unknown_reason("torch"))
+                return unknown("torch is unknown (not read), so its extensions were not tried")
             if not t.installed:
-                return skip("torch is not installed: no GPU extensions to import")
+                return unknown("torch is not installed: no GPU extensions to import")
             if t.import_error:
-                return skip("torch fails to import (see torch.build), so its extensions were not tried")
+                return unknown("torch fails to import (see torch.build), so its extensions were not tried")
             if exts == ():
                 return passed("no GPU extensions (xformers, flash-attn, vLLM, bitsandbytes, triton, DeepSpeed) are installed")
-            return skip("extension imports were not probed (an older snapshot or a dump without them)")
+            return unknown("extension imports were not probed (an older snapshot or a dump without them)")
     return findings
 
 
-def _platform_notes(snap: Snapshot) -> list[Finding]:
+def _platform_notes(snap: View) -> list[Finding]:
     """Releases known to have no GPU support on this platform (data/packages.json platform_notes)."""
     out: list[Finding] = []
     if snap.packages is None:
@@ -318,9 +333,9 @@ def _import_finding(name: str, ok: bool | None, texts: list[str], explained, gpu
 # --------------------------------------------------------------------------- packages.numpy-abi
 
 
-@check("packages.numpy-abi", "NumPy 2 with packages built for NumPy 1")
-@reports_known_errors
-def check_numpy_abi(snap: Snapshot, ctx: Context):
+@check("packages.numpy-abi", "NumPy 2 with packages built for NumPy 1", known_errors=True)
+def check_numpy_abi(packages: Packages | None, torch: Torch | None, python: Python | None, host: Host | None,
+        driver: Driver | None, gpus: tuple[Gpu, ...] | None, errors: tuple[str, ...]) -> Finding | list[Finding]:
     """Is NumPy 2 installed next to packages built for (or pinned to) NumPy 1?
 
     NumPy 2.0 changed the C ABI: binaries compiled against NumPy 1.x fail to import or crash with
@@ -336,6 +351,7 @@ def check_numpy_abi(snap: Snapshot, ctx: Context):
 
     Sources: failure catalog E6 (vllm-project/vllm#5594); pytorch/pytorch#107302; numpy/numpy#26191.
     """
+    snap = View(packages, torch, python, host, driver, gpus, errors)
     findings: list[Finding] = []
     for where, text in P.all_texts(snap):
         m = P.match("numpy1-abi", text)
@@ -349,10 +365,10 @@ def check_numpy_abi(snap: Snapshot, ctx: Context):
         return findings or _no_packages(snap)
     numpy = snap.packages.get("numpy")
     if numpy is None:
-        return findings or skip("numpy is not installed in this environment")
+        return findings or unknown("numpy is not installed in this environment")
     nv = P.parse_version(numpy.version)
     if nv is None:
-        return findings or skip(f"numpy {numpy.version} is not a PEP 440 version; cannot compare")
+        return findings or unknown(f"numpy {numpy.version} is not a PEP 440 version; cannot compare")
     if nv.major < 2:
         return findings or passed(f"numpy {numpy.version} (1.x): extensions built for NumPy 1 or 2 both work")
     env = P.marker_env(snap)
@@ -385,9 +401,9 @@ def check_numpy_abi(snap: Snapshot, ctx: Context):
 TRITON_NAMES = ("triton", "pytorch-triton", "triton-windows")
 
 
-@check("packages.triton", "triton matches torch and finds libcuda")
-@reports_known_errors
-def check_triton(snap: Snapshot, ctx: Context):
+@check("packages.triton", "triton matches torch and finds libcuda", known_errors=True)
+def check_triton(packages: Packages | None, torch: Torch | None, python: Python | None, host: Host | None,
+        driver: Driver | None, gpus: tuple[Gpu, ...] | None, errors: tuple[str, ...]) -> Finding | list[Finding]:
     """Is the triton that torch.compile (and Unsloth, vLLM, xformers kernels) will use the right one?
 
     - Each torch release's Linux wheel pins one triton (`Requires-Dist: triton==3.1.0`).  Another triton
@@ -402,6 +418,11 @@ def check_triton(snap: Snapshot, ctx: Context):
     Sources: failure catalog E4 (woct0rdho/triton-windows#97), E5 (pytorch/pytorch#94585,
     state-spaces/mamba#123, triton-lang/triton PR#1981); torch pins in data/packages.json (pytorch/pytorch#130336 ...).
     """
+    view = View(packages, torch, python, host, driver, gpus, errors)
+    return _with_probed_torch(_triton(view), torch)
+
+
+def _triton(snap: View) -> Finding | list[Finding]:
     findings: list[Finding] = []
     gpu = P.gpu_host(snap)
     for where, text in P.all_texts(snap):
@@ -440,7 +461,7 @@ def check_triton(snap: Snapshot, ctx: Context):
     if tv is None:
         if tritons:
             findings.append(passed(f"{', '.join(P.names(tritons))} installed without torch: nothing to match"))
-        return findings or skip("torch is not installed in this environment")
+        return findings or unknown("torch is not installed in this environment")
     env = P.marker_env(snap)
     pins = []
     if torch is not None:
@@ -449,7 +470,7 @@ def check_triton(snap: Snapshot, ctx: Context):
     if pins:
         pin = pins[0]
         if pin.applies is None:
-            findings.append(skip(f"torch requires {pin.text}; whether that applies to this platform is unknown"))
+            findings.append(unknown(f"torch requires {pin.text}; whether that applies to this platform is unknown"))
             return findings
         name = normalize_name(pin.req.name)
         have = by.get(name, [])
@@ -486,10 +507,10 @@ def check_triton(snap: Snapshot, ctx: Context):
     d = tritons[0]
     dv = P.parse_version(d.version)
     if tver is not None and tver.is_prerelease:
-        findings.append(skip(f"torch {tv} is a pre-release/nightly: it pins its own pytorch-triton build, and its "
+        findings.append(unknown(f"torch {tv} is a pre-release/nightly: it pins its own pytorch-triton build, and its "
                              f"metadata is not in the snapshot"))
     elif want is None or dv is None:
-        findings.append(skip(f"{d.name} {d.version} with torch {tv}: torch's triton pin is unknown (no metadata, "
+        findings.append(unknown(f"{d.name} {d.version} with torch {tv}: torch's triton pin is unknown (no metadata, "
                              f"release not in data/packages.json)"))
     elif f"{dv.major}.{dv.minor}" != want["triton"]:
         findings.append(warn(f"{d.name} {d.version} is installed, but torch {tver.major}.{tver.minor} releases ship "
@@ -505,7 +526,7 @@ def check_triton(snap: Snapshot, ctx: Context):
 
 
 @check("packages.duplicates", "one distribution per import name; no deprecated NVML bindings")
-def check_duplicates(snap: Snapshot, ctx: Context):
+def check_duplicates(packages: Packages) -> Finding | list[Finding]:
     """Is each module provided by exactly one installed distribution?
 
     Two distributions that install the same module overwrite each other's files; which one you get
@@ -524,8 +545,7 @@ def check_duplicates(snap: Snapshot, ctx: Context):
     Sources: opencv-python README, opencv/opencv-python#388; snowflakedb/ArcticTraining#285;
     KernelTuner/kernel_tuner#127; failure catalog D2 (several torch installs).
     """
-    if snap.packages is None:
-        return _no_packages(snap)
+    snap = View(packages)
     findings: list[Finding] = []
     by = P.by_name(snap)
     for key, ds in sorted(by.items()):
@@ -573,7 +593,8 @@ def check_duplicates(snap: Snapshot, ctx: Context):
 
 
 @check("packages.pip-check", "installed distributions' requirements are met (pip check)")
-def check_pip_check(snap: Snapshot, ctx: Context):
+def check_pip_check(packages: Packages, python: Python | None, host: Host | None,
+        driver: Driver | None) -> Finding | list[Finding]:
     """What `pip check` would report, computed from metadata without running pip.
 
     For every installed distribution, each requirement in its metadata (extras ignored, environment
@@ -592,11 +613,12 @@ def check_pip_check(snap: Snapshot, ctx: Context):
     Sources: pip's own check (pip/_internal/operations/check.py: missing and conflicting dependencies,
     markers evaluated with extra=""); PEP 508; packaging.requirements.
     """
+    snap = View(packages, python=python, host=host, driver=driver)
     if snap.packages is None:
         return _no_packages(snap)
     all_dists = P.dists(snap)
     if all_dists and not any(d.requires for d in all_dists) and not snap.packages.problems:
-        return skip(f"the snapshot lists {len(all_dists)} distribution(s) but none of their requirements "
+        return unknown(f"the snapshot lists {len(all_dists)} distribution(s) but none of their requirements "
                     f"(Requires-Dist): nothing to check (a dump, or an older snapshot)")
     env = P.marker_env(snap)
     by = P.by_name(snap)

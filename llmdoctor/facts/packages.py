@@ -12,23 +12,35 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from .. import data
-from ..snapshot import Distribution, Snapshot, normalize_name
-from . import derived as F
+from ..snapshot import Distribution, Driver, Gpu, Host, Packages, Python, Torch, normalize_name
 
 MARKER_VARS = ("python_version", "python_full_version", "implementation_name", "platform_python_implementation",
                "sys_platform", "platform_system", "os_name", "platform_machine", "platform_release",
                "implementation_version", "platform_version", "extra")
 
 
+@dataclass(frozen=True)
+class View:
+    """The snapshot parts the packages.* checks read (each check builds it from its own parameters)."""
+
+    packages: Packages | None
+    torch: Torch | None = None
+    python: Python | None = None
+    host: Host | None = None
+    driver: Driver | None = None
+    gpus: tuple[Gpu, ...] | None = None
+    errors: tuple[str, ...] = ()
+
+
 def table(name: str) -> Any:
     return data.load("packages")[name]
 
 
-def dists(snap: Snapshot) -> tuple[Distribution, ...]:
+def dists(snap: View) -> tuple[Distribution, ...]:
     return snap.packages.distributions if snap.packages is not None else ()
 
 
-def by_name(snap: Snapshot) -> dict[str, list[Distribution]]:
+def by_name(snap: View) -> dict[str, list[Distribution]]:
     out: dict[str, list[Distribution]] = {}
     for d in dists(snap):
         out.setdefault(normalize_name(d.name), []).append(d)
@@ -65,7 +77,7 @@ def variant_of(tag: str | None) -> tuple[str, int | None] | None:
     return None
 
 
-def pypi_variant(snap: Snapshot, key: str, version: str | None) -> tuple[str, int | None] | None:
+def pypi_variant(snap: View, key: str, version: str | None) -> tuple[str, int | None] | None:
     """('cu', None) for an untagged torch/torchvision/torchaudio on Linux x86_64 (PyPI's CUDA builds)."""
     row = table("pypi_default_variant")
     if not version or "+" in version or key not in row["packages"]:
@@ -85,7 +97,7 @@ def cuda_major(n: int | None) -> int | None:
 # --------------------------------------------------------------------------- markers for the target
 
 
-def marker_env(snap: Snapshot) -> dict[str, str]:
+def marker_env(snap: View) -> dict[str, str]:
     """The PEP 508 environment of the TARGET interpreter, from the snapshot (keys we cannot know are absent)."""
     env: dict[str, str] = {"extra": ""}
     py = snap.python
@@ -169,12 +181,12 @@ def contains(req: Requirement, version: str) -> bool | None:
     return req.specifier.contains(version, prereleases=True)
 
 
-def torch_dist(snap: Snapshot) -> Distribution | None:
+def torch_dist(snap: View) -> Distribution | None:
     found = by_name(snap).get("torch")
     return found[0] if found else None
 
 
-def torch_version(snap: Snapshot) -> str | None:
+def torch_version(snap: View) -> str | None:
     """The torch that imports (probe), else the torch distribution's version."""
     t = snap.torch
     if t is not None and t.installed and t.version and not t.import_error:
@@ -195,10 +207,9 @@ def requires_torch(dist: Distribution, env: dict[str, str]) -> list[Req]:
 # --------------------------------------------------------------------------- error texts
 
 
-def all_texts(snap: Snapshot) -> list[tuple[str, str]]:
+def all_texts(snap: View) -> list[tuple[str, str]]:
     """(where, text): dump/probe error texts and everything the extension imports said."""
-    errors = F.error_texts(snap)
-    out = [("error", t) for t in errors]
+    out = [("error", t) for t in error_texts(snap)]
     if len(snap.errors) > 1:
         # a dump parser may hand over a multi-line warning line by line: also look at them together
         out.append(("error", "\n".join(snap.errors)))
@@ -209,6 +220,16 @@ def all_texts(snap: Snapshot) -> list[tuple[str, str]]:
                 out.append((e.name, e.error))
             out += [(e.name, w) for w in e.warnings]
     return out
+
+
+def error_texts(snap: View) -> list[str]:
+    """Error and warning texts seen: the torch probe's, and any from a dump."""
+    texts = list(snap.errors)
+    t = snap.torch
+    if t is not None:
+        texts += [x for x in (t.import_error, t.cuda_error) if x]
+        texts += list(t.warnings)
+    return texts
 
 
 def pattern(pid: str) -> dict[str, Any]:
@@ -244,7 +265,7 @@ def first_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def gpu_host(snap: Snapshot) -> bool | None:
+def gpu_host(snap: View) -> bool | None:
     if snap.gpus:
         return True
     if snap.host is not None and snap.host.nvidia_pci_devices:
