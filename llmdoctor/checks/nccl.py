@@ -177,8 +177,7 @@ class _Rename:
     @property
     def new_names(self) -> bool | None:
         """Whether this torch reads the TORCH_NCCL_* names (None: torch unknown)."""
-        tv = data.version(self.torch) if self.torch else None
-        return None if tv is None else tv >= data.version(rules.torch_rename_first())
+        return rules.reads_new_torch_names(self.torch)
 
     @property
     def evidence(self) -> dict[str, Any]:
@@ -761,7 +760,8 @@ def _arch_minimum(facts: _NcclFacts, gpus: tuple[Gpu, ...] | None) -> Finding | 
                        "unknown", facts.evidence, subject="NCCL")
     for row in data.load("nccl_arch")["arch"]:
         hit = [g for g in gpus if _in_arch(g, row)]
-        if hit and runtime < data.version(row["min_nccl"]):
+        need = data.version(row["min_nccl"])
+        if hit and need is not None and runtime < need:
             note = "" if row.get("verified") else " (this minimum is not verified)"
             label = derived.gpu_label(hit[0])
             return warn(f"NCCL {facts.runtime} predates {row['arch']} support (NCCL ≥ {row['min_nccl']}) needed by "

@@ -42,7 +42,14 @@ def torch_renames() -> list[dict[str, Any]]:
 
 
 def torch_rename_first() -> str:
-    return data.load("nccl_env")["torch_renames"]["first_torch"]
+    return str(data.load("nccl_env")["torch_renames"]["first_torch"])
+
+
+def reads_new_torch_names(version: str | None) -> bool | None:
+    """Whether a torch of this version reads the TORCH_NCCL_* names (2.2 and newer); None: unknown version."""
+    tv = data.version(version)
+    first = data.version(torch_rename_first())
+    return None if tv is None or first is None else tv >= first
 
 
 def torch_old_names() -> set[str]:

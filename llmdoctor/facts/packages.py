@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
@@ -235,7 +235,7 @@ def error_texts(snap: View) -> list[str]:
 def pattern(pid: str) -> dict[str, Any]:
     for row in table("error_patterns")["rows"]:
         if row["id"] == pid:
-            return row
+            return dict(row)
     raise KeyError(pid)
 
 
@@ -252,12 +252,38 @@ def explain(text: str) -> tuple[dict[str, Any], dict[str, str]] | None:
     return None
 
 
-def fmt(template: str, groups: dict[str, str]) -> str:
-    class Missing(dict):
-        def __missing__(self, key: str) -> str:
-            return "?"
+class _Missing(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "?"
 
-    return template.format_map(Missing(groups))
+
+def fmt(template: str, groups: Mapping[str, str]) -> str:
+    return template.format_map(_Missing(groups))
+
+
+def remedy_for(row: Mapping[str, Any], groups: Mapping[str, str]) -> tuple[str, list[str]]:
+    """(text, commands) of an error pattern's fix; a command whose placeholder is unknown is left out."""
+    commands = []
+    for template in row.get("commands", ()):
+        keys = re.findall(r"\{(\w+)\}", template)
+        if all(groups.get(k) for k in keys):
+            commands.append(template.format_map(dict(groups)))
+    return fmt(row["fix"], groups), commands
+
+
+def distribution_for(module: str, cuda_major: int | None = None) -> str | None:
+    """The distribution to reinstall for a module the torch probe imported, or for a shared library named in an
+    error: ``flash_attn_2_cuda`` -> flash-attn, ``libcudnn_cnn_train`` -> nvidia-cudnn-cu12.  None when no
+    distribution is known to ship it (a system library): never a library name as a pip requirement."""
+    known = table("extension_packages")["map"].get(module)
+    if known:
+        return str(known)
+    if module.startswith("lib"):
+        for row in table("shared_libraries")["rows"]:
+            if module.startswith(row["prefix"]):
+                return str(row["wheel"]).format(cuda=cuda_major) if cuda_major else None
+        return None
+    return module if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", module) else None
 
 
 def first_line(text: str, limit: int = 300) -> str:

@@ -123,8 +123,9 @@ def _filter_ok(host: Host, var: str, value: str) -> bool:
 def nccl_changes(snap: Snapshot) -> list[Change]:
     """Every change for this machine: the nccl.* checks' remedies, then the recommended settings."""
     env = _portable_env(snap)
-    tv = _torch_version(snap)
-    new_names = tv is None or tv >= data.version(rules.torch_rename_first())
+    torch = snap.torch
+    new_names = rules.reads_new_torch_names(torch.version if torch is not None and torch.installed else None) \
+        is not False
     changes = _variable_changes(env) + _torch_changes(env, new_names)
     changes += _switch_changes(snap, env) + _interface_changes(snap.host, env)
     if "TORCH_NCCL_ASYNC_ERROR_HANDLING" not in env and "NCCL_ASYNC_ERROR_HANDLING" not in env:
@@ -199,12 +200,14 @@ def allocator_action(snap: Snapshot) -> Action | None:
         return None
     table = data.load("alloc_conf")  # the facts memory.alloc-conf checks against
     since = next(o["since"] for o in table["options"] if o["key"] == "expandable_segments")
-    if since and tv < data.version(since):
+    since_v = data.version(since)
+    if since_v is not None and tv < since_v:
         return None
     # PYTORCH_ALLOC_CONF exists from 2.9, but its expandable_segments is ignored for CUDA until the fix
     generic = table["expandable_ignored_in_generic"]["fixed"]
     variables = table["variables"]
-    name = variables["generic"] if tv >= data.version(generic) else variables["legacy"]
+    generic_v = data.version(generic)
+    name = variables["generic"] if generic_v is not None and tv >= generic_v else variables["legacy"]
     return Action(name, "expandable_segments:True",
                   "lets the caching allocator grow segments instead of fragmenting memory (fewer out-of-memory errors)")
 
