@@ -127,12 +127,25 @@ def nccl_changes(snap: Snapshot) -> list[Change]:
     new_names = rules.reads_new_torch_names(torch.version if torch is not None and torch.installed else None) \
         is not False
     changes = _variable_changes(env) + _torch_changes(env, new_names)
+    # recommend from the environment as these repairs leave it (a misspelled NCCL_SOCKET_IFNAM=eth0 is set
+    # as NCCL_SOCKET_IFNAME=eth0, as nccl.env says, and then judged like any filter)
+    env = _applied(env, changes)
     changes += _switch_changes(snap, env) + _interface_changes(snap.host, env)
     if "TORCH_NCCL_ASYNC_ERROR_HANDLING" not in env and "NCCL_ASYNC_ERROR_HANDLING" not in env:
         name = "TORCH_NCCL_ASYNC_ERROR_HANDLING" if new_names else "NCCL_ASYNC_ERROR_HANDLING"
         changes.append(Change(name, "1", "abort NCCL communicators and stop the process on errors or timeouts "
                                          "instead of hanging"))
     return _merge(changes)
+
+
+def _applied(env: Mapping[str, str], changes: Iterable[Change]) -> dict[str, str]:
+    out = dict(env)
+    for change in changes:
+        if change.value is None:
+            out.pop(change.name, None)
+        else:
+            out[change.name] = change.value
+    return out
 
 
 def _merge(changes: Iterable[Change]) -> list[Change]:
