@@ -467,7 +467,7 @@ def _reinstall_text(name: str, package: str | None) -> str:
 # --------------------------------------------------------------------------- packages.numpy-abi
 
 
-@check("packages.numpy-abi", "NumPy 2 with packages built for NumPy 1", known_errors=True)
+@check("packages.numpy-abi", "no package built for NumPy 1 runs with NumPy 2", known_errors=True)
 def check_numpy_abi(packages: Packages | None, torch: Torch | None, python: Python | None, host: Host | None,
                     driver: Driver | None, errors: tuple[str, ...]) -> Result:
     """Is NumPy 2 installed next to packages built for (or pinned to) NumPy 1?
@@ -679,8 +679,8 @@ def _judge_release_table(d: Distribution, tv: str) -> Finding:
         return unknown(f"torch {tv} is a pre-release/nightly: it pins its own pytorch-triton build, and its metadata "
                        "is not in the snapshot", subject="triton")
     if tver is None or want is None or dv is None:
-        return unknown(f"{d.name} {d.version} with torch {tv}: torch's triton pin is unknown (no metadata, release not "
-                       "in data/packages.json)", subject="triton")
+        return unknown(f"{d.name} {d.version} with torch {tv}: torch's triton pin is unknown (no metadata, and the "
+                       "release is not in llmdoctor's torch/triton table)", subject="triton")
     if f"{dv.major}.{dv.minor}" != want["triton"]:
         return warn(f"{d.name} {d.version} is installed, but torch {tver.major}.{tver.minor} releases ship with triton "
                     f"{want['triton']}: torch.compile may fail", {"expected": want["triton"], "source": want["source"]},

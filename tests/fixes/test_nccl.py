@@ -227,3 +227,15 @@ def test_k8s_format_is_a_container_env_list():
     doc = yaml.safe_load(_artifact("k8s").text)
     assert set(doc) == {"env"}
     assert {e["name"]: e["value"] for e in doc["env"]} == _expected_sets()
+
+
+def test_the_docs_page_shows_how_each_format_is_used():
+    from pathlib import Path
+
+    from llmdoctor.fixes.shell import FORMATS
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "fixes" / "nccl.md").read_text(encoding="utf-8")
+    for fmt in FORMATS:
+        assert f"`{fmt}`" in page, fmt
+    for usage in ("docker run $(llmdoctor fix nccl -f docker)", "--env-file nccl.env", "spec.containers[].env"):
+        assert usage in page
