@@ -383,10 +383,16 @@ def _pasted_imports(view: View, gpu: bool | None) -> list[Finding]:
     findings: list[Finding] = []
     for _where, text in pkg.all_texts(view):
         explained = pkg.explain(text)
-        if explained and explained[0]["id"] in ("undefined-symbol", "no-gpu-support", "missing-torch-lib"):
-            f = _import_finding(_module_in(text) or "an extension", False, [text], explained, gpu, view.torch)
-            if all(f.message != g.message for g in findings):
-                findings.append(f)
+        if not explained or explained[0]["id"] not in ("undefined-symbol", "no-gpu-support", "missing-torch-lib"):
+            continue
+        module = _module_in(text)
+        if module and pkg.is_library(module):
+            if explained[0]["id"] == "undefined-symbol":
+                continue  # a library (libcudnn_cnn_train.so) that does not match its siblings: not an extension
+            module = None  # only a library is named: which extension it is is unknown
+        f = _import_finding(module or "an extension", False, [text], explained, gpu, view.torch)
+        if all(f.message != g.message for g in findings):
+            findings.append(f)
     return findings
 
 
@@ -438,7 +444,11 @@ def _import_finding(name: str, ok: bool | None, texts: list[str],
                     explained: tuple[dict[str, Any], dict[str, str]] | None, gpu: bool | None,
                     torch: Torch | None) -> Finding:
     text = texts[0] if texts else ""
-    package = pkg.distribution_for(name, _cuda_major(torch))
+    package = pkg.distribution_for(name, _cuda_major(torch)) if name != "an extension" else None
+    if explained is not None and explained[0]["id"] == "missing-lib":
+        # the missing library comes from the wheel that ships it (libcudart.so.12 -> nvidia-cuda-runtime-cu12)
+        lib = explained[1].get("lib", "").split(".so")[0]
+        package = pkg.distribution_for(lib, _cuda_major(torch)) if lib else None
     evidence = {"module": name, "package": package, "error": pkg.first_line(text, 600)}
     if explained is None:
         return fail(f"{name} fails to import: {pkg.first_line(text, 200)}", evidence,

@@ -271,6 +271,13 @@ def remedy_for(row: Mapping[str, Any], groups: Mapping[str, str]) -> tuple[str, 
     return fmt(row["fix"], groups), commands
 
 
+def is_library(module: str) -> bool:
+    """A shared library pip wheels or the system ship (libcudnn*, libcublas*, torch's libc10/libtorch*), not an
+    extension module of a Python package."""
+    prefixes = [row["prefix"] for row in table("shared_libraries")["rows"]] + ["libc10", "libtorch", "libcuda"]
+    return module not in table("extension_packages")["map"] and module.startswith(tuple(prefixes))
+
+
 def distribution_for(module: str, cuda_major: int | None = None) -> str | None:
     """The distribution to reinstall for a module the torch probe imported, or for a shared library named in an
     error: ``flash_attn_2_cuda`` -> flash-attn, ``libcudnn_cnn_train`` -> nvidia-cudnn-cu12.  None when no

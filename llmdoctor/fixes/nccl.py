@@ -1,7 +1,10 @@
-"""The NCCL environment for this machine, and the wider set ``llmdoctor env`` recommends.
+"""The NCCL fix (``@fix("nccl")``) and the environment ``llmdoctor env`` recommends.
 
-Pure functions of the snapshot (the same facts the nccl.* checks judge): they return ``Action``s that
-``fixes.shell.render`` turns into a script for any shell or format.
+Pure functions of the snapshot.  The changes come from ``facts.nccl_rules`` (the same ``Change`` values
+the nccl.* checks give as their remedies), so every command a check suggests is in the fix's output:
+``nccl_changes`` / ``nccl_actions`` (what ``llmdoctor fix nccl`` writes) and ``env_actions`` (what
+``llmdoctor env`` prints: the NCCL set, the allocator, the device order).  ``fixes.shell.render`` turns
+actions into a script for any shell or format.  Nothing here imports ``llmdoctor.checks``.
 """
 
 from __future__ import annotations

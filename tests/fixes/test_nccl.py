@@ -239,3 +239,12 @@ def test_the_docs_page_shows_how_each_format_is_used():
         assert f"`{fmt}`" in page, fmt
     for usage in ("docker run $(llmdoctor fix nccl -f docker)", "--env-file nccl.env", "spec.containers[].env"):
         assert usage in page
+
+
+def test_the_fix_does_not_import_checks():
+    import subprocess
+    import sys
+
+    code = ("import sys, llmdoctor.fixes.nccl; "
+            "sys.exit(any(m.startswith('llmdoctor.checks') for m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
