@@ -765,7 +765,7 @@ def _arch_minimum(facts: _NcclFacts, gpus: tuple[Gpu, ...] | None) -> Finding | 
             note = "" if row.get("verified") else " (this minimum is not verified)"
             label = derived.gpu_label(hit[0])
             return warn(f"NCCL {facts.runtime} predates {row['arch']} support (NCCL ≥ {row['min_nccl']}) needed by "
-                        f"{label}{note}", {**facts.evidence, "source": row["source"]},
+                        f"{label}{note}", {**facts.evidence, "source": derived.public_source(row["source"])},
                         remedy="Install a torch build whose NCCL supports this GPU (see torch.build).", subject=label)
     return None
 

@@ -522,3 +522,36 @@ def test_remedy_commands_are_lines_to_copy():
                         for word in command.split()[2:]:
                             if not word.startswith("-") and not word.startswith("http") and word != ":all:":
                                 Requirement(word.strip("'"))
+
+
+# --------------------------------------------------------------------------- public text only (issue 12 §2)
+
+INTERNAL = re.compile(r"reference_facts|failure[_ ]catalog|shared/|Known error [A-Z]\d", re.IGNORECASE)
+
+
+def _every_input():
+    from conftest import SCENARIOS, load_scenario
+    from dumps_helpers import CASES, DUMPS, case_input
+    from llmdoctor.parsers import parse_dump
+
+    for p in sorted(SCENARIOS.glob("*.json")):
+        yield p.stem, load_scenario(p.stem)
+    for p in sorted(CASES.glob("case_*.txt")):
+        yield p.name, parse_dump(case_input(p.name), p.name)
+    for p in sorted(DUMPS.glob("*")):
+        yield p.name, parse_dump(p.read_text(encoding="utf-8"), p.name)
+
+
+def test_nccl_and_packages_findings_and_explanations_cite_no_internal_file():
+    import json
+
+    specs = [s for s in load_registry() if s.id.startswith(("nccl.", "packages."))]
+    for spec in specs:
+        assert not INTERNAL.search(spec.explanation), spec.id
+    for name, s in _every_input():
+        for spec in specs:
+            for finding in run_check(spec, s, Context()).findings:
+                if finding.message.startswith("Known error"):
+                    continue  # worded by facts/known_error_findings.py, not by these checks
+                text = json.dumps(finding.to_dict(), ensure_ascii=False, default=str)
+                assert not INTERNAL.search(text), f"{spec.id} on {name}: {text[:300]}"
