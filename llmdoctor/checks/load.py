@@ -30,9 +30,9 @@ def _seconds(s: float) -> str:
 def check_checkpoint_format(model_storage: ModelStorage) -> list[Finding] | Finding:
     """Are the weights safetensors (memory-mapped, no code runs on load) or pickle?
 
-    Pickle checkpoints (`pytorch_model*.bin`, `.pt`, `.pth`) are unpickled: loading one executes code it
-    contains, and it is read into memory and copied again into the model, where safetensors maps the
-    file and copies once.  A directory without any weight file cannot be loaded at all; unreadable files
+    Pickle checkpoints (`pytorch_model*.bin`, `.pt`, `.pth`) are unpickled: loading one can execute code
+    it contains (unless loaded with `weights_only=True`), and each file is read whole into memory, where
+    safetensors memory-maps the file and reads only what is used.  A directory without any weight file cannot be loaded at all; unreadable files
     and symbolic links that point outside the model directory (not followed) are named.
 
     Fix: convert once with transformers (`save_pretrained(..., safe_serialization=True)`) and load the
@@ -52,7 +52,7 @@ def check_checkpoint_format(model_storage: ModelStorage) -> list[Finding] | Find
     evidence = {"files": len(files), "bytes": loading.weight_bytes(s), "formats": formats}
     if "pickle" in formats:
         findings.append(warn(f"The weights are {len(files)} pickle file(s) ({format_bytes(loading.weight_bytes(s))}): "
-                             f"loading runs code from them and copies the data twice",
+                             f"loading them can run code they contain, and each is read whole into memory",
                              evidence, remedy="Convert them to safetensors once and load that copy.",
                              commands=[CONVERT.format(path=s.path)]))
     elif not findings:
@@ -216,9 +216,9 @@ def check_load_time(model_storage: ModelStorage, ctx: Context) -> Finding:
     """How long will reading and deserialising the weights take, and what would be faster?
 
     Predicted from the measured read throughput of the weight files and the measured memory copy
-    bandwidth: bytes × readers ÷ throughput (the local processes share the storage) plus one copy
-    (safetensors) or two (pickle) into tensors.  Ranked alternatives: convert to safetensors, load once
-    and broadcast, copy to local NVMe first — each with its predicted time.
+    bandwidth: bytes × readers ÷ throughput (the local processes share the storage) plus one copy into
+    tensors.  Ranked alternatives: load once and broadcast, copy to local NVMe first — each with its
+    predicted time.
 
     Sources: https://huggingface.co/docs/safetensors/speed ; https://huggingface.co/docs/accelerate/usage_guides/big_modeling .
     """

@@ -4,11 +4,12 @@ The estimate, per host, for ``R`` processes that each load the full weights (``B
 - read: ``B × R / T``, where ``T`` is the sequential throughput measured on the weight files with the
   page cache bypassed; the processes share the storage (a disk's or a NIC's bandwidth), so each one gets
   ``T / R``;
-- copy into tensors: safetensors loads from a memory map straight into the parameters (one copy);
-  a pickle checkpoint is unpickled into a state dict, then copied into the parameters (two copies);
-  each copy costs ``B × R / C`` with ``C`` the measured memory copy bandwidth.
-Alternatives are the same formula with other inputs: local NVMe copy first, safetensors conversion,
-one reader that broadcasts (``R = 1``, then a device-to-device broadcast, not counted).
+- copy into tensors: ``B × R / C`` with ``C`` the measured memory copy bandwidth: safetensors copies
+  from its memory map into each tensor, ``torch.load`` reads each storage out of the zip archive into a
+  new tensor; one copy either way (measured by bench/load_time.py on both formats).
+Alternatives are the same formula with other inputs: local NVMe copy first, one reader that broadcasts
+(``R = 1``, then a device-to-device broadcast, not counted).  Converting a pickle to safetensors is
+recommended for safety and memory mapping (load.checkpoint-format), not for a predicted speed-up.
 
 Host memory per process: the largest shard (memory-mapped safetensors or one unpickled shard at a
 time, as with ``low_cpu_mem_usage=True`` / ``device_map``), or the whole model plus one shard when the
@@ -55,8 +56,8 @@ def largest_shard(storage: ModelStorage) -> int:
 
 
 def copies(storage: ModelStorage) -> int:
-    files = loaded_files(storage)
-    return 2 if files and all(f.format == "pickle" for f in files) else 1
+    """Copies of the data a load makes after reading it (see the module doc)."""
+    return 1 if loaded_files(storage) else 0
 
 
 def readers(storage: ModelStorage) -> int:
@@ -85,8 +86,6 @@ def alternatives(storage: ModelStorage) -> list[LoadPlan]:
         return []
     b, r, t, c = weight_bytes(storage), readers(storage), storage.throughput or 1.0, storage.copy_rate or 1.0
     out = []
-    if copies(storage) == 2:
-        out.append(LoadPlan("convert to safetensors", b * r / t, b * r / c, "one copy instead of two, memory-mapped"))
     if r > 1:
         out.append(LoadPlan("load once and broadcast", b / t, copies(storage) * b / c,
                             "one process reads; the others receive the weights over NVLink/NCCL"))

@@ -2,9 +2,10 @@
 they read, the container's memory limit and the Hugging Face cache.  The only code of the load.* checks
 that touches the machine; bounded in bytes and seconds; failures are data.
 
-Throughput is measured on the weight files themselves, bypassing the page cache: ``O_DIRECT`` where the
-filesystem allows it, else ``posix_fadvise(DONTNEED)`` on the range read (clean pages only; the pages
-of that range are then read back, so the cache ends as it was for it).  How much of each file was
+Throughput is measured on the weight files themselves, bypassing the page cache: ``posix_fadvise(DONTNEED)``
+evicts the file's clean pages, then buffered reads (with the kernel's readahead, as loaders read) time a
+cold read; ``O_DIRECT`` where eviction is not available.  The pages read are cached again afterwards, so
+the cache ends warm for what was read.  How much of each file was
 already cached is read with ``mincore`` before anything is evicted.
 """
 
@@ -239,41 +240,63 @@ def measure_throughput(files: Iterable[Path], max_bytes: int = READ_BYTES, max_s
         for path in files:
             if total >= max_bytes or seconds >= max_seconds:
                 break
-            fd, method = _open_uncached(path)
-            try:
-                start = time.perf_counter()
-                while total < max_bytes and seconds + (time.perf_counter() - start) < max_seconds:
-                    n = read(fd, min(CHUNK, max_bytes - total))
-                    if n <= 0:
-                        break
-                    total += n
-                seconds += time.perf_counter() - start
-                methods.add(method)
-            finally:
-                os.close(fd)
+            n, s, method = _read_file(path, read, max_bytes - total, max_seconds - seconds)
+            total, seconds = total + n, seconds + s
+            methods.add(method)
     finally:
         buffer.close()
     return total, seconds, "+".join(sorted(methods)) or "none"
 
 
+def _read_file(path: Path, read: Reader, max_bytes: int, max_seconds: float) -> tuple[int, float, str]:
+    """Read one file from its start (sizes kept page-aligned for O_DIRECT); falls back to cached reads."""
+    fd, method = _open_uncached(path)
+    total, start = 0, time.perf_counter()
+    try:
+        while total < max_bytes and time.perf_counter() - start < max_seconds:
+            want = min(CHUNK, max_bytes - total) // mmap.PAGESIZE * mmap.PAGESIZE
+            if want <= 0:
+                break
+            try:
+                n = read(fd, want)
+            except OSError:
+                if method != "O_DIRECT":
+                    raise
+                os.close(fd)  # this filesystem refuses O_DIRECT here: go on without it
+                fd, method = os.open(path, os.O_RDONLY), "fadvise-dontneed"
+                _drop_cache(fd)
+                os.lseek(fd, total, os.SEEK_SET)
+                continue
+            if n <= 0:
+                break
+            total += n
+    finally:
+        os.close(fd)
+    return total, time.perf_counter() - start, method
+
+
+def _drop_cache(fd: int) -> bool:
+    if not hasattr(os, "posix_fadvise"):
+        return False
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        return True
+    except OSError:
+        return False
+
+
 def _open_uncached(path: Path) -> tuple[int, str]:
+    """Open for a cold read: evict the file's clean pages (buffered reads with readahead, as loaders do),
+    or O_DIRECT where eviction is not available."""
+    fd = os.open(path, os.O_RDONLY)
+    if _drop_cache(fd):
+        return fd, "fadvise-dontneed"
     direct = getattr(os, "O_DIRECT", 0)
     if direct:
         try:
-            fd = os.open(path, os.O_RDONLY | direct)
-            os.readv(fd, [memoryview(mmap.mmap(-1, mmap.PAGESIZE))])  # EINVAL here on filesystems without it
-            os.lseek(fd, 0, os.SEEK_SET)
-            return fd, "O_DIRECT"
-        except OSError:
-            try:
-                os.close(fd)
-            except (OSError, UnboundLocalError):
-                pass
-    fd = os.open(path, os.O_RDONLY)
-    if hasattr(os, "posix_fadvise"):
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            return fd, "fadvise-dontneed"
+            dfd = os.open(path, os.O_RDONLY | direct)
+            os.close(fd)
+            return dfd, "O_DIRECT"
         except OSError:
             pass
     return fd, "cached"
