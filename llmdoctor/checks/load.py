@@ -11,11 +11,19 @@ from typing import Mapping
 from ..engine import Context, Setting, check
 from ..facts import loading
 from ..results import Finding, fail, not_applicable, passed, unknown, warn
-from ..snapshot import Host, ModelStorage, Packages
+from ..snapshot import Host, ModelStorage, Packages, ProbeResult
 from ..units import format_bytes
 
 CONVERT = ("python -c \"from transformers import AutoModelForCausalLM as M; "
            "M.from_pretrained('{path}').save_pretrained('{path}-safetensors', safe_serialization=True)\"")
+
+
+def _no_model(probes: tuple[ProbeResult, ...]) -> Finding:
+    """Why there are no storage facts: no model was given (nothing to check), or its probe failed (unknown)."""
+    record = next((p for p in probes if p.name == "model-storage"), None)
+    if record is None:
+        return not_applicable("no model given (llmdoctor check --model DIR, or llmdoctor fit DIR --load)")
+    return unknown(f"the model's storage could not be probed: {record.reason or 'no facts'}")
 
 
 def _mb_s(rate: float) -> str:
@@ -27,7 +35,7 @@ def _seconds(s: float) -> str:
 
 
 @check("load.checkpoint-format", "The weights are in a format that loads fast and safely")
-def check_checkpoint_format(model_storage: ModelStorage) -> list[Finding] | Finding:
+def check_checkpoint_format(model_storage: ModelStorage | None, probes: tuple[ProbeResult, ...]) -> list[Finding] | Finding:
     """Are the weights safetensors (memory-mapped, no code runs on load) or pickle?
 
     Pickle checkpoints (`pytorch_model*.bin`, `.pt`, `.pth`) are unpickled: loading one can execute code
@@ -41,6 +49,8 @@ def check_checkpoint_format(model_storage: ModelStorage) -> list[Finding] | Find
     Sources: https://huggingface.co/docs/safetensors/index ; https://huggingface.co/docs/safetensors/speed ;
     https://pytorch.org/docs/stable/generated/torch.load.html (pickle runs code; weights_only).
     """
+    if model_storage is None:
+        return _no_model(probes)
     s = model_storage
     findings = [*_unreadable(s), *_links(s)]
     files = loading.loaded_files(s)
@@ -76,7 +86,7 @@ def _links(s: ModelStorage) -> list[Finding]:
 
 
 @check("load.shards", "Every shard the index names is present and whole")
-def check_shards(model_storage: ModelStorage) -> list[Finding] | Finding:
+def check_shards(model_storage: ModelStorage | None, probes: tuple[ProbeResult, ...]) -> list[Finding] | Finding:
     """Are the checkpoint's shards complete, before the job finds out ten minutes in?
 
     Reads `model.safetensors.index.json` (or `pytorch_model.bin.index.json`): every shard its weight_map
@@ -88,6 +98,8 @@ def check_shards(model_storage: ModelStorage) -> list[Finding] | Finding:
     Sources: https://huggingface.co/docs/safetensors/metadata_parsing (header, data_offsets);
     https://huggingface.co/docs/transformers/main/en/big_models (sharded checkpoints and their index).
     """
+    if model_storage is None:
+        return _no_model(probes)
     s = model_storage
     if s.index_error:
         return fail(s.index_error, {"index": s.index_file}, remedy="Download the index again (it must be the JSON the model repository has).")
@@ -123,7 +135,7 @@ def _size_vs_plan(s: ModelStorage) -> list[Finding]:
 
 
 @check("load.storage", "The weights sit on storage that reads them fast")
-def check_storage(model_storage: ModelStorage) -> Finding:
+def check_storage(model_storage: ModelStorage | None, probes: tuple[ProbeResult, ...]) -> Finding:
     """What holds the weights, and how fast does it read them?
 
     The filesystem comes from /proc/mounts (the longest mount point holding the model), the device
@@ -141,6 +153,8 @@ def check_storage(model_storage: ModelStorage) -> Finding:
     (page-sized mmap reads on network disks); vllm-project/vllm#24469 (eager loading from Lustre);
     sgl-project/sglang#7469 (Qwen3-32B: 4 min 18 s with mmap, 32 s without); Comfy-Org/ComfyUI#2288.
     """
+    if model_storage is None:
+        return _no_model(probes)
     s = model_storage
     evidence = {"fs_type": s.fs_type, "mount": s.mount_point, "device": s.device, "class": s.storage_class,
                 "throughput_bps": round(s.throughput) if s.throughput else None, "method": s.throughput_method}
@@ -171,7 +185,7 @@ def check_storage(model_storage: ModelStorage) -> Finding:
 
 @check("load.host-memory", "Host memory holds what every local process needs while loading",
        settings={"ranks": Setting(int, 0, "processes on this host that each load the weights (0: the snapshot's)", flag="--nproc-per-node")})
-def check_host_memory(model_storage: ModelStorage, host: Host | None, ctx: Context) -> Finding:
+def check_host_memory(model_storage: ModelStorage | None, probes: tuple[ProbeResult, ...], host: Host | None, ctx: Context) -> Finding:
     """Will the host's memory (or the container's cgroup limit) survive loading?
 
     Each local process that loads the weights needs, at its peak, one shard (memory-mapped safetensors,
@@ -183,6 +197,8 @@ def check_host_memory(model_storage: ModelStorage, host: Host | None, ctx: Conte
     Sources: https://huggingface.co/docs/transformers/main/en/big_models ;
     https://docs.kernel.org/admin-guide/cgroup-v2.html (memory.max, memory.current).
     """
+    if model_storage is None:
+        return _no_model(probes)
     s = model_storage
     ranks = int(ctx.setting("ranks") or 0)
     if ranks > 0:
@@ -212,7 +228,7 @@ def check_host_memory(model_storage: ModelStorage, host: Host | None, ctx: Conte
 @check("load.time", "Loading the weights takes a reasonable time",
        settings={"max_seconds": Setting(float, 300.0, "warn when the predicted load time is longer (seconds)"),
                  "ranks": Setting(int, 0, "processes on this host that each load the weights (0: the snapshot's)", flag="--nproc-per-node")})
-def check_load_time(model_storage: ModelStorage, ctx: Context) -> Finding:
+def check_load_time(model_storage: ModelStorage | None, probes: tuple[ProbeResult, ...], ctx: Context) -> Finding:
     """How long will reading and deserialising the weights take, and what would be faster?
 
     Predicted from the measured read throughput of the weight files and the measured memory copy
@@ -222,6 +238,8 @@ def check_load_time(model_storage: ModelStorage, ctx: Context) -> Finding:
 
     Sources: https://huggingface.co/docs/safetensors/speed ; https://huggingface.co/docs/accelerate/usage_guides/big_modeling .
     """
+    if model_storage is None:
+        return _no_model(probes)
     s = model_storage
     ranks = int(ctx.setting("ranks") or 0)
     if ranks > 0:
@@ -248,7 +266,7 @@ def check_load_time(model_storage: ModelStorage, ctx: Context) -> Finding:
 
 
 @check("load.hf-cache", "The Hugging Face cache holds the whole model, with room to spare")
-def check_hf_cache(model_storage: ModelStorage, env: Mapping[str, str] | None, packages: Packages | None) -> Finding:
+def check_hf_cache(model_storage: ModelStorage | None, probes: tuple[ProbeResult, ...], env: Mapping[str, str] | None, packages: Packages | None) -> Finding:
     """Is a model in the Hugging Face cache complete for offline use, and is there disk for it?
 
     A model resolved from the hub cache (a `models--ORG--NAME/snapshots/REV` folder) must have every
@@ -260,6 +278,8 @@ def check_hf_cache(model_storage: ModelStorage, env: Mapping[str, str] | None, p
     https://huggingface.co/docs/huggingface_hub/package_reference/environment_variables (HF_HUB_OFFLINE,
     HF_HUB_ENABLE_HF_TRANSFER).
     """
+    if model_storage is None:
+        return _no_model(probes)
     s = model_storage
     if s.hf_cache_dir is None:
         return not_applicable(f"{s.path} is not in the Hugging Face cache")
