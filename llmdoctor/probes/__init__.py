@@ -140,3 +140,16 @@ def collect(python: str | None = None, timeout: float = 20.0,
         packages=results.get("packages"),
         env=freeze_mapping(results["env"]) if "env" in results else None,
     )
+
+
+def run_bounded(name: str, func: Callable[[], Any], timeout: float) -> tuple[Any, ProbeResult]:
+    """One extra probe (``func``) under its own time box: (its result or None, its record)."""
+    job = _Job(name, func, timeout)
+    job.thread = threading.Thread(target=_run, args=(job,), name=f"probe-{name}", daemon=True)
+    job.thread.start()
+    job.thread.join(timeout)
+    if not job.done:
+        return None, ProbeResult(name, False, f"{name} probe timed out after {timeout:g} s", None)
+    if job.error is not None:
+        return None, ProbeResult(name, False, job.error, round(job.seconds or 0, 3))
+    return job.result, ProbeResult(name, True, None, round(job.seconds or 0, 3))
