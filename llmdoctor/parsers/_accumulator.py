@@ -37,6 +37,7 @@ class Facts:
     errors: list[str] = field(default_factory=list)
     provenance: dict[str, str] = field(default_factory=dict)  # fact -> where it was read (error text, NCCL log)
     nccl_hosts: list[str] = field(default_factory=list)  # host names NCCL's log lines carry
+    packages_complete: bool = False  # a full listing (pip list / pip freeze / conda list, not cut) was parsed
 
     # -- recording ------------------------------------------------------------------
     def saw(self, fmt: str) -> None:
@@ -107,7 +108,7 @@ class Facts:
             packages=Packages(interpreter=None, distributions=tuple(
                 Distribution(name=p["name"], version=p["version"], location=p["location"],
                              requires=p["requires"], installer=p["installer"])
-                for p in self.packages.values())) if self.packages else None,
+                for p in self.packages.values()), complete=self.packages_complete) if self.packages else None,
             env=freeze_mapping(self.env) if self.env_seen else None,
             errors=tuple(self.errors),
         )
