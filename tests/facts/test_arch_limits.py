@@ -51,3 +51,20 @@ def test_nothing_claimed_without_the_facts():
 def test_triton_below_7_only_warns():
     found = arch_limit_findings(_pkgs(("triton", "3.0.0")), P100, Meta())
     assert [f.status.value for f in found] == ["warn"]
+
+
+def test_cuda_arch_reports_the_extension_limits(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from llmdoctor.cli.app import app
+
+    dump = tmp_path / "fa3.txt"
+    dump.write_text("PyTorch version: 2.4.0+cu124\nIs debug build: False\nCUDA used to build PyTorch: 12.4\n"
+                    "GPU models and configuration:\nGPU 0: NVIDIA A100-SXM4-80GB\nNvidia driver version: 550.54.15\n"
+                    "Versions of relevant libraries:\n[pip3] flash_attn_3==3.0.0b1\n[pip3] torch==2.4.0\n")
+    result = CliRunner().invoke(app, ["check", "--from", str(dump), "--json"])
+    arch = next(c for c in json.loads(result.stdout)["checks"] if c["id"] == "cuda.arch")
+    assert arch["status"] == "fail"
+    assert any(f["evidence"].get("package") == "flash-attn-3" for f in arch["findings"])
