@@ -12,6 +12,8 @@ all is recognised and no line reads as an error does it raise UsageError.  Big i
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..engine import UsageError
 from ..snapshot import Snapshot
 from . import (bitsandbytes, collect_env, ds_report, error_facts, hf_env, nvcc, nvidia_smi, pip, topo, tracebacks,
@@ -25,6 +27,25 @@ FORMATS = ("collect_env", "vllm_collect_env", "nvidia_smi", "nvidia_smi_q", "nvi
            "traceback", "error_text", "error_facts")
 
 
+_Lines = list[str]
+_FORMAT_PARSERS: tuple[tuple[tuple[Callable[[_Lines], bool], ...], Callable[[_Lines, Facts], None]], ...] = (
+    ((nvidia_smi.detect_q,), nvidia_smi.parse_q),
+    ((nvidia_smi.detect, nvidia_smi.detect_l), nvidia_smi.parse),
+    ((nvcc.detect,), nvcc.parse),
+    ((collect_env.detect, collect_env.detect_vllm), collect_env.parse),
+    ((topo.detect,), topo.parse),
+    ((ds_report.detect,), ds_report.parse),
+    ((bitsandbytes.detect,), bitsandbytes.parse),
+    ((unsloth.detect,), unsloth.parse),
+)
+_PIP_PARSERS: tuple[tuple[Callable[[_Lines], bool], Callable[[_Lines, Facts], None]], ...] = (
+    (pip.detect_list, pip.parse_list),
+    (pip.detect_freeze, pip.parse_freeze),
+    (pip.detect_show, pip.parse_show),
+    (pip.detect_conda, pip.parse_conda),
+)
+
+
 def parse_facts(text: str) -> Facts:
     """The facts a text states (no Snapshot yet); never raises on odd input."""
     scanned, _skipped = window(text)
@@ -32,33 +53,15 @@ def parse_facts(text: str) -> Facts:
     flat = "\n".join(lines)
     facts = Facts()
     # most reliable sources first: the first to state a fact wins
-    if nvidia_smi.detect_q(lines):
-        nvidia_smi.parse_q(lines, facts)
-    if nvidia_smi.detect(lines) or nvidia_smi.detect_l(lines):
-        nvidia_smi.parse(lines, facts)
-    if nvcc.detect(lines):
-        nvcc.parse(lines, facts)
-    if collect_env.detect(lines) or collect_env.detect_vllm(lines):
-        collect_env.parse(lines, facts)
-        if collect_env.detect_vllm(lines):
-            facts.saw(collect_env.VLLM)
-    if topo.detect(lines):
-        topo.parse(lines, facts)
-    if ds_report.detect(lines):
-        ds_report.parse(lines, facts)
-    if bitsandbytes.detect(lines):
-        bitsandbytes.parse(lines, facts)
-    if unsloth.detect(lines):
-        unsloth.parse(lines, facts)
+    for detects, parse in _FORMAT_PARSERS:
+        if any(d(lines) for d in detects):
+            parse(lines, facts)
+    if collect_env.detect_vllm(lines):
+        facts.saw(collect_env.VLLM)
     hf_env.parse(lines, facts, hf_env.detect(lines))
-    if pip.detect_list(lines):
-        pip.parse_list(lines, facts)
-    if pip.detect_freeze(lines):
-        pip.parse_freeze(lines, facts)
-    if pip.detect_show(lines):
-        pip.parse_show(lines, facts)
-    if pip.detect_conda(lines):
-        pip.parse_conda(lines, facts)
+    for detect, parse in _PIP_PARSERS:
+        if detect(lines):
+            parse(lines, facts)
     tracebacks.parse(flat, lines, facts)
     error_facts.parse(lines, facts)
     if not facts.anything:
