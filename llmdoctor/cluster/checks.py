@@ -134,10 +134,12 @@ def _difference(label: str, status: Status, why: str, s: Split, unit: str = "nod
     message = f"{label} differs: {describe(label, s, unit)}; {why}."
     evidence = {"fact": label, "majority": s.majority, "majority_count": len(s.majority_members),
                 "outliers": dict(s.outliers)}
-    remedy = f"Install the same {label} on every node (the majority has {s.majority}), or drain the outliers."
-    subject = names(list(s.outliers))
+    remedy = (f"Make {label} the same on every node (decide which one is right), or drain the odd ones."
+              if s.tied else f"Install the same {label} on every node (the majority has {s.majority}), or drain the "
+                             "outliers.")
+    subject = names(list(s.outliers)) if not s.tied else names([*s.majority_members, *s.outliers])
     if status is Status.FAIL:
-        return fail(message, {**evidence, **_drain(s.outliers)}, remedy=remedy, subject=subject)
+        return fail(message, {**evidence, **_drain(s.blamed)}, remedy=remedy, subject=subject)
     return warn(message, evidence, remedy=remedy, subject=subject)
 
 
@@ -181,7 +183,7 @@ def _rank_versions(ranks: Sequence[RankFacts]) -> list[Finding]:
         s = split({_rank_label(r): getattr(r, attr) for r in ranks if r.torch_version is not None})
         if s.differs:
             f = _difference(label, Status.FAIL, "ranks of one job must load the same library", s, unit="rank")
-            hosts = [r.host for r in ranks if _rank_label(r) in s.outliers and r.host]
+            hosts = [r.host for r in ranks if _rank_label(r) in s.blamed and r.host]
             out.append(Finding(f.status, f.message, {**f.evidence, **_drain(hosts)}, f.remedy, f.subject))
     return out
 
@@ -246,8 +248,9 @@ def check_env(cluster: Cluster, ctx: Context) -> list[Finding]:
 def _env_difference(name: str, s: Split, hosts: Mapping[str, str]) -> Finding:
     parts = [f"{names(members)}: {name}={value}" for value, members in by_value(s.outliers).items()]
     n = len(s.majority_members)
-    message = (f"{name} differs between ranks: {'; '.join(parts)}; the other {n} "
-               f"{'have' if n != 1 else 'has'} {name}={s.majority}")
+    rest = (f"{names(list(s.majority_members))}: {name}={s.majority}" if s.tied
+            else f"the other {n} {'have' if n != 1 else 'has'} {name}={s.majority}")
+    message = f"{name} differs between ranks: {'; '.join(parts)}; {rest}"
     evidence = {"variable": name, "majority": s.majority, "outliers": dict(s.outliers)}
     remedy = f"Set {name} the same way for every rank, once, in the job script (or unset it everywhere)."
     subject = names(sorted({hosts.get(m, m) for m in s.outliers}))

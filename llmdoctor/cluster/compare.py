@@ -22,6 +22,17 @@ class Split:
     def differs(self) -> bool:
         return bool(self.outliers)
 
+    @property
+    def tied(self) -> bool:
+        """No strict majority: another value has as many members as the majority's."""
+        counts = [len(m) for m in by_value(self.outliers).values()]
+        return bool(counts) and max(counts) >= len(self.majority_members)
+
+    @property
+    def blamed(self) -> list[str]:
+        """The members to blame (drain): the outliers when there is a strict majority, nobody on a tie."""
+        return [] if self.tied else list(self.outliers)
+
 
 def split(values: Mapping[str, str | None]) -> Split:
     """The most common known value (ties: the lowest, for determinism) and who differs from it."""
@@ -54,7 +65,11 @@ def by_value(outliers: Mapping[str, str]) -> dict[str, list[str]]:
 
 
 def describe(label: str, s: Split, unit: str = "node") -> str:
-    """'node-b has NCCL 2.18.1; the other 3 nodes have 2.21.5'."""
+    """'node-b has NCCL 2.18.1; the other 3 nodes have 2.21.5' (on a tie: 'no majority: ...')."""
+    if s.tied:
+        groups = {s.majority: list(s.majority_members), **by_value(s.outliers)}
+        listed = "; ".join(f"{names(m)} {'has' if len(m) == 1 else 'have'} {label} {v}" for v, m in groups.items())
+        return f"no majority: {listed}"
     parts = []
     for value, members in by_value(s.outliers).items():
         verb = "has" if len(members) == 1 else "have"

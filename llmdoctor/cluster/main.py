@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "instead of the report.")
     add("--save", metavar="DIR", help="Also write one JSON per node into DIR (what --from reads).")
     for flag, (key, setting) in setting_flags().items():
-        add(flag, dest=f"setting:{key}", type=setting.type, default=None, help=f"{setting.help} (default {setting.default}).")
+        add(flag, dest=f"setting:{key}", type=setting.type, default=None, metavar=setting.type.__name__.upper(), help=f"{setting.help} (default {setting.default}).")
     return p
 
 

@@ -121,7 +121,8 @@ def collect_rank_facts(rank: int, local_rank: int, host: str, master_addr: str, 
         device, nccl = _device(torch, local_rank)
     except Exception as exc:  # CUDA initialisation failing is a fact about this rank
         errors.append(f"CUDA: {type(exc).__name__}: {exc}")
-    resolves = {host: resolve(host), master_addr: resolve(master_addr)}
+    real_host = socket.gethostname()  # the name others resolve (``host`` may be a test override's label)
+    resolves = {real_host: resolve(real_host), master_addr: resolve(master_addr)}
     reachable, reach_error = reach(master_addr, master_port)
     health = gpu_health(int(device["index"])) if device else None
     return RankFacts(rank=rank, host=host, local_rank=local_rank, pid=os.getpid(), device=device,

@@ -81,6 +81,11 @@ def run_cluster_check(spec: ClusterCheckSpec, cluster: Cluster, options: Mapping
         finding = Finding(Status.ERROR, f"The check raised {type(exc).__name__}: {exc}{where}; its verdict is unknown.",
                           remedy=Remedy("This is a bug in llmdoctor; please report it with the node snapshots."))
         return CheckResult(spec.id, spec.title, Status.ERROR, (finding,), time.perf_counter() - start)
+    if cluster.missing and spec.id != "cluster.ranks" and verdict(findings) is Status.PASS:
+        # a pass over the ranks that reported is not a pass for the job: the missing ones were not compared
+        who = ", ".join(str(m.rank) for m in cluster.missing[:10])
+        findings += (Finding(Status.UNKNOWN, f"Ranks {who} did not report: they are not covered by this verdict",
+                             {"missing_ranks": [m.rank for m in cluster.missing]}),)
     return CheckResult(spec.id, spec.title, verdict(findings), findings, time.perf_counter() - start)
 
 
