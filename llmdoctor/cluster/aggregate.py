@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from ..engine import CheckSpec, Context, run_checks, verdict
 from ..results import CheckResult, Finding, Report
-from ..snapshot import Meta, Snapshot
+from ..snapshot import Snapshot
 from .compare import names
 from .model import Cluster
 from .registry import run_cluster_checks

@@ -113,7 +113,7 @@ def time_allreduce(dist: Any, torch: Any, group: Any, size: int, device: Any, wa
             dist.all_reduce(tensor, group=group)
         end.record()
         torch.cuda.synchronize(device)
-        return start.elapsed_time(end) / 1000.0 / iters
+        return float(start.elapsed_time(end)) / 1000.0 / iters
     t0 = time.perf_counter()
     for _ in range(iters):
         dist.all_reduce(tensor, group=group)

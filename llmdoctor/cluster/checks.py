@@ -314,7 +314,7 @@ def check_node_failures(cluster: Cluster, ctx: Context) -> list[Finding]:
     warn, and the nodes with a failure are the ones to drain (`--drain-script slurm|k8s` prints the
     scheduler commands, as a dry run).
     """
-    table = []
+    table: list[dict[str, Any]] = []
     for node in cluster.nodes:
         results = cluster.node_results.get(node.name, ())
         failed = [r.id for r in results if r.status in (Status.FAIL, Status.ERROR)]

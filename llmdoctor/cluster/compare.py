@@ -67,7 +67,7 @@ def by_value(outliers: Mapping[str, str]) -> dict[str, list[str]]:
 def describe(label: str, s: Split, unit: str = "node") -> str:
     """'node-b has NCCL 2.18.1; the other 3 nodes have 2.21.5' (on a tie: 'no majority: ...')."""
     if s.tied:
-        groups = {s.majority: list(s.majority_members), **by_value(s.outliers)}
+        groups: dict[str, list[str]] = {str(s.majority): list(s.majority_members), **by_value(s.outliers)}
         listed = "; ".join(f"{names(m)} {'has' if len(m) == 1 else 'have'} {label} {v}" for v, m in groups.items())
         return f"no majority: {listed}"
     parts = []

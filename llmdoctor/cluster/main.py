@@ -182,7 +182,7 @@ def emit(report: Any, opts: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
-    return report.exit_code
+    return int(report.exit_code)
 
 
 def run_from(opts: argparse.Namespace) -> int:

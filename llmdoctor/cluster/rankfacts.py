@@ -59,8 +59,8 @@ def time_boxed(fn: Callable[[], Any], seconds: float) -> tuple[Any, str | None]:
 
 
 def resolve(name: str, seconds: float = 5.0) -> str | None:
-    value, _ = time_boxed(lambda: socket.getaddrinfo(name, None)[0][4][0], seconds)
-    return value
+    value, _ = time_boxed(lambda: str(socket.getaddrinfo(name, None)[0][4][0]), seconds)
+    return value if isinstance(value, str) else None
 
 
 def reach(addr: str, port: int, seconds: float = 5.0) -> tuple[bool, str | None]:
@@ -92,12 +92,15 @@ def gpu_health(index: int) -> dict[str, Any] | None:
         backend.nvmlInit()
         h = backend.nvmlDeviceGetHandleByIndex(index)
         out: dict[str, Any] = {}
-        for key, call in (("temperature_c", lambda: backend.nvmlDeviceGetTemperature(h, 0)),
-                          ("sm_clock_mhz", lambda: backend.nvmlDeviceGetClockInfo(h, 1)),
-                          ("sm_clock_max_mhz", lambda: backend.nvmlDeviceGetMaxClockInfo(h, 1)),
-                          ("pcie_gen", lambda: backend.nvmlDeviceGetCurrPcieLinkGeneration(h)),
-                          ("pcie_width", lambda: backend.nvmlDeviceGetCurrPcieLinkWidth(h)),
-                          ("pcie_width_max", lambda: backend.nvmlDeviceGetMaxPcieLinkWidth(h))):
+        calls: tuple[tuple[str, Callable[[], Any]], ...] = (
+            ("temperature_c", lambda: backend.nvmlDeviceGetTemperature(h, 0)),  # NVML_TEMPERATURE_GPU
+            ("sm_clock_mhz", lambda: backend.nvmlDeviceGetClockInfo(h, 1)),  # NVML_CLOCK_SM
+            ("sm_clock_max_mhz", lambda: backend.nvmlDeviceGetMaxClockInfo(h, 1)),
+            ("pcie_gen", lambda: backend.nvmlDeviceGetCurrPcieLinkGeneration(h)),
+            ("pcie_width", lambda: backend.nvmlDeviceGetCurrPcieLinkWidth(h)),
+            ("pcie_width_max", lambda: backend.nvmlDeviceGetMaxPcieLinkWidth(h)),
+        )
+        for key, call in calls:
             try:
                 out[key] = call()
             except Exception:

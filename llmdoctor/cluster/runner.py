@@ -27,7 +27,14 @@ import time
 from typing import Any
 
 from .launch import Launch, from_environ
-from .model import BusSample, Cluster, MissingRank, NodeSnapshot, RankFacts, StragglerSample
+from .model import (
+    BusSample,
+    Cluster,
+    MissingRank,
+    NodeSnapshot,
+    RankFacts,
+    StragglerSample,
+)
 from .rankfacts import apply_override, collect_rank_facts, test_override
 
 
@@ -141,9 +148,9 @@ def _cluster(payloads: list[dict[str, Any]], launch: Launch, **kw: Any) -> Clust
 
 
 def _report(cluster: Cluster, opts: argparse.Namespace, host: str) -> int:
-    from .main import emit, load_golden, report_for, save_nodes
-
     import dataclasses
+
+    from .main import emit, load_golden, report_for, save_nodes
 
     cluster = dataclasses.replace(cluster, golden=load_golden(opts.expect))
     if opts.save:
@@ -179,7 +186,7 @@ def run_live(opts: argparse.Namespace) -> int:
 
     host = str(override.get("host") or socket.gethostname())
     leader = int(override.get("local_rank", launch.local_rank)) == 0
-    store = dist.PrefixStore(f"llmdoctor/{launch.run_id}/", _connect(dist, launch, opts.timeout))
+    store = dist.PrefixStore(f"llmdoctor/{launch.run_id}/", _connect(dist, launch, opts.timeout))  # type: ignore[attr-defined]
     steps = _Steps(store, launch.rank, host)
     _watchdog(budget + 5, steps, launch.rank)
     steps("joined")

@@ -13,8 +13,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import NVML_SCENARIOS, ROOT, requires_torch, run_cli
 
 pytestmark = requires_torch
