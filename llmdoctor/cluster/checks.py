@@ -56,10 +56,11 @@ def check_ranks(cluster: Cluster, ctx: Context) -> list[Finding]:
     expected = cluster.world_size
     if expected is not None and count < expected:
         return findings + [unknown(f"{count} of {expected} ranks are in the input", {"ranks": count, "world_size": expected})]
-    what = f"all {count} rank{'s' if count != 1 else ''} on {nodes} node{'s' if nodes != 1 else ''} reported"
     if not cluster.live and count == 0:
-        what = f"{nodes} node snapshot{'s' if nodes != 1 else ''} read (no rank facts: collected outside the runner)"
-    return findings or [passed(what[0].upper() + what[1:], {"ranks": count, "nodes": nodes})]
+        return findings or [not_applicable(f"No rank facts: the {nodes} node snapshot{'s were' if nodes != 1 else ' was'} "
+                                           "collected outside the runner", {"nodes": nodes})]
+    what = f"All {count} rank{'s' if count != 1 else ''} on {nodes} node{'s' if nodes != 1 else ''} reported"
+    return findings or [passed(what, {"ranks": count, "nodes": nodes})]
 
 
 def _missing_rank(cluster: Cluster, m: Any) -> Finding:
