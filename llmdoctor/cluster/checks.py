@@ -12,6 +12,9 @@ from .model import Cluster, NodeSnapshot, RankFacts
 from .registry import cluster_check
 
 NCCL_ENV_DOCS = "https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html"
+# A multi-node hang where the NCCL developers' first question is "different NCCL versions on different nodes?"
+# and where setting NCCL_PROTO changes whether it hangs.
+HANG_CASE = "NVIDIA/nccl#354"
 # Variables whose difference between ranks changes the wire protocol or the transport: ranks that disagree
 # on them build incompatible communicators and typically hang in the first collective.
 HANG_CLASS_ENV = ("NCCL_PROTO", "NCCL_ALGO", "NCCL_P2P_DISABLE", "NCCL_SHM_DISABLE", "NCCL_IB_DISABLE", "NCCL_NET",
@@ -140,7 +143,8 @@ def _difference(label: str, status: Status, why: str, s: Split, unit: str = "nod
                              "outliers.")
     subject = names(list(s.outliers)) if not s.tied else names([*s.majority_members, *s.outliers])
     if status is Status.FAIL:
-        return fail(message, {**evidence, **_drain(s.blamed)}, remedy=remedy, subject=subject)
+        return fail(message, {**evidence, **_drain(s.blamed)}, remedy=remedy, subject=subject,
+                    links=[HANG_CASE] if label.startswith(("NCCL", "nvidia-nccl")) else [])
     return warn(message, evidence, remedy=remedy, subject=subject)
 
 
@@ -153,6 +157,8 @@ def check_versions(cluster: Cluster, ctx: Context) -> list[Finding]:
     are named per node, as the majority and the outliers; NCCL and torch differences fail, the others warn.
     Each rank's own view of torch and NCCL (from its process) is compared too.
     Fix: rebuild the outlier nodes from the same image or lock file, or drain them.
+    Source: NVIDIA/nccl#354 (a 16-GPU hang; the NCCL developers' first question: different NCCL versions on
+    different nodes?).
     """
     nodes = [n for n in cluster.nodes]
     findings: list[Finding] = []
@@ -224,7 +230,8 @@ def check_env(cluster: Cluster, ctx: Context) -> list[Finding]:
     that disagree build incompatible communicators (those fail; other differences warn).  Variables that
     differ per rank or node by design (CUDA_VISIBLE_DEVICES, NCCL_SOCKET_IFNAME, NCCL_IB_HCA) are not compared.
     Fix: set them once, in the job script (sbatch, torchrun command, PyTorchJob spec), not per node.
-    Source: https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html
+    Sources: https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html; NVIDIA/nccl#354 (a multi-node
+    hang that NCCL_PROTO changes).
     """
     envs = _rank_envs(cluster)
     unknown_members = [m for m, e in envs.items() if e is None]
@@ -258,7 +265,7 @@ def _env_difference(name: str, s: Split, hosts: Mapping[str, str]) -> Finding:
     if name in HANG_CLASS_ENV:
         return fail(message + "; ranks that disagree on it can hang in the first collective.",
                     evidence, remedy=remedy, subject=subject,
-                    links=[NCCL_ENV_DOCS])
+                    links=[NCCL_ENV_DOCS, HANG_CASE])
     return warn(message + ".", evidence, remedy=remedy, subject=subject, links=[NCCL_ENV_DOCS])
 
 

@@ -99,3 +99,14 @@ def test_bad_input_is_exit_2_with_one_line(tmp_path):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not valid JSON" in proc.stderr
     proc = run_cli("cluster", "--from", str(tmp_path / "missing"))
     assert proc.returncode == 2
+
+
+def test_every_check_format_renders_the_cluster_report(make_cluster):
+    from llmdoctor.cluster.model import Cluster
+    from llmdoctor.report import RENDERERS, RenderOptions, render
+
+    report = _report(Cluster(nodes=(node("a"), node("b", nccl="2.18.1")), world_size=2, live=True))
+    for fmt in RENDERERS:
+        text = render(report, fmt, RenderOptions())
+        assert "cluster.versions" in text or fmt == "prometheus", fmt
+    assert 'check="cluster.versions"' in render(report, "prometheus", RenderOptions())

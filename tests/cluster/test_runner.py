@@ -42,12 +42,12 @@ def checks(report: dict) -> dict[str, dict]:
     return {c["id"]: c for c in report["checks"]}
 
 
-def test_two_ranks_one_report_with_both_ranks_the_difference_named_and_a_straggler():
+def test_two_ranks_one_report_with_both_ranks_the_difference_named_and_a_straggler(tmp_path):
     overrides = {0: {"host": "node-a", "fake_nvml": str(NVML_SCENARIOS / "h100x8_driver535.json")},
                  1: {"host": "node-b", "local_rank": 0, "fake_nvml": str(NVML_SCENARIOS / "a100_driver470.json"),
                      "env": {"NCCL_PROTO": "LL"}, "slow": 8}}
     proc = torchrun("--timeout", "60", "-f", "json", "--bandwidth", "--max-size", "2M", "--stragglers",
-                    overrides=overrides)
+                    "--save", str(tmp_path / "nodes"), overrides=overrides)
     assert proc.stdout, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     by_id = checks(report)
@@ -67,6 +67,11 @@ def test_two_ranks_one_report_with_both_ranks_the_difference_named_and_a_straggl
     assert by_id["cluster.clock-skew"]["status"] == "pass"
     assert "cuda.driver" in by_id  # per-node checks ran on both nodes
     assert "cluster of 2 nodes, 2 ranks" in report["snapshot"]["meta"]["source_detail"]
+    # the saved node files reproduce the cross-node verdicts offline (--from), without torch
+    again = run_cli("cluster", "--from", str(tmp_path / "nodes"), "-f", "json")
+    offline = checks(json.loads(again.stdout))
+    assert offline["cluster.env"]["findings"][0]["message"] == env["findings"][0]["message"]
+    assert offline["cluster.ranks"]["status"] == "pass"
 
 
 def test_a_rank_that_hangs_is_reported_within_the_timeout_and_the_job_ends():
