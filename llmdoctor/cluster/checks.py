@@ -63,7 +63,8 @@ def check_ranks(cluster: Cluster, ctx: Context) -> list[Finding]:
         return findings or [not_applicable(f"No rank facts: the {nodes} node snapshot{'s were' if nodes != 1 else ' was'} "
                                            "collected outside the runner", {"nodes": nodes})]
     what = f"All {count} rank{'s' if count != 1 else ''} on {nodes} node{'s' if nodes != 1 else ''} reported"
-    return findings or [passed(what, {"ranks": count, "nodes": nodes})]
+    members = {n.name: [r.rank for r in n.ranks] for n in cluster.nodes}
+    return findings or [passed(what, {"ranks": count, "nodes": nodes, "members": members})]
 
 
 def _missing_rank(cluster: Cluster, m: Any) -> Finding:

@@ -197,9 +197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         opts = parse(args)
         if opts.from_ is not None:
             return run_from(opts)
-        from .runner import run_live
+        from .runner import ClusterAbort, run_live
 
-        return run_live(opts)
+        try:
+            return run_live(opts)
+        except ClusterAbort as exc:
+            sys.stderr.write(f"llmdoctor cluster: {exc}\n")
+            return 1
     except UsageError as exc:
         sys.stderr.write(f"llmdoctor cluster: error: {exc}\n")
         return 2

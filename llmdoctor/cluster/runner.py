@@ -38,6 +38,10 @@ from .model import (
 from .rankfacts import apply_override, collect_rank_facts, test_override
 
 
+class ClusterAbort(Exception):
+    """This rank cannot take part (no store, no word from rank 0): one line on stderr, exit 1."""
+
+
 class _Steps:
     """This rank's progress, mirrored in the store for rank 0 to read."""
 
@@ -66,6 +70,14 @@ def _watchdog(seconds: float, steps: "_Steps | None", rank: int) -> None:
 
 
 def _connect(dist: Any, launch: Launch, timeout: float) -> Any:
+    try:
+        return _open_store(dist, launch, timeout)
+    except Exception as exc:  # rank 0 never came up, or the address is wrong
+        raise ClusterAbort(f"rank {launch.rank}: cannot reach the store at {launch.master_addr}:{launch.master_port} "
+                           f"within {timeout:.0f}s ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+
+
+def _open_store(dist: Any, launch: Launch, timeout: float) -> Any:
     if launch.world_size == 1:
         return dist.HashStore()
     td = datetime.timedelta(seconds=timeout)
@@ -170,7 +182,7 @@ def _rendezvous(store: Any, launch: Launch, opts: argparse.Namespace, started: f
         store.set("verdict", "abort")
         return _from_store(store, launch.world_size)[1]
     if not _wait_key(store, "verdict", started + opts.timeout + 30):
-        raise TimeoutError("rank 0 gave no verdict in time")
+        raise ClusterAbort(f"rank {launch.rank}: no word from rank 0 within {opts.timeout + 30:.0f}s")
     return [] if store.get("verdict") != b"go" else None
 
 

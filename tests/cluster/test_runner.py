@@ -137,3 +137,12 @@ def test_ctrl_c_on_the_launcher_leaves_no_process_behind():
     finally:
         for pid in _processes_with(token):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_rank_whose_rank_0_never_comes_up_exits_1_with_a_clear_line():
+    env = torchrun_env({})
+    env.update(RANK="1", WORLD_SIZE="2", LOCAL_RANK="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
+    proc = subprocess.run([sys.executable, "-m", "llmdoctor.cluster", "--timeout", "2"], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode == 1
+    assert "llmdoctor cluster: rank 1: cannot reach the store at 127.0.0.1:" in proc.stderr
