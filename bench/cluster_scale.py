@@ -27,12 +27,14 @@ sys.path.insert(0, str(ROOT))
 
 from llmdoctor.cluster.aggregate import build_report  # noqa: E402
 from llmdoctor.cluster.model import Cluster, NodeSnapshot, RankFacts  # noqa: E402
+from llmdoctor.config import load_config, prune_unconfigured_expectations  # noqa: E402
 from llmdoctor.engine import Context, load_registry, select  # noqa: E402
 from llmdoctor.report import RenderOptions, render  # noqa: E402
 from llmdoctor.snapshot import Snapshot  # noqa: E402
 
 BASE = Snapshot.from_json((ROOT / "tests/data/scenarios/h100x8_healthy.json").read_text())
 RANKS_PER_NODE = 8
+CONFIG = load_config(None, load_registry(), start=Path("/"))  # no configuration file: the defaults
 
 
 def synthetic_node(i: int) -> dict[str, Any]:
@@ -59,7 +61,7 @@ def aggregate(documents: list[str]) -> tuple[int, int]:
     """Parse, check, render: (report lines, findings)."""
     nodes = tuple(NodeSnapshot.from_dict(json.loads(d)) for d in documents)
     cluster = Cluster(nodes=nodes, world_size=len(nodes) * RANKS_PER_NODE, live=True, master="10.0.0.1:29500")
-    specs = select(load_registry(), [], [])
+    specs = prune_unconfigured_expectations(select(load_registry(), [], []), CONFIG, [])  # as the CLI does
     report = build_report(cluster, specs, Context(), {})
     text = render(report, "plain", RenderOptions(width=120))
     return text.count("\n"), sum(len(c.findings) for c in report.checks)

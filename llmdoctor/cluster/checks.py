@@ -173,7 +173,8 @@ def check_versions(cluster: Cluster, ctx: Context) -> list[Finding]:
         if s.unknown:
             findings.append(unknown(f"{label} unknown on {names(s.unknown)} (not in its snapshot)",
                                     {"fact": label, "nodes": list(s.unknown)}))
-    findings += _rank_versions(cluster.ranks)
+    named = {node for f in findings if f.evidence.get("fact") in ("NCCL", "torch") for node in f.evidence["outliers"]}
+    findings += _rank_versions(cluster.ranks, named)
     if any(f.status is not Status.UNKNOWN for f in findings) or not compared:
         return sorted(findings, key=lambda f: -f.status.severity) or [unknown("no node snapshot has version facts")]
     return findings + [passed(f"Identical on all {len(nodes)} node{'s' if len(nodes) != 1 else ''}: "
@@ -185,14 +186,17 @@ def _rank_label(r: RankFacts) -> str:
     return f"rank {r.rank} ({r.host or '?'})"
 
 
-def _rank_versions(ranks: Sequence[RankFacts]) -> list[Finding]:
+def _rank_versions(ranks: Sequence[RankFacts], named_nodes: set[str]) -> list[Finding]:
+    """Ranks whose own torch/NCCL differs from the others', beyond the nodes already named for it."""
     out = []
     for label, attr in (("NCCL (rank's torch)", "nccl"), ("torch (rank's process)", "torch_version")):
         s = split({_rank_label(r): getattr(r, attr) for r in ranks if r.torch_version is not None})
-        if s.differs:
-            f = _difference(label, Status.FAIL, "ranks of one job must load the same library", s, unit="rank")
-            hosts = [r.host for r in ranks if _rank_label(r) in s.blamed and r.host]
-            out.append(Finding(f.status, f.message, {**f.evidence, **_drain(hosts)}, f.remedy, f.subject))
+        hosts = {_rank_label(r): r.host for r in ranks}
+        if not s.differs or all(hosts.get(m) in named_nodes for m in s.outliers):
+            continue  # the node-level finding already names these ranks' nodes
+        f = _difference(label, Status.FAIL, "ranks of one job must load the same library", s, unit="rank")
+        blamed = [h for m in s.blamed if (h := hosts.get(m))]
+        out.append(Finding(f.status, f.message, {**f.evidence, **_drain(blamed)}, f.remedy, f.subject))
     return out
 
 

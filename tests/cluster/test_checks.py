@@ -36,8 +36,19 @@ def test_one_node_with_another_nccl_fails_and_is_named_as_the_outlier(make_clust
     first = r.findings[0]
     assert first.message.startswith("NCCL differs: b has NCCL 2.18.1; the other 3 nodes have 2.20.5")
     assert first.evidence["drain"] == ["b"]
-    # each rank's own NCCL view is compared too
-    assert any("rank 1 (b)" in f.message for f in r.findings)
+    # the ranks of b are not listed a second time
+    assert not any("rank 1 (b)" in f.message for f in r.findings)
+
+
+def test_a_rank_whose_own_nccl_differs_from_its_node_is_named(make_cluster):
+    a = node("a", ranks=2)
+    odd = dataclasses.replace(a.ranks[1], nccl="2.18.1")  # e.g. launched from another virtual environment
+    a = dataclasses.replace(a, ranks=(a.ranks[0], odd))
+    c = make_cluster([a, node("b", first_rank=2), node("c", first_rank=3)])
+    r = result(c, "cluster.versions")
+    assert r.status is Status.FAIL
+    assert r.findings[0].message.startswith("NCCL (rank's torch) differs: rank 1 (a) has NCCL (rank's torch) 2.18.1")
+    assert r.findings[0].evidence["drain"] == ["a"]
 
 
 def test_two_nodes_that_disagree_have_no_majority_and_nobody_is_drained(make_cluster):
