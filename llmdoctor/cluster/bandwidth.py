@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from .model import BusSample
 
@@ -97,8 +97,7 @@ def expected_per_nic(gbit: int) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- measurement (runner only)
 
 
-def time_allreduce(dist: Any, torch: Any, group: Any, size: int, device: Any, warmup: int, iters: int,
-                   extra: Callable[[], None] | None = None) -> float:
+def time_allreduce(dist: Any, torch: Any, group: Any, size: int, device: Any, warmup: int, iters: int) -> float:
     """Seconds per all-reduce of ``size`` bytes on ``group`` (CUDA events on GPU, perf_counter on CPU)."""
     import time
 
@@ -117,8 +116,6 @@ def time_allreduce(dist: Any, torch: Any, group: Any, size: int, device: Any, wa
     t0 = time.perf_counter()
     for _ in range(iters):
         dist.all_reduce(tensor, group=group)
-    if extra is not None:
-        extra()
     return (time.perf_counter() - t0) / iters
 
 
