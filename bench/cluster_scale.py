@@ -25,16 +25,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llmdoctor.cluster.aggregate import build_report  # noqa: E402
+from llmdoctor.cluster.main import parse, report_for  # noqa: E402
 from llmdoctor.cluster.model import Cluster, NodeSnapshot, RankFacts  # noqa: E402
-from llmdoctor.config import load_config, prune_unconfigured_expectations  # noqa: E402
-from llmdoctor.engine import Context, load_registry, select  # noqa: E402
+from llmdoctor.engine import load_registry  # noqa: E402
 from llmdoctor.report import RenderOptions, render  # noqa: E402
 from llmdoctor.snapshot import Snapshot  # noqa: E402
 
 BASE = Snapshot.from_json((ROOT / "tests/data/scenarios/h100x8_healthy.json").read_text())
 RANKS_PER_NODE = 8
-CONFIG = load_config(None, load_registry(), start=Path("/"))  # no configuration file: the defaults
+OPTIONS = parse([])  # the defaults of llmdoctor cluster (configuration searched from the current directory)
 
 
 def synthetic_node(i: int) -> dict[str, Any]:
@@ -61,8 +60,7 @@ def aggregate(documents: list[str]) -> tuple[int, int]:
     """Parse, check, render: (report lines, findings)."""
     nodes = tuple(NodeSnapshot.from_dict(json.loads(d)) for d in documents)
     cluster = Cluster(nodes=nodes, world_size=len(nodes) * RANKS_PER_NODE, live=True, master="10.0.0.1:29500")
-    specs = prune_unconfigured_expectations(select(load_registry(), [], []), CONFIG, [])  # as the CLI does
-    report = build_report(cluster, specs, Context(), {})
+    report = report_for(cluster, OPTIONS)  # what llmdoctor cluster does with the nodes
     text = render(report, "plain", RenderOptions(width=120))
     return text.count("\n"), sum(len(c.findings) for c in report.checks)
 
