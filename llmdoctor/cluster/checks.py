@@ -258,8 +258,23 @@ def check_env(cluster: Cluster, ctx: Context) -> list[Finding]:
                    {"compared": compared})]
 
 
+def _whole_nodes(members: Sequence[str], hosts: Mapping[str, str]) -> list[str]:
+    """Rank labels with the nodes all of whose ranks are among them folded: ['b (all 8 ranks)', 'rank 3 (c)']."""
+    per_node: dict[str, int] = {}
+    for host in hosts.values():
+        per_node[host] = per_node.get(host, 0) + 1
+    chosen: dict[str, list[str]] = {}
+    for m in members:
+        chosen.setdefault(hosts.get(m, m), []).append(m)
+    out: list[str] = []
+    for host, ranks in chosen.items():
+        whole = len(ranks) == per_node.get(host, 0) - 1 and len(ranks) > 1  # hosts maps the node's own name too
+        out.extend([f"{host} (all {len(ranks)} ranks)"] if whole else ranks)
+    return out
+
+
 def _env_difference(name: str, s: Split, hosts: Mapping[str, str]) -> Finding:
-    parts = [f"{names(members)}: {name}={value}" for value, members in by_value(s.outliers).items()]
+    parts = [f"{names(_whole_nodes(members, hosts))}: {name}={value}" for value, members in by_value(s.outliers).items()]
     n = len(s.majority_members)
     rest = (f"{names(list(s.majority_members))}: {name}={s.majority}" if s.tied
             else f"the other {n} {'have' if n != 1 else 'has'} {name}={s.majority}")

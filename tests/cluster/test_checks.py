@@ -195,3 +195,25 @@ def test_busy_gpu_on_one_node_is_named_but_the_jobs_own_processes_are_not(make_c
     own = node("b", base=busy)
     own = dataclasses.replace(own, ranks=(dataclasses.replace(own.ranks[0], pid=pid),))
     assert result(make_cluster([node("a"), own]), "cluster.busy-gpus").status is Status.PASS
+
+
+def test_a_whole_node_exporting_a_variable_is_named_once(make_cluster):
+    nodes = [node("a", ranks=4), node("b", ranks=4, first_rank=4), node("c", ranks=4, first_rank=8)]
+    b = nodes[1]
+    nodes[1] = dataclasses.replace(b, ranks=tuple(dataclasses.replace(r, env={**r.env, "NCCL_ALGO": "Tree"})
+                                                 for r in b.ranks))
+    f = result(make_cluster(nodes), "cluster.env").findings[0]
+    assert f.message.startswith("NCCL_ALGO differs between ranks: b (all 4 ranks): NCCL_ALGO=Tree; the other 8 have")
+
+
+def test_the_report_stays_the_same_size_as_the_cluster_grows(make_cluster):
+    from llmdoctor.cluster.aggregate import build_report
+    from llmdoctor.engine import Context, load_registry, select
+    from llmdoctor.report import RenderOptions, render
+
+    def lines(n):
+        nodes = [node(f"n{i:03d}", first_rank=i, nccl="2.18.1" if i == 3 else None) for i in range(n)]
+        report = build_report(make_cluster(nodes), select(load_registry(), ["cuda", "nccl"]), Context(), {})
+        return render(report, "plain", RenderOptions(width=120)).count("\n")
+
+    assert lines(120) <= lines(12) + 2
