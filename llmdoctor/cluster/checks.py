@@ -177,7 +177,8 @@ def check_versions(cluster: Cluster, ctx: Context) -> list[Finding]:
     findings += _rank_versions(cluster.ranks, named)
     if any(f.status is not Status.UNKNOWN for f in findings) or not compared:
         return sorted(findings, key=lambda f: -f.status.severity) or [unknown("no node snapshot has version facts")]
-    return findings + [passed(f"Identical on all {len(nodes)} node{'s' if len(nodes) != 1 else ''}: "
+    where = f"all {len(nodes)} nodes" if len(nodes) != 1 else f"the one node and its {len(cluster.ranks)} ranks"
+    return findings + [passed(f"Identical on {where}: "
                               + ", ".join(compared[:8]) + (f" and {len(compared) - 8} more" if len(compared) > 8 else ""),
                               {"compared": compared})]
 
@@ -314,7 +315,8 @@ def check_gpus(cluster: Cluster, ctx: Context) -> list[Finding]:
     facts = {n.name: _gpu_facts(n.snapshot) if n.snapshot else dict.fromkeys(("GPU count", "GPU model", "GPU memory",
                                                                                "MIG mode")) for n in cluster.nodes}
     if facts and all(f["GPU count"] == "0" for f in facts.values()):
-        return [not_applicable(f"No NVIDIA GPU on any of the {len(facts)} nodes")]
+        return [not_applicable(f"No NVIDIA GPU on any of the {len(facts)} nodes" if len(facts) != 1
+                               else "No NVIDIA GPU on the node")]
     findings, same = [], []
     for label in ("GPU count", "GPU model", "MIG mode", "GPU memory"):
         s = split({node: f[label] for node, f in facts.items()})
