@@ -21,7 +21,8 @@ def cluster(ctx: typer.Context) -> None:
     Options: see 'llmdoctor cluster --help' (the same as 'python -m llmdoctor.cluster --help').
     """
     args = list(ctx.args)
-    if "--from" in args or any(a.startswith("--from=") for a in args) or "--help" in args or "-h" in args:
+    offline = ("--from", "--help", "-h", "--list-checks", "--explain")
+    if any(a in offline or a.startswith(("--from=", "--explain=")) for a in args):
         from ..cluster.main import main
 
         raise typer.Exit(main(args))

@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--drain-script", choices=("slurm", "k8s"), help="Print the commands that drain failing nodes (dry run) "
                                                          "instead of the report.")
     add("--save", metavar="DIR", help="Also write one JSON per node into DIR (what --from reads).")
+    add("--list-checks", action="store_true", help="List the cross-node checks (cluster.*) and exit.")
+    add("--explain", metavar="ID", help="Explain a cross-node check (what, why, how to fix, sources) and exit.")
     for flag, (key, setting) in setting_flags().items():
         add(flag, dest=f"setting:{key}", type=setting.type, default=None, metavar=setting.type.__name__.upper(), help=f"{setting.help} (default {setting.default}).")
     return p
@@ -195,11 +197,29 @@ def run_from(opts: argparse.Namespace) -> int:
     return emit(report_for(cluster, opts), opts)
 
 
+def explain(check_id: str | None) -> int:
+    """Print the list of cross-node checks, or one check's explanation (its docstring)."""
+    from .registry import cluster_checks
+
+    specs = {s.id: s for s in cluster_checks()}
+    if check_id is None:
+        sys.stdout.write("".join(f"{s.id:24} {s.title}\n" for s in specs.values()))
+        return 0
+    spec = specs.get(check_id)
+    if spec is None:
+        raise UsageError(f"unknown cross-node check {check_id!r} (see --list-checks)")
+    settings = "".join(f"\n  {s.flag or name}: {s.help} (default {s.default})" for name, s in spec.settings.items())
+    sys.stdout.write(f"{spec.id}: {spec.title}\n\n{spec.explanation}\n" + (f"\nSettings:{settings}\n" if settings else ""))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit code: 0 ok, 1 a check failed (or a rank is missing), 2 bad usage, 3 internal error."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         opts = parse(args)
+        if opts.list_checks or opts.explain:
+            return explain(opts.explain)
         if opts.from_ is not None:
             return run_from(opts)
         from .runner import ClusterAbort, run_live

@@ -110,3 +110,12 @@ def test_every_check_format_renders_the_cluster_report(make_cluster):
         text = render(report, fmt, RenderOptions())
         assert "cluster.versions" in text or fmt == "prometheus", fmt
     assert 'check="cluster.versions"' in render(report, "prometheus", RenderOptions())
+
+
+def test_cross_node_checks_are_listed_and_explained():
+    proc = run_cli("cluster", "--list-checks")
+    assert proc.returncode == 0 and "cluster.versions" in proc.stdout and "cluster.stragglers" in proc.stdout
+    proc = run_cli("cluster", "--explain", "cluster.bandwidth")
+    assert proc.returncode == 0
+    assert "nccl-tests/blob/master/doc/PERFORMANCE.md" in proc.stdout and "--min-bandwidth-fraction" in proc.stdout
+    assert run_cli("cluster", "--explain", "cluster.nope").returncode == 2
