@@ -88,6 +88,16 @@ def expected_intra(gpu_name: str | None, gpus: int | None) -> dict[str, Any] | N
     return None
 
 
+def cloud_thresholds(gpu_name: str | None, gpus: int | None) -> list[dict[str, Any]]:
+    """Cloud providers' per-SKU health thresholds for a node like this one (for the evidence)."""
+    from ..data import load
+
+    if not gpu_name or not gpus:
+        return []
+    return [dict(r) for r in load("cluster_bandwidth")["cloud_health_thresholds"]
+            if r["gpus"] == gpus and re.search(r["gpu_pattern"], gpu_name)]
+
+
 def expected_per_nic(gbit: int) -> dict[str, Any] | None:
     from ..data import load
 

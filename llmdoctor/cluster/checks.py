@@ -534,6 +534,14 @@ def _figure_finding(cluster: Cluster, fig: Any, ctx: Context, fraction: float) -
         return unknown(f"{what}; no expected figure for this topology (give --expected-busbw, or --nic-gbit for "
                        "inter-node links)", evidence, subject=fig.group)
     evidence.update(expected_gbps=expected, expected_source=source)
+    if fig.kind == "intra":
+        from .bandwidth import cloud_thresholds
+
+        node = _node(cluster, fig.nodes[0]) if fig.nodes else None
+        gpus = node.snapshot.gpus if node and node.snapshot else None
+        rows = cloud_thresholds(gpus[0].name if gpus else None, len(gpus) if gpus else None)
+        if rows:
+            evidence["cloud_health_thresholds"] = [f"{r['sku']}: {r['min_busbw_gbps']} GB/s ({r['source']})" for r in rows]
     if fig.busbw < fraction * expected:
         return fail(f"{what} is {fig.busbw / expected:.0%} of the expected {expected:.0f} GB/s ({source})",
                     {**evidence, **_drain(fig.nodes if fig.kind == "intra" else [])},
@@ -578,7 +586,8 @@ def check_bandwidth(cluster: Cluster, ctx: Context) -> list[Finding]:
     (https://github.com/NVIDIA/nccl-tests/blob/master/doc/PERFORMANCE.md), compared with the expected
     figure of the topology: ~370 GB/s ring busbw for 8xH100 NVSwitch (~480 GB/s with NVLink SHARP) per
     NVIDIA/nccl-tests#212, ~232 GB/s for 8xA100 per NVIDIA/nccl-tests#175, ~24 GB/s per 200 Gb/s IB NIC per
-    NVIDIA/nccl#412 (48 per 400 Gb/s NIC, NVIDIA/nccl-tests#267).  A group below ``--min-bandwidth-fraction``
+    NVIDIA/nccl#412 (48 per 400 Gb/s NIC, NVIDIA/nccl-tests#267); cloud providers' per-SKU health thresholds
+    (Azure: 460 GB/s for ND96isr H100 v5, https://github.com/Azure/azurehpc-health-checks) are shown beside.  A group below ``--min-bandwidth-fraction``
     (default 0.8) of its figure fails; a node or node pair far below the others is named as the slowest link.
     On CPU the sweep runs over gloo and is reported without a verdict.
     """

@@ -57,6 +57,8 @@ def test_expected_rows_are_pinned_with_public_sources():
     assert bw.expected_intra("NVIDIA A100-SXM4-80GB", 8)["busbw_gbps"] == 232
     assert bw.expected_intra("NVIDIA H100 80GB HBM3", 4) is None  # the figures are for 8 GPUs
     assert bw.expected_per_nic(200)["busbw_gbps"] == 24 and bw.expected_per_nic(200)["source"] == "NVIDIA/nccl#412"
+    azure = bw.cloud_thresholds("NVIDIA H100 80GB HBM3", 8)
+    assert [r["min_busbw_gbps"] for r in azure] == [460.0] and "azurehpc-health-checks" in azure[0]["source"]
     table = load("cluster_bandwidth")
-    assert all(row.get("source") for row in table["intra_node"] + table["nic"])
+    assert all(row.get("source") for row in table["intra_node"] + table["nic"] + table["cloud_health_thresholds"])
     assert "PERFORMANCE.md" in table["busbw_definition"]["source"]

@@ -145,6 +145,7 @@ def test_bandwidth_below_the_fraction_of_the_h100_figure_fails(make_cluster):
     bad = r.findings[0]
     assert "intra:b" in bad.message and "187.90 GB/s" in bad.message and "51% of the expected 370" in bad.message
     assert bad.evidence["drain"] == ["b"]
+    assert "Azure ND96isr_H100_v5: 460.0 GB/s" in bad.evidence["cloud_health_thresholds"][0]
     assert any(f.status is Status.PASS and "intra:a" in f.message for f in r.findings)
 
 
