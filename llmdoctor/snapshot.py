@@ -220,6 +220,10 @@ class Packages:
     interpreter: str | None = None
     distributions: tuple[Distribution, ...] = ()
     problems: tuple[str, ...] = ()  # broken or partial dist-info folders
+    # Whether ``distributions`` is every installed distribution: False for a partial listing (``pip show``,
+    # a truncated ``pip list``, the subset a collect_env dump names), where an unlisted package is unknown,
+    # not missing; None where it is not stated (live probes and older snapshots: read as complete).
+    complete: bool | None = None
 
     def get(self, name: str) -> Distribution | None:
         key = normalize_name(name)
