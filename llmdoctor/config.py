@@ -5,7 +5,7 @@ Searched from the working directory upward; in each folder ``llmdoctor.toml`` wi
 
     select = ["cuda", "gpu"]          # check ids or prefixes (default: all)
     ignore = ["cudnn.version"]
-    fail-on = "warn"                  # "fail" (default) or "warn"
+    fail-on = "unknown"               # "fail" (default), "warn", or "unknown" (a check that could not run fails)
 
     [checks."nccl.shm"]               # per-check settings: exactly those the check declares
     min_bytes = 1073741824            # reaches the check as ctx.option("nccl.shm.min_bytes")
@@ -230,14 +230,25 @@ def _read(path: Path, is_pyproject: bool) -> dict[str, Any]:
     return data
 
 
+def fail_on_value(where: str, value: Any) -> str:
+    """A ``fail-on`` value (config or ``--fail-on``), case-insensitive: one of results.FAIL_ON."""
+    from .results import FAIL_ON
+
+    if isinstance(value, str) and value.strip().lower() in FAIL_ON:
+        return value.strip().lower()
+    choices = ", ".join(f'"{v}"' for v in FAIL_ON)
+    raise UsageError(f"{where}: expected one of {choices}, got {value!r}")
+
+
 def _near(word: str, options: Iterable[str]) -> str:
     hits = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f" (did you mean {hits[0]!r}?)" if hits else ""
 
 
-def _patterns(where: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
+def _patterns(where: str, value: Any, key: str = "select") -> tuple[str, ...]:
+    if isinstance(value, str):  # documented as a list: a bare string is a mistake worth naming
+        raise UsageError(f'{where}: expected a list of check ids or prefixes, like {key} = ["{value}"]; '
+                         f'got the string "{value}"')
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UsageError(f"{where}: expected a list of check ids or prefixes")
     return tuple(p.strip() for item in value for p in item.split(",") if p.strip())
@@ -290,14 +301,12 @@ def load_config(path: str | os.PathLike[str] | None = None, registry: Registry |
         if key not in TOP_KEYS:
             raise UsageError(f"{where}: unknown key{_near(key, TOP_KEYS)}; known: {', '.join(TOP_KEYS)}")
         if key in ("select", "ignore"):
-            patterns = _patterns(where, value)
+            patterns = _patterns(where, value, key)
             if registry is not None:
                 _known_patterns(where, patterns, registry)
             setattr(config, key, Value(patterns, src))
         elif key == "fail-on":
-            if value not in ("fail", "warn"):
-                raise UsageError(f"{where}: expected \"fail\" or \"warn\", got {value!r}")
-            config.fail_on = Value(value, src)
+            config.fail_on = Value(fail_on_value(where, value), src)
         elif key == "checks":
             if not isinstance(value, dict):
                 raise UsageError(f'{where}: expected tables like [checks."nccl.shm"]')
