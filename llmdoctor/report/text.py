@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from ..results import CheckResult, Finding, Report, Status
 from ..units import truncate
 from . import RenderOptions
-from .vocabulary import ASCII_MARKS, MARKS, QUIET, STYLES, WORDS, counts_text, finding_line, headline, verdict_line
+from .vocabulary import ASCII_MARKS, MARKS, QUIET, STYLES, WORDS, commands_of, counts_text, finding_line, headline, verdict_line
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -227,10 +227,7 @@ def _details(out: _Layout, finding: Finding, indent: int) -> None:
         return
     if remedy.text:
         out.add(indent, ("fix: ", "cyan"), (remedy.text, ""), hang=indent + 5)
-    commands = [c for c in remedy.commands if c not in remedy.text]
-    if remedy.fix and not any(c.startswith(f"llmdoctor fix {remedy.fix}") for c in remedy.commands):
-        commands.append(f"llmdoctor fix {remedy.fix}")
-    for command in commands:  # one command a line, never wrapped: a line a user copies as it is
+    for command in commands_of(finding):  # one command a line, never wrapped: a line a user copies as it is
         out.lines.append(_Line(indent + 2, indent + 2, [(f"$ {command}", "bold")]))
 
 

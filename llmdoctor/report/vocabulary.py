@@ -20,6 +20,18 @@ WORDS = {Status.PASS: "passed", Status.WARN: "warning", Status.FAIL: "failed", S
          Status.NOT_APPLICABLE: "not applicable", Status.ERROR: "error"}
 
 
+def commands_of(finding: Finding) -> list[str]:
+    """The command lines a user copies for a finding: the remedy's commands (those not already quoted in
+    its text), then ``llmdoctor fix ID`` when a registered fix produces the artifact."""
+    r = finding.remedy
+    if r is None:
+        return []
+    commands = [c for c in r.commands if c not in r.text]
+    if r.fix and not any(c.startswith(f"llmdoctor fix {r.fix}") for c in r.commands):
+        commands.append(f"llmdoctor fix {r.fix}")
+    return commands
+
+
 def remedy_text(finding: Finding) -> str:
     """The remedy as one plain line: its text, then its commands and its fix (renderers without layout)."""
     r = finding.remedy
@@ -38,7 +50,7 @@ def finding_line(finding: Finding) -> str:
     """A finding as one sentence: its subject (when the message doesn't start with it), then its message."""
     subject = finding.subject
     prefix = f"{subject}: " if subject and not finding.message.startswith(subject) else ""
-    return " ".join((prefix + finding.message).split())
+    return prefix + finding.message
 
 
 def headline(result: CheckResult) -> str:
