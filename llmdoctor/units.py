@@ -52,3 +52,15 @@ def truncate(text: str, limit: int) -> str:
         if space > 0:
             cut = cut[:space]
     return cut.rstrip(" ,;:\n") + ELLIPSIS
+
+
+def cudnn_version(raw: int | None) -> str | None:
+    """``torch.backends.cudnn.version()`` as people write it: 90501 -> "9.5.1", 8902 -> "8.9.2".
+
+    cuDNN 9 encodes M*10000 + m*100 + p; cuDNN 8 and older M*1000 + m*100 + p.
+    """
+    if not raw:
+        return None
+    if raw >= 10000:
+        return f"{raw // 10000}.{(raw % 10000) // 100}.{raw % 100}"
+    return f"{raw // 1000}.{(raw % 1000) // 100}.{raw % 100}"

@@ -49,6 +49,7 @@ def _reason(exc: BaseException) -> str:
 def collect(python: str | None = None, timeout: float = 20.0,
             progress: Callable[[list[str]], None] | None = None) -> Snapshot:
     """Probe this machine (and the interpreter ``python``, default: the current one)."""
+    from ..units import fmt_seconds
     from . import env, host, nvml, packages, toolkit, torch_probe
 
     target = python or sys.executable
@@ -87,7 +88,7 @@ def collect(python: str | None = None, timeout: float = 20.0,
     records = []
     for job in jobs:
         if not job.done:
-            records.append(ProbeResult(job.name, False, f"{job.name} probe timed out after {job.timeout:.0f}s", None))
+            records.append(ProbeResult(job.name, False, f"{job.name} probe timed out after {fmt_seconds(job.timeout)}", None))
         elif job.error is not None:
             records.append(ProbeResult(job.name, False, job.error, round(job.seconds or 0, 3)))
         else:

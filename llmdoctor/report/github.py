@@ -12,7 +12,7 @@ and "Adding a job summary" (``GITHUB_STEP_SUMMARY``).
 
 from __future__ import annotations
 
-from ..results import CheckResult, Finding, Report, Status
+from ..results import Finding, Report, Status
 from . import RenderOptions
 from .vocabulary import ICONS, finding_line, headline, md_escape, remedy_text, verdict_line
 
