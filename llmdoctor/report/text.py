@@ -32,7 +32,7 @@ PROBLEMS = (Status.FAIL, Status.ERROR, Status.WARN)
 # Areas are listed worst first: a failure is near the top however the areas are named.
 _AREA_RANK = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.UNKNOWN: 3, Status.PASS: 4,
               Status.NOT_APPLICABLE: 5}
-_SHORT_REASON = 40  # characters of a reason on the unknown / not-applicable summary lines
+_SHORT_REASON = 56  # characters of a reason on the unknown / not-applicable summary lines
 
 
 def environment_parts(snap: Any) -> list[str]:
@@ -137,7 +137,8 @@ class _Layout:
 
 def _build(report: Report, options: RenderOptions) -> _Layout:
     out = _Layout(options)
-    out.add(0, (" · ".join(environment_parts(report.snapshot)), "bold"), hang=2)
+    for i, row in enumerate(_join_parts(environment_parts(report.snapshot), max(options.width, 40))):
+        out.add(0 if i == 0 else 2, (row, "bold"), hang=2)
     out.blank()
     for area, results in _areas(report.checks):
         _area(out, area, results)
@@ -148,6 +149,21 @@ def _build(report: Report, options: RenderOptions) -> _Layout:
     style = "bold red" if report.failed else ("bold magenta" if report.errored else "bold green")
     out.add(0, (verdict_line(report), style), hang=2)
     return out
+
+
+def _join_parts(parts: list[str], width: int) -> list[str]:
+    """The header's phrases joined with " · ", a line broken only between phrases (a phrase too long for a
+    line is wrapped at its words later)."""
+    rows: list[str] = []
+    for i, part in enumerate(parts):
+        room = width - (0 if len(rows) <= 1 else 2) - (2 if i < len(parts) - 1 else 0)  # room for a trailing " ·"
+        if rows and len(rows[-1]) + 3 + len(part) <= room:
+            rows[-1] += " · " + part
+        else:
+            if rows:
+                rows[-1] += " ·"
+            rows.append(part)
+    return rows
 
 
 def _areas(results: Iterable[CheckResult]) -> list[tuple[str, list[CheckResult]]]:

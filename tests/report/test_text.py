@@ -1,0 +1,151 @@
+"""The human report: short by default, problems first and expanded, wrapped at the width, never cut in a word."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+
+import pytest
+
+from llmdoctor.report import RenderOptions
+from llmdoctor.report.text import render_plain, render_rich
+from llmdoctor.results import Finding, Remedy, Status, fail, not_applicable, passed, unknown, warn
+
+from conftest import SCENARIOS
+from report.helpers import report_of, result, scenario_report
+
+SCENARIO_NAMES = sorted(p.stem for p in SCENARIOS.glob("*.json"))
+WIDTHS = (80, 160)
+
+
+def plain(report, width=100, level=0):
+    return render_plain(report, RenderOptions(width=width, verbosity=level))
+
+
+@pytest.mark.parametrize("width, most", [(100, 17), (160, 16)])
+def test_a_healthy_8_gpu_machine_is_short(width, most):
+    # header (2 lines), one line per area (9), the unknown checks with why (2-3), the verdict
+    lines = plain(scenario_report("h100x8_healthy"), width).splitlines()
+    assert len(lines) <= most, "\n".join(lines)
+    assert not any("cuda.driver" in line for line in lines)  # passing checks are counted in their area, not listed
+
+
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_failure_shows_within_the_first_10_lines(name, width):
+    report = scenario_report(name)
+    text = plain(report, width)
+    for problem in [r for r in report.checks if r.status in (Status.FAIL, Status.ERROR)][:1]:
+        first = next(i for i, line in enumerate(text.splitlines()) if problem.id in line)
+        assert first < 10, text
+
+
+def test_a_failure_in_the_last_area_comes_first():
+    checks = [result(f"{area}.x", passed(f"{area} read and fine")) for area in "abcdefghijklm"]
+    checks.append(result("zz.last", fail("the last area failed", remedy=Remedy("do this", ("run this",)))))
+    lines = plain(report_of(*checks)).splitlines()
+    assert any("zz.last" in line for line in lines[:6]), lines
+
+
+def test_final_line_names_what_failed_and_what_to_run():
+    report = report_of(result("cuda.driver", fail("driver too old")), result("nccl.shm", fail("shm small")),
+                       result("gpu.ok", passed("8 GPUs")))
+    last = plain(report).splitlines()[-1]
+    assert last.startswith("FAILED: cuda.driver, nccl.shm — llmdoctor explain cuda.driver")
+
+
+def test_final_line_says_the_report_is_incomplete():
+    report = report_of(result("gpu.count", unknown("NVML could not be read: driver not loaded")),
+                       result("cuda.x", passed("read")))
+    assert "incomplete" in plain(report).splitlines()[-1]
+    failed = report_of(*report.checks, fail_on="unknown")
+    assert plain(failed).splitlines()[-1].startswith("FAILED: gpu.count")
+    complete = report_of(result("cuda.x", passed("read")), result("gpu.na", not_applicable("no GPU here")))
+    assert "incomplete" not in plain(complete)
+
+
+def test_unknown_and_not_applicable_are_summarised_one_line_each_with_why():
+    report = report_of(result("a.ok", passed("fine")),
+                       result("gpu.count", unknown("NVML could not be read: driver not loaded")),
+                       result("memory.fit", not_applicable("no model given (llmdoctor check --model MODEL)")))
+    lines = plain(report, 160).splitlines()
+    unknown_lines = [l for l in lines if l.startswith("? unknown:")]
+    na_lines = [l for l in lines if l.startswith("- not applicable:")]
+    assert len(unknown_lines) == 1 and "gpu.count (NVML could not be read: driver not loaded)" in unknown_lines[0]
+    assert len(na_lines) == 1 and "memory.fit (no model given)" in na_lines[0]
+
+
+def test_a_problem_is_expanded_with_evidence_fix_and_command_lines():
+    finding = fail("Driver 470.82 supports CUDA ≤ 11.4, but torch needs 12.1", {"driver": "470.82"},
+                   remedy="Upgrade the driver, or install torch built for cu118",
+                   commands=["pip install torch==2.4.0 --index-url https://download.pytorch.org/whl/cu118"],
+                   fix="pin")
+    lines = plain(report_of(result("cuda.driver", finding)), 160).splitlines()
+    assert any(l.strip() == "driver=470.82" for l in lines)
+    assert any(l.strip() == "fix: Upgrade the driver, or install torch built for cu118" for l in lines)
+    assert "$ pip install torch==2.4.0 --index-url https://download.pytorch.org/whl/cu118" in [l.strip() for l in lines]
+    assert "$ llmdoctor fix pin" in [l.strip() for l in lines]
+
+
+def test_a_check_with_several_findings_does_not_repeat_its_first():
+    text = plain(scenario_report("nccl_misconfigured"), 160)
+    assert text.count("NCCL_IB_GDR_LEVEL is renamed") == 1
+
+
+def test_verbose_lists_every_check_with_what_it_found():
+    report = scenario_report("h100x8_healthy")
+    text = plain(report, 160, level=1)
+    for r in report.checks:
+        assert r.id in text
+    driver = next(r for r in report.checks if r.id == "cuda.driver")
+    assert driver.findings[0].message in text and driver.title not in text
+
+
+def test_vv_shows_the_full_evidence():
+    long = "word " * 60
+    report = report_of(result("errors.log", warn("a long log", {"log": long.strip()})))
+    assert "…" in plain(report, 80, level=0)
+    assert plain(report, 80, level=2).count("word") == 60
+
+
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_lines_fit_the_width_and_wrap_with_a_hanging_indent(name, width):
+    for level in (0, 1, 2):
+        lines = plain(scenario_report(name), width, level).splitlines()
+        for i, line in enumerate(lines):
+            if len(line) > width:  # only a single word longer than the room (a path, a URL) may stick out
+                assert " " not in line.strip() or line.strip().startswith("$ "), line
+            if i and line.startswith(" ") and not lines[i - 1].startswith(" ") and lines[i - 1]:
+                assert line.startswith("  "), line  # a continuation is indented under its line
+
+
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
+def test_wrapping_never_cuts_a_word(name):
+    report = scenario_report(name)
+    words = {w: plain(report, w, level=2).split() for w in (80, 160, 1000)}
+    assert words[80] == words[160] == words[1000]
+
+
+def test_rich_has_the_same_text_with_colour():
+    report = scenario_report("a100_driver470_cu121")
+    coloured = render_rich(report, RenderOptions(width=100, color=True))
+    assert "\x1b[" in coloured
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured).split() == plain(report, 100).split()
+
+
+def test_header_names_the_interpreter_inspected_with_python():
+    report = scenario_report("h100x8_healthy")
+    snap = report.snapshot
+    other = dataclasses.replace(snap, meta=dataclasses.replace(snap.meta, source="live"),
+                                python=dataclasses.replace(snap.python, executable="/opt/other/bin/python3"))
+    assert "/opt/other/bin/python3" in plain(dataclasses.replace(report, snapshot=other), 160).splitlines()[0]
+    same = dataclasses.replace(other, python=dataclasses.replace(snap.python, executable=sys.executable))
+    assert sys.executable not in plain(dataclasses.replace(report, snapshot=same), 160)
+
+
+def test_ascii_marks_without_unicode():
+    report = report_of(result("a.bad", Finding(Status.FAIL, "broken")))
+    text = render_plain(report, RenderOptions(width=100, unicode=False))
+    assert "X a.bad" in text and "✗" not in text

@@ -1,0 +1,39 @@
+"""The one byte formatter, duration formatter, cuDNN version text and word-boundary truncation."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmdoctor.units import cudnn_version, fmt_bytes, fmt_seconds, truncate
+
+
+@pytest.mark.parametrize("n, text", [(80 * 2**30, "80 GiB"), (int(1.5 * 2**30), "1.5 GiB"), (512 * 2**20, "512 MiB"),
+                                     (1023, "1023 B"), (None, "?"), (85520809984, "79.6 GiB")])
+def test_fmt_bytes(n, text):
+    assert fmt_bytes(n) == text
+
+
+def test_fmt_bytes_forced_unit():
+    assert fmt_bytes(2**29, "GiB") == "0.5 GiB"
+
+
+@pytest.mark.parametrize("s, text", [(0.5, "0.5 s"), (20.0, "20 s"), (1.25, "1.25 s"), (2.0, "2 s")])
+def test_fmt_seconds_states_the_real_budget(s, text):
+    assert fmt_seconds(s) == text
+
+
+@pytest.mark.parametrize("raw, text", [(90501, "9.5.1"), (90100, "9.1.0"), (8902, "8.9.2"), (None, None)])
+def test_cudnn_version(raw, text):
+    assert cudnn_version(raw) == text
+
+
+def test_truncate_cuts_at_a_word_boundary():
+    text = "CUDA initialization: The NVIDIA driver on your system is too old"
+    cut = truncate(text, 30)
+    assert len(cut) <= 30 and cut.endswith("…")
+    assert text.startswith(cut[:-1]) and text[len(cut) - 1] == " "  # the cut falls between words
+    assert truncate(text, len(text)) == text
+
+
+def test_truncate_a_single_long_word_must_be_cut_somewhere():
+    assert truncate("x" * 50, 10) == "x" * 9 + "…"
