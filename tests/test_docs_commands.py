@@ -72,7 +72,6 @@ EAGER = ("--install-completion", "--show-completion")
 
 def _parse(args: list[str]) -> None:
     """Parse ``llmdoctor ARGS`` with the real click commands, without running anything."""
-    import click
     import typer.main
 
     from llmdoctor.cli.app import app
@@ -81,18 +80,18 @@ def _parse(args: list[str]) -> None:
     if args[0] in EAGER:
         assert any(args[0] in p.opts for p in group.params), args
         return
-    def rest(ctx: click.Context) -> list[str]:  # the words after a group's own options
+    def rest(ctx) -> list[str]:  # the words after a group's own options
         return [*getattr(ctx, "_protected_args", ()), *ctx.args]
 
     ctx = group.make_context("llmdoctor", list(args))
     names = rest(ctx)
-    command: click.Command = group
-    while names and isinstance(command, click.Group):
+    command = group
+    while names and hasattr(command, "get_command"):  # a group (typer may vendor its own click)
         sub = command.get_command(ctx, names[0])
         assert sub is not None, f"no such command: {names[0]}"
         command = sub
         ctx = command.make_context(names[0], names[1:], parent=ctx)
-        names = rest(ctx) if isinstance(command, click.Group) else []
+        names = rest(ctx) if hasattr(command, "get_command") else []
     fail_on = ctx.params.get("fail_on")
     if fail_on is not None:
         from llmdoctor.config import fail_on_value
