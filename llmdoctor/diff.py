@@ -122,6 +122,12 @@ def diff_snapshots(snaps: Sequence[Snapshot]) -> list[Difference]:
         d = _difference(key, label, weight, why, values)
         if d:
             out.append(d)
+    out += _package_differences(snaps) + _env_differences(snaps)
+    return sorted(out, key=lambda d: (-d.score, d.key))
+
+
+def _package_differences(snaps: Sequence[Snapshot]) -> list[Difference]:
+    out = []
     names = sorted({d.name.lower() for s in snaps if s.packages for d in s.packages.distributions})
     for name in names:
         weight = KEY_PACKAGES.get(name)
@@ -131,8 +137,12 @@ def diff_snapshots(snaps: Sequence[Snapshot]) -> list[Difference]:
         d = _difference(f"packages.{name}", name, weight, f"{name} version", values)
         if d:
             out.append(d)
-    env_names = sorted({k for s in snaps if s.env for k in s.env})
-    for name in env_names:
+    return out
+
+
+def _env_differences(snaps: Sequence[Snapshot]) -> list[Difference]:
+    out = []
+    for name in sorted({k for s in snaps if s.env for k in s.env}):
         weight = next((w for prefix, w in ENV_PREFIXES if name.startswith(prefix)), None)
         if weight is None:
             continue
@@ -140,7 +150,7 @@ def diff_snapshots(snaps: Sequence[Snapshot]) -> list[Difference]:
         d = _difference(f"env.{name}", name, weight, f"environment variable {name}", values)
         if d:
             out.append(d)
-    return sorted(out, key=lambda d: (-d.score, d.key))
+    return out
 
 
 def _str(value: Any) -> str | None:

@@ -10,8 +10,8 @@ Sources: GitHub docs, "Workflow commands for GitHub Actions" (setting an error/w
 and "Adding a job summary" (``GITHUB_STEP_SUMMARY``).
 """
 
-from __future__ import annotations
-
+# (no ``from __future__ import annotations``: this module's public function is named ``annotations``; the
+# annotations used here all evaluate on Python >= 3.10)
 from ..results import Finding, Report, Status
 from . import RenderOptions
 from .vocabulary import ICONS, finding_line, headline, md_escape, remedy_text, verdict_line
