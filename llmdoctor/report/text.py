@@ -216,9 +216,20 @@ def _check(out: _Layout, result: CheckResult) -> None:
             _details(out, finding, 6)
         return
     out.add(2, *head, (f"  {_several(findings)}", quiet), hang=6)
+    shared = _shared_commands(findings)  # the same command for every finding (a registered fix): once
     for finding in findings:
         out.add(6, out.mark(finding.status), (finding_line(finding), ""), hang=8)
-        _details(out, finding, 8)
+        _details(out, finding, 8, skip=shared)
+    for command in shared:
+        out.lines.append(_Line(6, 6, [(f"$ {command}", "bold")]))
+
+
+def _shared_commands(findings: list[Finding]) -> list[str]:
+    with_remedy = [f for f in findings if f.remedy is not None]
+    if len(with_remedy) < 2:
+        return []
+    first = commands_of(with_remedy[0])
+    return [c for c in first if all(c in commands_of(f) for f in with_remedy[1:])]
 
 
 def _several(findings: list[Finding]) -> str:
@@ -229,22 +240,28 @@ def _several(findings: list[Finding]) -> str:
                      for s, n in sorted(counted.items(), key=lambda item: -item[0].severity))
 
 
-def _details(out: _Layout, finding: Finding, indent: int) -> None:
+def _details(out: _Layout, finding: Finding, indent: int, skip: list[str] | None = None) -> None:
     """Evidence (one short line; every key in full with -vv) and the remedy with its commands."""
     level = out.options.level
     show_evidence = finding.evidence and (level >= 2 or finding.status in PROBLEMS)
     if show_evidence and level >= 2:
         for key, value in finding.evidence.items():
             out.add(indent, (f"{key}: {_fmt_value(value)}", "dim"), hang=indent + 4)
-    elif show_evidence:
+    elif show_evidence and not _told(finding):
         out.add(indent, (evidence_text(finding), "dim"), one_line=True)
     remedy = finding.remedy
     if remedy is None:
         return
     if remedy.text:
         out.add(indent, ("fix: ", "cyan"), (remedy.text, ""), hang=indent + 5)
-    for command in commands_of(finding):  # one command a line, never wrapped: a line a user copies as it is
+    for command in [c for c in commands_of(finding) if c not in (skip or ())]:  # one command a line, never wrapped: a line a user copies as it is
         out.lines.append(_Line(indent + 2, indent + 2, [(f"$ {command}", "bold")]))
+
+
+def _told(finding: Finding) -> bool:
+    """Whether the message already states every evidence value (the evidence line would only repeat it)."""
+    return all(f"{k}={_fmt_value(v)}" in finding.message or (isinstance(v, str) and len(v) > 3 and v in finding.message)
+               for k, v in finding.evidence.items())
 
 
 def _summarised(out: _Layout, results: list[CheckResult], status: Status) -> None:

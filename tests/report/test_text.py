@@ -77,12 +77,12 @@ def test_unknown_and_not_applicable_are_summarised_one_line_each_with_why():
 
 
 def test_a_problem_is_expanded_with_evidence_fix_and_command_lines():
-    finding = fail("Driver 470.82 supports CUDA ≤ 11.4, but torch needs 12.1", {"driver": "470.82"},
+    finding = fail("Driver 470.82 supports CUDA ≤ 11.4, but torch needs 12.1", {"driver": "470.82.01"},
                    remedy="Upgrade the driver, or install torch built for cu118",
                    commands=["pip install torch==2.4.0 --index-url https://download.pytorch.org/whl/cu118"],
                    fix="pin")
     lines = plain(report_of(result("cuda.driver", finding)), 160).splitlines()
-    assert any(l.strip() == "driver=470.82" for l in lines)
+    assert any(l.strip() == "driver=470.82.01" for l in lines)
     assert any(l.strip() == "fix: Upgrade the driver, or install torch built for cu118" for l in lines)
     assert "$ pip install torch==2.4.0 --index-url https://download.pytorch.org/whl/cu118" in [l.strip() for l in lines]
     assert "$ llmdoctor fix pin" in [l.strip() for l in lines]
@@ -149,3 +149,15 @@ def test_ascii_marks_without_unicode():
     report = report_of(result("a.bad", Finding(Status.FAIL, "broken")))
     text = render_plain(report, RenderOptions(width=100, unicode=False))
     assert "X a.bad" in text and "✗" not in text
+
+
+def test_evidence_that_only_repeats_the_message_is_left_out():
+    report = report_of(result("nccl.debug", warn("NCCL_DEBUG=INFO leaves verbose logging on", {"NCCL_DEBUG": "INFO"})))
+    assert plain(report, 100).count("NCCL_DEBUG=INFO") == 1
+    assert plain(report, 100, level=2).count("INFO") == 2  # -vv: the full evidence all the same
+
+
+def test_a_fix_shared_by_every_finding_of_a_check_is_printed_once():
+    text = plain(scenario_report("nccl_misconfigured"), 160)
+    env_block = text.split("nccl.env", 1)[1].split("nccl.perf-switches", 1)[0]
+    assert env_block.count("$ llmdoctor fix nccl") == 1
