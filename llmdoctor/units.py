@@ -40,18 +40,19 @@ def fmt_seconds(seconds: float) -> str:
     return f"{_number(seconds, 2)} s"
 
 
-def truncate(text: str, limit: int) -> str:
+def truncate(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
     """``text`` cut to at most ``limit`` characters at a word boundary, ending with an ellipsis."""
     if len(text) <= limit:
         return text
-    if limit <= 1:
-        return ELLIPSIS[:limit]
-    cut = text[: limit - 1]
-    if not text[limit - 1].isspace():  # the cut falls inside a word: go back to the word's start
+    if limit <= len(ellipsis):
+        return ellipsis[:limit]
+    keep = limit - len(ellipsis)
+    cut = text[:keep]
+    if not text[keep].isspace():  # the cut falls inside a word: go back to the word's start
         space = max(cut.rfind(" "), cut.rfind("\n"))
         if space > 0:
             cut = cut[:space]
-    return cut.rstrip(" ,;:\n") + ELLIPSIS
+    return cut.rstrip(" ,;:\n") + ellipsis
 
 
 def cudnn_version(raw: int | None) -> str | None:

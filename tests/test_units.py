@@ -37,3 +37,8 @@ def test_truncate_cuts_at_a_word_boundary():
 
 def test_truncate_a_single_long_word_must_be_cut_somewhere():
     assert truncate("x" * 50, 10) == "x" * 9 + "…"
+
+
+def test_truncate_with_an_ascii_ellipsis():
+    cut = truncate("one two three four", 12, "...")
+    assert cut == "one two..." and len(cut) <= 12

@@ -281,16 +281,22 @@ def _short_reason(result: CheckResult) -> str:
 
 # --- output -----------------------------------------------------------------------------------------------
 
-def _wrap(line: _Line, width: int) -> list["Text"]:
+# Where the terminal cannot show Unicode: the punctuation llmdoctor and the checks write, in ASCII.
+_ASCII = str.maketrans({"…": "...", "—": "-", "–": "-", "·": "|", "×": "x", "≤": "<=", "≥": ">=", "→": "->",
+                        "‘": "'", "’": "'", "“": '"', "”": '"'})
+
+
+def _wrap(line: _Line, width: int, unicode: bool = True) -> list["Text"]:
     from rich.text import Text
 
     body = Text()
     for text, style in line.pieces:
+        text = text if unicode else text.translate(_ASCII)
         body.append(" ".join(text.split("\n")) if "\n" in text else text, style=style)
     plain = body.plain
     if line.one_line:
         room = max(width - line.indent, 20)
-        cut = truncate(plain, room)
+        cut = truncate(plain, room, "…" if unicode else "...")
         return [Text(" " * line.indent) + (body[: len(cut)] if cut == plain else Text(cut, style=_style_of(line)))]
     if not plain:
         return [Text("")]
@@ -318,7 +324,7 @@ def _rows(report: Report, options: RenderOptions) -> list["Text"]:
     width = max(options.width, 40)
     rows: list[Text] = []
     for line in _build(report, options).lines:
-        rows.extend(_wrap(line, width))
+        rows.extend(_wrap(line, width, options.unicode))
     return rows
 
 

@@ -149,6 +149,8 @@ def test_ascii_marks_without_unicode():
     report = report_of(result("a.bad", Finding(Status.FAIL, "broken")))
     text = render_plain(report, RenderOptions(width=100, unicode=False))
     assert "X a.bad" in text and "✗" not in text
+    assert all(ord(c) < 128 for c in render_plain(scenario_report("nccl_misconfigured"),
+                                                 RenderOptions(width=80, unicode=False)))
 
 
 def test_evidence_that_only_repeats_the_message_is_left_out():
