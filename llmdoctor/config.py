@@ -294,50 +294,84 @@ def load_config(path: str | os.PathLike[str] | None = None, registry: Registry |
     file, is_pyproject = found
     data = _read(file, is_pyproject)
     config.path = file
-    src = str(file)
-    prefix = f"{file}: " + ("tool.llmdoctor." if is_pyproject else "")
+    where = _Where(file, f"{file}: " + ("tool.llmdoctor." if is_pyproject else ""), registry, specs)
     for key, value in data.items():
-        where = f"{prefix}{key}"
         if key not in TOP_KEYS:
-            raise UsageError(f"{where}: unknown key{_near(key, TOP_KEYS)}; known: {', '.join(TOP_KEYS)}")
-        if key in ("select", "ignore"):
-            patterns = _patterns(where, value, key)
-            if registry is not None:
-                _known_patterns(where, patterns, registry)
-            setattr(config, key, Value(patterns, src))
-        elif key == "fail-on":
-            config.fail_on = Value(fail_on_value(where, value), src)
-        elif key == "checks":
-            if not isinstance(value, dict):
-                raise UsageError(f'{where}: expected tables like [checks."nccl.shm"]')
-            for check_id, table in value.items():
-                cwhere = f'{prefix}checks."{check_id}"'
-                if registry is not None and check_id not in specs:
-                    raise UsageError(f"{cwhere}: unknown check id{_near(check_id, specs)}; see 'llmdoctor checks'")
-                if not isinstance(table, dict):
-                    raise UsageError(f"{cwhere}: expected a table of settings")
-                declared_all = specs[check_id].settings if registry is not None else {}
-                for name, setting in table.items():
-                    swhere = f"{cwhere}.{name}"
-                    if registry is None:
-                        config.settings[f"{check_id}.{name}"] = Value(setting, src)
-                        continue
-                    if name not in declared_all:
-                        known = ", ".join(sorted(declared_all)) or "none"
-                        raise UsageError(f"{swhere}: unknown setting{_near(name, declared_all)}; {check_id} has: {known}")
-                    config.settings[f"{check_id}.{name}"] = Value(_setting_value(swhere, declared_all[name], setting), src)
-        elif key == "expect":
-            if not isinstance(value, dict):
-                raise UsageError(f"{where}: expected a table")
-            for ekey, evalue in value.items():
-                ewhere = f"{prefix}expect.{ekey}"
-                if ekey not in EXPECTATIONS:
-                    raise UsageError(f"{ewhere}: unknown expectation{_near(ekey, EXPECTATIONS)}; known: {', '.join(EXPECTATIONS)}")
-                try:
-                    config.expect[ekey] = Value(EXPECTATIONS[ekey][0](ekey, evalue), src)
-                except ValueError as exc:
-                    raise UsageError(f"{ewhere}: {exc}") from None
+            raise UsageError(f"{where(key)}: unknown key{_near(key, TOP_KEYS)}; known: {', '.join(TOP_KEYS)}")
+        _READERS[key](config, where, key, value)
     return config
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a value comes from (the file, and the prefix naming a key in messages) and what validates it."""
+
+    file: Path
+    prefix: str
+    registry: Registry | None
+    specs: Mapping[str, CheckSpec]
+
+    def __call__(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    @property
+    def src(self) -> str:
+        return str(self.file)
+
+
+def _read_patterns(config: Config, where: _Where, key: str, value: Any) -> None:
+    patterns = _patterns(where(key), value, key)
+    if where.registry is not None:
+        _known_patterns(where(key), patterns, where.registry)
+    setattr(config, key, Value(patterns, where.src))
+
+
+def _read_fail_on(config: Config, where: _Where, key: str, value: Any) -> None:
+    config.fail_on = Value(fail_on_value(where(key), value), where.src)
+
+
+def _read_checks(config: Config, where: _Where, key: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise UsageError(f'{where(key)}: expected tables like [checks."nccl.shm"]')
+    for check_id, table in value.items():
+        cwhere = f'{where.prefix}checks."{check_id}"'
+        if where.registry is not None and check_id not in where.specs:
+            raise UsageError(f"{cwhere}: unknown check id{_near(check_id, where.specs)}; see 'llmdoctor checks'")
+        if not isinstance(table, dict):
+            raise UsageError(f"{cwhere}: expected a table of settings")
+        for name, setting in table.items():
+            config.settings[f"{check_id}.{name}"] = Value(_check_setting(where, cwhere, check_id, name, setting),
+                                                          where.src)
+
+
+def _check_setting(where: _Where, cwhere: str, check_id: str, name: str, setting: Any) -> Any:
+    if where.registry is None:
+        return setting
+    declared_all = where.specs[check_id].settings
+    swhere = f"{cwhere}.{name}"
+    if name not in declared_all:
+        known = ", ".join(sorted(declared_all)) or "none"
+        raise UsageError(f"{swhere}: unknown setting{_near(name, declared_all)}; {check_id} has: {known}")
+    return _setting_value(swhere, declared_all[name], setting)
+
+
+def _read_expect(config: Config, where: _Where, key: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise UsageError(f"{where(key)}: expected a table")
+    for ekey, evalue in value.items():
+        ewhere = f"{where.prefix}expect.{ekey}"
+        if ekey not in EXPECTATIONS:
+            raise UsageError(f"{ewhere}: unknown expectation{_near(ekey, EXPECTATIONS)}; known: {', '.join(EXPECTATIONS)}")
+        try:
+            config.expect[ekey] = Value(EXPECTATIONS[ekey][0](ekey, evalue), where.src)
+        except ValueError as exc:
+            raise UsageError(f"{ewhere}: {exc}") from None
+
+
+_READERS: dict[str, Callable[[Config, _Where, str, Any], None]] = {
+    "select": _read_patterns, "ignore": _read_patterns, "fail-on": _read_fail_on, "checks": _read_checks,
+    "expect": _read_expect,
+}
 
 
 def prune_unconfigured_expectations(specs: list[CheckSpec], config: Config, selected: Iterable[str]) -> list[CheckSpec]:
