@@ -32,6 +32,7 @@ PROBLEMS = (Status.FAIL, Status.ERROR, Status.WARN)
 # Areas are listed worst first: a failure is near the top however the areas are named.
 _AREA_RANK = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.UNKNOWN: 3, Status.PASS: 4,
               Status.NOT_APPLICABLE: 5}
+_MOST_FINDINGS = 3  # findings of one check listed in the default view (-v lists them all)
 _SHORT_REASON = 56  # characters of a reason on the unknown / not-applicable summary lines
 
 
@@ -181,9 +182,9 @@ def _area(out: _Layout, area: str, results: list[CheckResult]) -> None:
     worst = _worst(results)
     counts = _area_counts(results)
     out.add(0, out.mark(worst), (f"{area:<9}", "bold"), (f" {counts}", ""), hang=12)
-    for result in results:
-        if out.options.level >= 1 or result.status in PROBLEMS:
-            _check(out, result)
+    shown = results if out.options.level >= 1 else [r for r in results if r.status in PROBLEMS]
+    for result in sorted(shown, key=lambda r: _AREA_RANK[r.status]):  # worst first, then in report order
+        _check(out, result)
 
 
 def _area_counts(results: list[CheckResult]) -> str:
@@ -217,9 +218,13 @@ def _check(out: _Layout, result: CheckResult) -> None:
         return
     out.add(2, *head, (f"  {_several(findings)}", quiet), hang=6)
     shared = _shared_commands(findings)  # the same command for every finding (a registered fix): once
-    for finding in findings:
+    ordered = sorted(findings, key=lambda f: _AREA_RANK[f.status])  # worst first
+    listed = ordered if out.options.level >= 1 else ordered[:_MOST_FINDINGS]
+    for finding in listed:
         out.add(6, out.mark(finding.status), (finding_line(finding), ""), hang=8)
         _details(out, finding, 8, skip=shared)
+    if len(listed) < len(findings):
+        out.add(6, (f"… {len(findings) - len(listed)} more: llmdoctor check -v --select {result.id}", "dim"), hang=8)
     for command in shared:
         out.lines.append(_Line(6, 6, [(f"$ {command}", "bold")]))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from llmdoctor.engine import Context, load_registry, run_checks, select
 from llmdoctor.results import CheckResult, Finding, Report, Status
@@ -35,3 +36,14 @@ def report_of(*results: CheckResult, fail_on: str = "fail", scenario: str = "h10
 
 def error_result(check_id: str) -> CheckResult:
     return result(check_id, Finding(Status.ERROR, "ZeroDivisionError: division by zero"))
+
+
+def input_report(path: Path) -> Report:
+    """The report ``llmdoctor check --from PATH`` makes for a scenario or a pasted dump."""
+    from llmdoctor.config import Config, prune_unconfigured_expectations
+    from llmdoctor.inputs import load_snapshot
+
+    snap = load_snapshot(str(path))
+    snap = dataclasses.replace(snap, meta=dataclasses.replace(snap.meta, source_detail=path.name))
+    reg = load_registry()
+    return run_checks(snap, prune_unconfigured_expectations(select(reg), Config(), ()), Context(), registry=reg)

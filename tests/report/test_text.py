@@ -13,7 +13,7 @@ from llmdoctor.report.text import render_plain, render_rich
 from llmdoctor.results import Finding, Remedy, Status, fail, not_applicable, passed, unknown, warn
 
 from conftest import SCENARIOS
-from report.helpers import report_of, result, scenario_report
+from report.helpers import input_report, report_of, result, scenario_report
 
 SCENARIO_NAMES = sorted(p.stem for p in SCENARIOS.glob("*.json"))
 WIDTHS = (80, 160)
@@ -31,11 +31,18 @@ def test_a_healthy_8_gpu_machine_is_short(width, most):
     assert not any("cuda.driver" in line for line in lines)  # passing checks are counted in their area, not listed
 
 
-@pytest.mark.parametrize("name", SCENARIO_NAMES)
+INPUTS = sorted(SCENARIOS.glob("*.json")) + sorted((SCENARIOS.parent / "dumps").iterdir())
+
+
+@pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.name)
 @pytest.mark.parametrize("width", WIDTHS)
-def test_a_failure_shows_within_the_first_10_lines(name, width):
-    report = scenario_report(name)
+def test_a_failure_shows_within_the_first_10_lines(path, width):
+    report = input_report(path)
     text = plain(report, width)
+    if report.failed:  # the verdict is the last line (wrapped with a hanging indent)
+        lines = text.splitlines()
+        start = max(i for i, line in enumerate(lines) if not line.startswith(" "))
+        assert lines[start].startswith(f"FAILED: {report.failures[0].id}"), lines[start:]
     for problem in [r for r in report.checks if r.status in (Status.FAIL, Status.ERROR)][:1]:
         first = next(i for i, line in enumerate(text.splitlines()) if problem.id in line)
         assert first < 10, text
@@ -163,3 +170,11 @@ def test_a_fix_shared_by_every_finding_of_a_check_is_printed_once():
     text = plain(scenario_report("nccl_misconfigured"), 160)
     env_block = text.split("nccl.env", 1)[1].split("nccl.perf-switches", 1)[0]
     assert env_block.count("$ llmdoctor fix nccl") == 1
+
+
+def test_a_check_with_many_findings_lists_three_and_says_how_to_see_the_rest():
+    findings = [warn(f"requirement {i} is missing") for i in range(8)] + [fail("the one that fails")]
+    text = plain(report_of(result("packages.pip-check", *findings)), 160)
+    assert "the one that fails" in text  # worst first
+    assert text.count("requirement") == 2 and "… 6 more: llmdoctor check -v --select packages.pip-check" in text
+    assert plain(report_of(result("packages.pip-check", *findings)), 160, level=1).count("requirement") == 8
