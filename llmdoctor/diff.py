@@ -174,9 +174,15 @@ def to_dict(names: Sequence[str], snaps: Sequence[Snapshot], diffs: Sequence[Dif
             "differences": [d.to_dict() for d in diffs]}
 
 
-def render_text(names: Sequence[str], diffs: Sequence[Difference], width: int = 100) -> str:
-    """The differences as a table that fits ``width`` columns (cells cut at a word, with an ellipsis)."""
+def render_text(names: Sequence[str], diffs: Sequence[Difference], width: int | None = None) -> str:
+    """The differences as a table that fits ``width`` columns (cells cut at a word, with an ellipsis).
+
+    Without ``width``: the terminal's (``COLUMNS``), 100 when there is none.
+    """
+    import shutil
     import textwrap
+
+    width = width or shutil.get_terminal_size((100, 24)).columns
 
     letters = [chr(ord("A") + i) for i in range(len(names))]
     head = "llmdoctor diff: " + ", ".join(f"{l} = {n}" for l, n in zip(letters, names))
