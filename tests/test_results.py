@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from llmdoctor.results import EVIDENCE_LIMIT, FAIL_ON, Status, fail, not_applicable, passed, unknown, warn
 
+from conftest import load_scenario, run_cli
 from report.helpers import error_result, report_of, result
 
 
@@ -64,3 +67,15 @@ def test_json_evidence_is_cut_at_a_word_with_an_ellipsis():
 
 def test_unknown_outranks_pass_in_a_checks_verdict():
     assert result("a.b", passed("x"), unknown("y")).status is Status.UNKNOWN
+
+
+def test_cli_fail_on_unknown_fails_a_report_with_an_unknown_check(tmp_path):
+    # GPUs not read (NVML failed): gpu.dtype, which needs them, is unknown
+    snap = dataclasses.replace(load_scenario("h100x8_healthy"), gpus=None)
+    path = tmp_path / "no_gpus_read.json"
+    path.write_text(snap.to_json())
+    ok = run_cli("check", "--from", str(path), "--select", "gpu.dtype", "--format", "plain")
+    strict = run_cli("check", "--from", str(path), "--select", "gpu.dtype", "--format", "plain", "--fail-on", "unknown")
+    assert ok.returncode == 0 and "incomplete" in ok.stdout.splitlines()[-1], ok.stdout
+    assert strict.returncode == 1, strict.stdout
+    assert strict.stdout.splitlines()[-1].startswith("FAILED: gpu.dtype — llmdoctor explain gpu.dtype")

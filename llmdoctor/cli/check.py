@@ -43,9 +43,11 @@ def check(
 ) -> None:
     """Examine this machine (or a snapshot) and report a verdict per check."""
     if fail_on is not None:
-        from ..config import fail_on_value
+        from ..results import FAIL_ON
 
-        fail_on = fail_on_value("--fail-on", fail_on)
+        if fail_on.lower() not in FAIL_ON:
+            raise UsageError(f"--fail-on {fail_on!r}: use {', '.join(repr(v) for v in FAIL_ON)}")
+        fail_on = fail_on.lower()
     if json_:
         if fmt not in (None, "json"):
             raise UsageError("--json and --format disagree")
