@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 from . import data
 from .snapshot import Snapshot
-from .units import cudnn_version, fmt_bytes, truncate
+from .units import cudnn_version, format_bytes, truncate
 
 SCHEMA = "llmdoctor.diff/1"
 
@@ -97,7 +97,7 @@ FACTS: list[tuple[str, str, int, str, Callable[[Snapshot], Any]]] = [
     ("torch.cudnn", "cuDNN (torch)", 60, "cuDNN torch loads",
      lambda s: cudnn_version(s.torch.cudnn) if s.torch and s.torch.installed else _t("cudnn")(s)),
     ("host.shm_total", "/dev/shm size", 50, "NCCL and DataLoader workers need shared memory",
-     lambda s: fmt_bytes(s.host.shm_total) if s.host and s.host.shm_total else None),
+     lambda s: format_bytes(s.host.shm_total) if s.host and s.host.shm_total else None),
     ("toolkit.nvcc_version", "nvcc (CUDA toolkit)", 40, "what extensions are compiled with",
      lambda s: s.toolkit.nvcc_version if s.toolkit else None),
     ("python.version", "Python", 35, "wheels are built per Python version",

@@ -1,31 +1,27 @@
-"""How llmdoctor writes sizes, durations and cut texts: one formatter each, for every output.
-
-- ``fmt_bytes(n)``: binary units (GiB, MiB, KiB, B), whole numbers without a decimal ("80 GiB", "1.5 GiB");
-- ``fmt_seconds(s)``: a budget or a duration as a person reads it ("0.5 s", "20 s", "1.25 s");
-- ``truncate(text, limit)``: cut at a word boundary with an ellipsis, never inside a word unless the
-  first word alone is longer than the limit.
-"""
+"""Units: the one way llmdoctor writes a byte count for people."""
 
 from __future__ import annotations
 
-ELLIPSIS = "…"
-_UNITS = (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10))
 
-
-def fmt_bytes(n: float | None, unit: str | None = None, digits: int = 1) -> str:
-    """``n`` bytes in binary units: "80 GiB", "1.5 GiB", "512 MiB"; "?" when unknown.
-
-    ``unit`` forces one ("GiB"); ``digits`` is the most decimals kept (trailing zeros dropped).
-    """
+def format_bytes(n: float | None, unknown: str = "?") -> str:
+    """Binary units, three significant figures: 512 B, 1.50 KiB, 80.0 GiB, 1.23 TiB."""
     if n is None:
-        return "?"
-    if unit is not None:
-        div = dict(_UNITS).get(unit, 1)
-        return f"{_number(n / div, digits)} {unit}"
-    for name, div in _UNITS:
-        if abs(n) >= div:
-            return f"{_number(n / div, digits)} {name}"
-    return f"{int(n)} B"
+        return unknown
+    value = float(n)
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            if unit == "B":
+                return f"{sign}{value:.0f} B"
+            return f"{sign}{value:.3g} {unit}" if value < 100 else f"{sign}{value:.0f} {unit}"
+        value /= 1024
+    return f"{sign}{value:.0f} TiB"
+
+
+# --- appended (issue 12): durations, cut texts, cuDNN versions -----------------------------------------
+
+ELLIPSIS = "…"
 
 
 def _number(value: float, digits: int) -> str:
