@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..snapshot import Meta, ProbeResult, Snapshot, freeze_mapping
+from ..units import fmt_seconds
 
 PROBE_NAMES = ("host", "python", "nvml", "torch", "toolkit", "packages", "env")
 
@@ -49,7 +50,6 @@ def _reason(exc: BaseException) -> str:
 def collect(python: str | None = None, timeout: float = 20.0,
             progress: Callable[[list[str]], None] | None = None) -> Snapshot:
     """Probe this machine (and the interpreter ``python``, default: the current one)."""
-    from ..units import fmt_seconds
     from . import env, host, nvml, packages, toolkit, torch_probe
 
     target = python or sys.executable

@@ -20,10 +20,12 @@ def test_worker_timeout_names_the_budget(tmp_path):
 
 
 def test_collector_timeout_names_the_budget(monkeypatch):
-    def hang(python: str, timeout: float):
+    def hang(*args: object, **kwargs: object):
         time.sleep(3)
 
+    monkeypatch.setenv("LLMDOCTOR_TORCH_CACHE", "off")  # where a torch facts cache exists, it is not asked
     monkeypatch.setattr(torch_probe, "probe_torch", hang)
+    monkeypatch.setattr(torch_probe, "probe_torch_cached", hang, raising=False)
     snap = collect(timeout=0.5)
     record = next(p for p in snap.probes if p.name == "torch")
     assert not record.ok and record.reason == "torch probe timed out after 0.5 s"
