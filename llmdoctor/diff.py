@@ -11,7 +11,8 @@ from typing import Any, Callable, Sequence
 
 from . import data
 from .snapshot import Snapshot
-from .units import cudnn_version, format_bytes, truncate
+from .facts.derived import cudnn_text
+from .units import format_bytes, truncate
 
 SCHEMA = "llmdoctor.diff/1"
 
@@ -95,7 +96,7 @@ FACTS: list[tuple[str, str, int, str, Callable[[Snapshot], Any]]] = [
     ("torch.arch_list", "torch arch list", 75, "GPU architectures torch has kernels for", _t("arch_list")),
     ("torch.nccl", "NCCL (torch)", 70, "collectives: NCCL bugs and GPU support differ by version", _t("nccl")),
     ("torch.cudnn", "cuDNN (torch)", 60, "cuDNN torch loads",
-     lambda s: cudnn_version(s.torch.cudnn) if s.torch and s.torch.installed else _t("cudnn")(s)),
+     lambda s: cudnn_text(s.torch.cudnn) if s.torch and s.torch.installed else _t("cudnn")(s)),
     ("host.shm_total", "/dev/shm size", 50, "NCCL and DataLoader workers need shared memory",
      lambda s: format_bytes(s.host.shm_total) if s.host and s.host.shm_total else None),
     ("toolkit.nvcc_version", "nvcc (CUDA toolkit)", 40, "what extensions are compiled with",

@@ -19,7 +19,7 @@ def format_bytes(n: float | None, unknown: str = "?") -> str:
     return f"{sign}{value:.0f} TiB"
 
 
-# --- appended (issue 12): durations, cut texts, cuDNN versions -----------------------------------------
+# --- appended (issue 12): durations and cut texts --------------------------------------------------------
 
 ELLIPSIS = "…"
 
@@ -50,14 +50,3 @@ def truncate(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
             cut = cut[:space]
     return cut.rstrip(" ,;:\n") + ellipsis
 
-
-def cudnn_version(raw: int | None) -> str | None:
-    """``torch.backends.cudnn.version()`` as people write it: 90501 -> "9.5.1", 8902 -> "8.9.2".
-
-    cuDNN 9 encodes M*10000 + m*100 + p; cuDNN 8 and older M*1000 + m*100 + p.
-    """
-    if not raw:
-        return None
-    if raw >= 10000:
-        return f"{raw // 10000}.{(raw % 10000) // 100}.{raw % 100}"
-    return f"{raw // 1000}.{(raw % 1000) // 100}.{raw % 100}"

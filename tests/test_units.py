@@ -1,11 +1,10 @@
-"""The one byte formatter (as diff uses it), the duration formatter, cuDNN version text and word-boundary
-truncation."""
+"""The one byte formatter (as diff uses it), the duration formatter, and word-boundary truncation."""
 
 from __future__ import annotations
 
 import pytest
 
-from llmdoctor.units import cudnn_version, fmt_seconds, format_bytes, truncate
+from llmdoctor.units import fmt_seconds, format_bytes, truncate
 
 
 @pytest.mark.parametrize("n, text", [(1007 * 2**30, "1007 GiB"), (64 * 2**20, "64 MiB"), (1023, "1023 B"),
@@ -17,11 +16,6 @@ def test_format_bytes(n, text):
 @pytest.mark.parametrize("s, text", [(0.5, "0.5 s"), (20.0, "20 s"), (1.25, "1.25 s"), (2.0, "2 s")])
 def test_fmt_seconds_states_the_real_budget(s, text):
     assert fmt_seconds(s) == text
-
-
-@pytest.mark.parametrize("raw, text", [(90501, "9.5.1"), (90100, "9.1.0"), (8902, "8.9.2"), (None, None)])
-def test_cudnn_version(raw, text):
-    assert cudnn_version(raw) == text
 
 
 def test_truncate_cuts_at_a_word_boundary():
