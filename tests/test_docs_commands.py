@@ -46,7 +46,10 @@ def _argv(line: str) -> list[str] | None:
         return None
     args = []
     for word in words:
-        if word in SHELL_STOP or word.startswith((">", "2>", "|")) or word.endswith(")"):
+        if word in SHELL_STOP or word.startswith((">", "2>", "|")):
+            break
+        if word.endswith(")"):  # the end of a $(llmdoctor ...) substitution
+            args.append(word.rstrip(")"))
             break
         args.append(word)
     return args

@@ -33,7 +33,7 @@ PROBLEMS = (Status.FAIL, Status.ERROR, Status.WARN)
 _AREA_RANK = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.UNKNOWN: 3, Status.PASS: 4,
               Status.NOT_APPLICABLE: 5}
 _MOST_FINDINGS = 3  # findings of one check listed in the default view (-v lists them all)
-_SHORT_REASON = 56  # characters of a reason on the unknown / not-applicable summary lines
+_SHORT_REASON = 44  # characters of a reason on the unknown / not-applicable summary lines
 
 
 def environment_parts(snap: Any) -> list[str]:
@@ -141,11 +141,16 @@ def _build(report: Report, options: RenderOptions) -> _Layout:
     for i, row in enumerate(_join_parts(environment_parts(report.snapshot), max(options.width, 40))):
         out.add(0 if i == 0 else 2, (row, "bold"), hang=2)
     out.blank()
-    for area, results in _areas(report.checks):
-        _area(out, area, results)
+    areas = _areas(report.checks)
+    for area, results in areas:
+        # an area with nothing to check here is said once, on the not-applicable line
+        if options.level >= 1 or any(r.status is not Status.NOT_APPLICABLE for r in results):
+            _area(out, area, results)
     if options.level == 0:
-        _summarised(out, [r for r in report.checks if r.status is Status.UNKNOWN], Status.UNKNOWN)
-        _summarised(out, [r for r in report.checks if r.status is Status.NOT_APPLICABLE], Status.NOT_APPLICABLE)
+        sizes = {area: len(results) for area, results in areas}
+        _summarised(out, [r for r in report.checks if r.status is Status.UNKNOWN], Status.UNKNOWN, sizes)
+        _summarised(out, [r for r in report.checks if r.status is Status.NOT_APPLICABLE], Status.NOT_APPLICABLE,
+                    sizes)
     out.blank()
     style = "bold red" if report.failed else ("bold magenta" if report.errored else "bold green")
     out.add(0, (verdict_line(report), style), hang=2)
@@ -269,12 +274,26 @@ def _told(finding: Finding) -> bool:
                for k, v in finding.evidence.items())
 
 
-def _summarised(out: _Layout, results: list[CheckResult], status: Status) -> None:
+def _summarised(out: _Layout, results: list[CheckResult], status: Status, sizes: dict[str, int]) -> None:
     """The checks that could not decide (or had nothing to check) on one line, each with why."""
     if not results:
         return
-    items = "; ".join(f"{r.id} ({_short_reason(r)})" for r in results)
+    by_reason: dict[str, list[CheckResult]] = {}  # checks that give the same reason share it
+    for r in results:
+        by_reason.setdefault(_short_reason(r), []).append(r)
+    items = "; ".join(f"{_ids(group, sizes)} ({reason})" for reason, group in by_reason.items())
     out.add(0, out.mark(status), (f"{WORDS[status]}: ", STYLES[status]), (items, "dim"), hang=4)
+
+
+def _ids(group: list[CheckResult], sizes: dict[str, int]) -> str:
+    """The ids of a group of checks, a whole area (two checks or more) written ``area.*``."""
+    names: list[str] = []
+    for r in group:
+        whole = sizes.get(r.area, 0) > 1 and sum(1 for g in group if g.area == r.area) == sizes[r.area]
+        name = f"{r.area}.*" if whole else r.id
+        if name not in names:
+            names.append(name)
+    return ", ".join(names)
 
 
 def _short_reason(result: CheckResult) -> str:

@@ -23,9 +23,10 @@ def plain(report, width=100, level=0):
     return render_plain(report, RenderOptions(width=width, verbosity=level))
 
 
-@pytest.mark.parametrize("width, most", [(100, 17), (160, 16)])
+@pytest.mark.parametrize("width, most", [(100, 18), (160, 17)])
 def test_a_healthy_8_gpu_machine_is_short(width, most):
-    # header (2 lines), one line per area (9), the unknown checks with why (2-3), the verdict
+    # header (2 lines), one line per area (9), the unknown checks with why (2), the not-applicable ones (1),
+    # the verdict
     lines = plain(scenario_report("h100x8_healthy"), width).splitlines()
     assert len(lines) <= most, "\n".join(lines)
     assert not any("cuda.driver" in line for line in lines)  # passing checks are counted in their area, not listed
@@ -178,3 +179,14 @@ def test_a_check_with_many_findings_lists_three_and_says_how_to_see_the_rest():
     assert "the one that fails" in text  # worst first
     assert text.count("requirement") == 2 and "… 6 more: llmdoctor check -v --select packages.pip-check" in text
     assert plain(report_of(result("packages.pip-check", *findings)), 160, level=1).count("requirement") == 8
+
+
+def test_checks_with_the_same_reason_share_it():
+    na = [result("load.a", not_applicable("no model given")), result("load.b", not_applicable("no model given")),
+          result("gpu.x", not_applicable("no GPU on this host"))]
+    line = next(l for l in plain(report_of(*na, result("load.c", passed("read"))), 160).splitlines()
+                if l.startswith("- not applicable:"))
+    assert line == "- not applicable: load.a, load.b (no model given); gpu.x (no GPU on this host)"
+    whole = plain(report_of(*na), 160).splitlines()
+    assert "- not applicable: load.* (no model given); gpu.x (no GPU on this host)" in whole
+    assert not any(l.startswith("- load") for l in whole)  # an area with nothing to check: said once
