@@ -118,6 +118,7 @@ class _Line:
     hang: int
     pieces: list[tuple[str, str]]
     one_line: bool = False  # cut to the width (at a word, with an ellipsis) instead of wrapped
+    verbatim: bool = False  # a command to copy: never wrapped nor cut, whatever the width
 
 
 class _Layout:
@@ -231,7 +232,7 @@ def _check(out: _Layout, result: CheckResult) -> None:
     if len(listed) < len(findings):
         out.add(6, (f"… {len(findings) - len(listed)} more: llmdoctor check -v --select {result.id}", "dim"), hang=8)
     for command in shared:
-        out.lines.append(_Line(6, 6, [(f"$ {command}", "bold")]))
+        out.lines.append(_Line(6, 6, [(f"$ {command}", "bold")], verbatim=True))
 
 
 def _shared_commands(findings: list[Finding]) -> list[str]:
@@ -265,7 +266,7 @@ def _details(out: _Layout, finding: Finding, indent: int, skip: list[str] | None
     if remedy.text:
         out.add(indent, ("fix: ", "cyan"), (remedy.text, ""), hang=indent + 5)
     for command in [c for c in commands_of(finding) if c not in (skip or ())]:  # one command a line, never wrapped: a line a user copies as it is
-        out.lines.append(_Line(indent + 2, indent + 2, [(f"$ {command}", "bold")]))
+        out.lines.append(_Line(indent + 2, indent + 2, [(f"$ {command}", "bold")], verbatim=True))
 
 
 def _told(finding: Finding) -> bool:
@@ -318,6 +319,8 @@ def _wrap(line: _Line, width: int, unicode: bool = True) -> list["Text"]:
         text = text if unicode else text.translate(_ASCII)
         body.append(" ".join(text.split("\n")) if "\n" in text else text, style=style)
     plain = body.plain
+    if line.verbatim:
+        return [Text(" " * line.indent) + body]
     if line.one_line:
         room = max(width - line.indent, 20)
         cut = truncate(plain, room, "…" if unicode else "...")

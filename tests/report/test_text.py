@@ -94,6 +94,8 @@ def test_a_problem_is_expanded_with_evidence_fix_and_command_lines():
     assert any(l.strip() == "fix: Upgrade the driver, or install torch built for cu118" for l in lines)
     assert "$ pip install torch==2.4.0 --index-url https://download.pytorch.org/whl/cu118" in [l.strip() for l in lines]
     assert "$ llmdoctor fix pin" in [l.strip() for l in lines]
+    narrow = [l.strip() for l in plain(report_of(result("cuda.driver", finding)), 40).splitlines()]
+    assert "$ pip install torch==2.4.0 --index-url https://download.pytorch.org/whl/cu118" in narrow  # never wrapped
 
 
 def test_a_check_with_several_findings_does_not_repeat_its_first():
