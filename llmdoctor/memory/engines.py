@@ -18,7 +18,7 @@ Pure arithmetic on a ModelSpec; nothing here touches the machine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..engine import UsageError
@@ -303,10 +303,16 @@ def sglang_plan(spec: ModelSpec, gpu_total: int, o: EngineOptions, gpu_used: int
 
 def engine_plan(spec: ModelSpec, gpu_name: str, gpu_total: int, o: EngineOptions, gpu_used: int = 0) -> EnginePlan:
     if o.engine == "vllm":
-        return vllm_plan(spec, gpu_name, gpu_total, o, gpu_used)
-    if o.engine == "sglang":
-        return sglang_plan(spec, gpu_total, o, gpu_used)
-    raise UsageError(f"engine {o.engine!r} has no engine plan (transformers uses the default planner)")
+        p = vllm_plan(spec, gpu_name, gpu_total, o, gpu_used)
+    elif o.engine == "sglang":
+        p = sglang_plan(spec, gpu_total, o, gpu_used)
+    else:
+        raise UsageError(f"engine {o.engine!r} has no engine plan (transformers uses the default planner)")
+    if spec.max_position and p.max_model_len > spec.max_position:
+        p = replace(p, problems=p.problems + (
+            f"max_model_len {p.max_model_len:,} is beyond the model's max_position_embeddings {spec.max_position:,}: "
+            f"the engine refuses it (it would need RoPE scaling by {p.max_model_len / spec.max_position:.2g}x)",))
+    return p
 
 
 def explain(engine: str) -> str:
