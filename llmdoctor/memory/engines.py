@@ -31,7 +31,8 @@ KV_DTYPES = {"auto": 0, "bf16": 2, "fp16": 2, "fp32": 4, "fp8": 1, "fp8_e4m3": 1
 # Constants of the accounting, each with where it comes from (printed by --explain).
 VLLM_CURRENT = (0, 21)  # defaults below are those of vLLM >= 0.21 (V1 engine, CUDA-graph memory profiled)
 SAMPLER_BYTES_PER_LOGIT = 15.0  # bf16 logits + fp32 copy + fp32 probs + fp32 exponential draws (+ temporaries)
-V0_SAMPLER_BYTES_PER_LOGIT = 12.0
+V0_SAMPLER_BYTES_PER_LOGIT = 40.0  # V0 sampler: fp32 logits, probs, logprobs, sorted top-p/top-k copies + int64 idx
+FORWARD_FACTOR = 1.07  # allocator rounding and the attention/rotary temporaries beside the MLP set
 NON_TORCH_TP1 = 0.30 * GiB  # cuBLAS/cuDNN workspaces, torch.compile caches (public logs: 0.05-0.35 GiB)
 NON_TORCH_PER_TP = 0.45 * GiB  # NCCL + custom all-reduce buffers per extra rank in the group (capped below)
 NON_TORCH_TP_CAP = 1.8 * GiB
@@ -189,7 +190,7 @@ def forward_peak(spec: ModelSpec, tokens: int, tp: int, act_bytes: int) -> float
         per_token = spec.experts_per_tok * (3 * moe_i / tp + h) + 3 * spec.dense_intermediate / tp
     else:
         per_token = 3 * spec.intermediate / tp
-    return tokens * act_bytes * (2 * h + per_token)
+    return tokens * act_bytes * (2 * h + per_token) * FORWARD_FACTOR
 
 
 # --------------------------------------------------------------------------- vLLM
@@ -198,8 +199,9 @@ def forward_peak(spec: ModelSpec, tokens: int, tp: int, act_bytes: int) -> float
 def vllm_defaults(gpu_name: str, gpu_total: int, o: EngineOptions, max_len: int) -> tuple[int, int]:
     """(max_num_batched_tokens, max_num_seqs) as vLLM picks them for `vllm serve`."""
     if o.version < (0, 8):  # V0: the whole prompt at once, unless chunked prefill (auto above 32k)
-        chunked = max_len > 32768
-        tokens = o.max_num_batched_tokens or (2048 if chunked else max(max_len, 2048))
+        chunked = max_len > 32768 and o.version >= (0, 5)
+        floor = 2560 if o.version < (0, 4) else 2048
+        tokens = o.max_num_batched_tokens or (2048 if chunked else max(max_len, floor))
         return tokens, o.max_num_seqs or 256
     big = gpu_total >= 70 * GiB and "a100" not in gpu_name.lower()
     tokens = o.max_num_batched_tokens or (8192 if big else 2048)
