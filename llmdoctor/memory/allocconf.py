@@ -116,3 +116,23 @@ def parse(value: str, torch_version: str | None) -> tuple[dict[str, str], list[P
             problems.append(Problem("warn", "backend", f"backend:cudaMallocAsync ignores {', '.join(ignored)} "
                                     "(they apply to the native allocator only)"))
     return settings, problems
+
+
+def expandable_setting(torch_version: str | None) -> str:
+    """The line that turns on expandable segments for this torch, naming the variable it reads.
+
+    torch < 2.9 reads only PYTORCH_CUDA_ALLOC_CONF; 2.9 and 2.10 read PYTORCH_ALLOC_CONF first but ignore
+    expandable_segments there for CUDA (pytorch #183387), so the legacy name is the one that works; from 2.11
+    the generic PYTORCH_ALLOC_CONF does.  Unknown torch: the legacy name, which every release reads when the
+    generic one is unset.
+    """
+    table = data.load("alloc_conf")
+    names = table["variables"]
+    tv = data.version(torch_version) if torch_version else None
+    fixed = data.version(table["expandable_ignored_in_generic"]["fixed"])
+    if tv is not None and tv >= fixed:
+        return f"{names['generic']}=expandable_segments:True (torch {torch_version} reads it)"
+    why = (f"torch {torch_version} reads only {names['legacy']}" if tv is not None and tv < data.version(names["generic_since"])
+           else f"torch {torch_version} ignores expandable_segments in {names['generic']} (pytorch #183387)"
+           if tv is not None else f"torch version unknown: every release reads {names['legacy']}")
+    return f"{names['legacy']}=expandable_segments:True ({why})"
