@@ -53,7 +53,7 @@ def _live_gpus() -> tuple[Any, Any]:
 
     snap = collect(timeout=NVML_TIMEOUT_S)
     if snap.gpus is None:
-        reason = next((p.error for p in snap.probes if p.name == "nvml" and p.error), "NVML did not answer")
+        reason = next((p.reason for p in snap.probes if p.name == "nvml" and p.reason), "NVML did not answer")
         raise UsageError(f"--gpus auto: cannot read this machine's GPUs ({reason}); name them instead, "
                          f"e.g. --gpus 1xH100-80GB")
     return snap.gpus, snap.host
