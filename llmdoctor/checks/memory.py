@@ -23,10 +23,9 @@ FIT_SETTINGS = {
     "model": Setting(str, None, "model directory, config.json or cached repo id to plan for", flag="--model"),
     "seq_len": Setting(int, 4096, "with --model: tokens per sequence", flag="--seq-len"),
     "batch": Setting(int, 1, "with --model: sequences at once", flag="--batch"),
-    "mode": Setting(str, "inference", "with --model: inference | lora | qlora | full", flag="--mode",
+    "mode": Setting(str, "inference", "with --model: inference, lora, qlora or full", flag="--mode",
                     choices=("inference", "lora", "qlora", "full")),
     "dtype": Setting(str, "bf16", "weights dtype (bf16, fp16, fp32, fp8, int8)", flag="--dtype"),
-    "options": Setting(object, None, "planner Options built by the command line (overrides the settings above)"),
 }
 
 
@@ -40,7 +39,7 @@ def _fit_spec(model: Any) -> ModelSpec | None:
 
 
 def _fit_options(ctx: Context) -> Options:
-    given = ctx.setting("options")
+    given = ctx.option("memory.fit.options")  # planner Options the command line built (legacy key)
     if isinstance(given, Options):
         return given
     dtype = normalize_dtype(str(ctx.setting("dtype") or "bf16"))

@@ -39,7 +39,8 @@ FORMULAS = {
     "kv_cache": "2 x layers x kv_heads x head_dim x tokens x batch x bytes(kv dtype); tokens = seq-len, or the "
                 "sliding window on sliding-window layers; GQA/MQA use num_key_value_heads; MLA (DeepSeek-V2/V3) "
                 "caches the compressed latent: layers x (kv_lora_rank + qk_rope_head_dim) x tokens x batch x bytes "
-                "[vLLM/SGLang MLA cache; DeepSeek-V2 paper sec. 2.1].",
+                "[vLLM/SGLang MLA cache; DeepSeek-V2 paper sec. 2.1], replicated on every tensor-parallel GPU; "
+                "with TP, KV heads split over the GPUs, at least one head per GPU (fewer heads than GPUs: replicated).",
     "activations": "Inference (prefill of seq x batch, no_grad, SDPA/flash attention, no s^2 buffer): the widest "
                    "live set of one layer, b*s*(5h + 3i)*bytes for RMSNorm/SiLU-gated families (residual, the fp32 "
                    "norm copy, gate/up/product; + q with per-head q/k norms), b*s*(8h + 2i)*bytes for LayerNorm/GeLU "
@@ -55,9 +56,14 @@ FORMULAS = {
                    "Transformer Models' (sec. 4.1, eq. 1: sbh(34 + 5as/h)); coefficients measured on transformers' "
                    "modules with torch.autograd.graph.saved_tensors_hooks (bench/activation_memory.py, bf16, SDPA, "
                    "within 1%). Eager attention adds 2*heads*s^2*b*bytes. Gradient checkpointing keeps only each "
-                   "layer's input (s*b*h*bytes) plus one layer recomputed. Outside the layers: 8h per token, the "
-                   "logits kept for the loss b*s*V*2*bytes, and their gradients at the start of backward "
-                   "b*s*V*(4 + bytes).",
+                   "layer's input (s*b*h*bytes) plus one layer recomputed. Outside the layers: 8h per token, and the loss over the "
+                   "vocabulary at its peak (start of backward), b*s*V*20 bytes with transformers' ForCausalLMLoss "
+                   "(bf16 logits 2 + fp32 upcast 4 + log-softmax kept for backward 4 + its fp32 gradient 4 + the "
+                   "gradient through the upcast 4 + bf16 logits gradient 2), b*s*V*4 with Unsloth's fused chunked "
+                   "cross-entropy (--stack unsloth; its gradient checkpointing also offloads layer inputs to CPU). "
+                   "Tensor parallel: activations are whole on every GPU (the residual stream and the logits are not "
+                   "split). ZeRO-1/2/3 (--zero) shard optimizer states / + gradients / + weights over the GPUs; "
+                   "--offload-optimizer keeps optimizer states in CPU RAM.",
     "gradients": "full: one gradient per parameter in the training dtype; LoRA/QLoRA: fp32 gradients of the "
                  "adapters only (r x (in + out) per targeted Linear: q,k,v,o,gate,up,down).",
     "optimizer": "Adam with mixed precision: fp32 master weights + m + v = 12 bytes/param (ZeRO paper, Rajbhandari "
