@@ -42,7 +42,8 @@ def spec_of(name: str) -> ModelSpec:
 def options_of(fig: dict[str, Any]) -> EngineOptions:
     flags = dict(fig.get("flags", {}))
     version = parse_version(fig["version"]) if fig.get("version") else None
-    return EngineOptions(engine="vllm", **({"version": version} if version else {}), **flags).validate()
+    o = EngineOptions(engine="vllm", **flags)
+    return (replace(o, version=version) if version else o).validate()
 
 
 def _vllm_predictions(fig: dict[str, Any]) -> dict[str, float]:

@@ -152,7 +152,8 @@ def _alloc_env(env: Mapping[str, str], torch: Torch | None) -> _AllocEnv:
     names = table["variables"]
     tver = torch.version if torch is not None and torch.installed else None
     tv = data.version(tver)
-    generic_read = tv is None or tv >= data.version(names["generic_since"])
+    since = data.version(names["generic_since"])
+    generic_read = tv is None or since is None or tv >= since
     return _AllocEnv(names["legacy"], names["generic"], env.get(names["legacy"]), env.get(names["generic"]), tver,
                      generic_read, table)
 
@@ -251,7 +252,8 @@ def _gpu_free_finding(g: Gpu, threshold: float) -> Finding:
     if g.memory_total is None or g.memory_used is None:
         return unknown(f"memory use of {label} is unknown", subject=label)
     frac = g.memory_used / g.memory_total if g.memory_total else 0
-    procs = [{"pid": p.pid, "name": p.name, "used_bytes": p.used_memory} for p in (g.processes or ())]
+    procs: list[dict[str, Any]] = [{"pid": p.pid, "name": p.name, "used_bytes": p.used_memory}
+                                   for p in (g.processes or ())]
     evidence = {"memory_used": g.memory_used, "memory_total": g.memory_total, "fraction": round(frac, 4),
                 "threshold": threshold, "processes": procs}
     if frac <= threshold:

@@ -95,15 +95,17 @@ def offload_disk(folder: Optional[str]) -> Optional[int]:
 
 def engine_options(engine: str, tp: int, pp: int, kv_dtype: Optional[str], seq_len_given: Optional[int],
                    extra: dict[str, Any]) -> "EngineOptions":
+    from dataclasses import replace
+
     from ..memory.engines import EngineOptions, parse_version
 
     kv = (kv_dtype or "auto").lower()
     kv = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(kv, kv)
     given = extra.pop("engine_version", None)
     version = parse_version(given) if given else None
-    return EngineOptions(engine=engine, tp=tp, pp=pp, kv_cache_dtype=kv,
-                         max_model_len=extra.pop("max_model_len", None) or seq_len_given,
-                         **({"version": version} if version else {}), **extra).validate()
+    o = EngineOptions(engine=engine, tp=tp, pp=pp, kv_cache_dtype=kv,
+                      max_model_len=extra.pop("max_model_len", None) or seq_len_given, **extra)
+    return (replace(o, version=version) if version else o).validate()
 
 
 def fit(
@@ -194,7 +196,7 @@ def _run_engine(spec: Any, budgets: list["GpuBudget"], opts: "Options", eopts: "
     from dataclasses import replace
 
     from ..memory import render as R
-    from ..memory.engines import engine_plan
+    from ..memory.engines import engine_plan, engine_remedies
     from ..memory.plan import weight_bytes
 
     emb, layers, tail = weight_bytes(spec, opts)
@@ -202,8 +204,10 @@ def _run_engine(spec: Any, budgets: list["GpuBudget"], opts: "Options", eopts: "
     worst = min(budgets[: eopts.tp * eopts.pp], key=lambda b: b.total - b.used)
     ep = engine_plan(spec, worst.name, worst.total, eopts, worst.used)
     unused = [b.label for b in budgets[eopts.tp * eopts.pp:]]
+    rems = engine_remedies(spec, worst.name, worst.total, eopts, worst.used)
     if json_:
-        typer.echo(json.dumps(R.engine_to_dict(spec, worst, ep, unused), indent=2))
+        typer.echo(json.dumps({**R.engine_to_dict(spec, worst, ep, unused), "remedies": rems}, indent=2))
     else:
-        _emit(R.render_engine(spec, worst, ep, unused, width=common.terminal_width(), color=common.color_wanted()))
+        _emit(R.render_engine(spec, worst, ep, unused, width=common.terminal_width(), color=common.color_wanted(),
+                              remedies=rems))
     raise typer.Exit(0 if ep.fits else 1)

@@ -57,7 +57,7 @@ def safe_load(raw: bytes) -> Any:
     return obj
 
 
-def _segments(snap: Any) -> list[dict]:
+def _segments(snap: Any) -> list[dict[str, Any]]:
     if isinstance(snap, list):  # the older format: a bare list of segments
         return [s for s in snap if isinstance(s, dict)]
     if isinstance(snap, dict) and isinstance(snap.get("segments"), list):
@@ -188,9 +188,11 @@ def recommendations(r: dict[str, Any]) -> list[str]:
 
 def analyze_stats(stats: dict[str, Any]) -> dict[str, Any]:
     """The same headline numbers from torch.cuda.memory_stats() (in-job report)."""
-    g = lambda k: _num(stats.get(k))  # noqa: E731
+    def g(k: str) -> int:
+        return _num(stats.get(k))
+
     reserved = g("reserved_bytes.all.current")
-    r = {
+    r: dict[str, Any] = {
         "reserved": reserved, "allocated": g("allocated_bytes.all.current"), "active": g("active_bytes.all.current"),
         "inactive_split": g("inactive_split_bytes.all.current"), "peak_allocated": g("allocated_bytes.all.peak"),
         "peak_reserved": g("reserved_bytes.all.peak"), "alloc_retries": g("num_alloc_retries"), "ooms": g("num_ooms"),
@@ -202,7 +204,9 @@ def analyze_stats(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_text(r: dict[str, Any]) -> str:
-    m = lambda n: f"{n / MiB:,.1f} MiB"  # noqa: E731
+    def m(n: float) -> str:
+        return f"{n / MiB:,.1f} MiB"
+
     lines = [
         f"segments        {r['segments']} ({r['segment_counts']['large']} large, {r['segment_counts']['small']} small"
         + (f", {r['segment_counts']['expandable']} expandable" if r['segment_counts']['expandable'] else "") + ")",

@@ -320,3 +320,29 @@ def engine_plan(spec: ModelSpec, gpu_name: str, gpu_total: int, o: EngineOptions
 def explain(engine: str) -> str:
     rows = ASSUMPTIONS.get(engine, [])
     return "".join(f"{engine}: {r}\n" for r in rows)
+
+
+def _fits_with(spec: ModelSpec, gpu_name: str, gpu_total: int, o: EngineOptions, used: int, **changes: Any) -> bool:
+    return engine_plan(spec, gpu_name, gpu_total, replace(o, **changes), used).fits
+
+
+def engine_remedies(spec: ModelSpec, gpu_name: str, gpu_total: int, o: EngineOptions, used: int = 0) -> list[str]:
+    """Ranked flag changes that make the engine start, each checked with the same accounting."""
+    p = engine_plan(spec, gpu_name, gpu_total, o, used)
+    if p.fits:
+        return []
+    out: list[str] = []
+    if p.kv_tokens >= o.block_size:
+        out.append(f"--max-model-len {p.kv_tokens}: the longest request the KV cache holds ({p.kv_tokens:,} tokens)")
+    elif spec.max_position and p.max_model_len > spec.max_position:
+        out.append(f"--max-model-len {spec.max_position} (the model's max_position_embeddings)")
+    if o.kv_cache_dtype == "auto" and _fits_with(spec, gpu_name, gpu_total, o, used, kv_cache_dtype="fp8"):
+        out.append("--kv-cache-dtype fp8 (half the KV bytes per token)")
+    if o.engine == "vllm" and o.gpu_memory_utilization < 0.95 and _fits_with(
+            spec, gpu_name, gpu_total, o, used, gpu_memory_utilization=0.95):
+        out.append("--gpu-memory-utilization 0.95 (if nothing else shares the GPU)")
+    for tp in (2, 4, 8):
+        if tp > o.tp and _fits_with(spec, gpu_name, gpu_total, o, used, tp=tp):
+            out.append(f"--tp {tp} (tensor parallel over {tp} such GPUs)")
+            break
+    return out

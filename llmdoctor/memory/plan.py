@@ -203,7 +203,7 @@ def activation_bytes(spec: ModelSpec, opts: Options, seq: int, batch: int) -> fl
         if spec.experts:
             # experts run one after another on their share of the tokens: about k/E of them, x2 for imbalance
             routed = max(spec.intermediate - spec.dense_intermediate, 0)
-            i = max(spec.dense_intermediate, routed * min(1.0, 2 / spec.experts) + spec.dense_intermediate)
+            i = max(spec.dense_intermediate, int(routed * min(1.0, 2 / spec.experts)) + spec.dense_intermediate)
         # widest live set of one layer (no_grad): residual, the fp32 norm copy, the MLP's intermediates
         qk_norm = spec.model_type in ("qwen3", "qwen3_moe", "gemma3_text", "olmo2")
         live = sb * ((5 * h + 3 * i + (q if qk_norm else 0)) if gated else (8 * h + 2 * i)) * a

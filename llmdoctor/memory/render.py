@@ -130,7 +130,7 @@ def render(p: Plan, caps: list[dict[str, int]], rems: list[Remedy], width: int =
 
 
 def render_engine(spec: ModelSpec, gpu: GpuBudget, ep: EnginePlan, unused: list[str], width: int = 100,
-                  color: bool = False) -> str:
+                  color: bool = False, remedies: list[str] | None = None) -> str:
     st = ep.settings
     lines = wrap(f"{spec.name}: {spec.params:,} parameters ({spec.params_source}), {spec.model_type}, "
                  f"{spec.layers} layers", width, "  ")
@@ -156,6 +156,10 @@ def render_engine(spec: ModelSpec, gpu: GpuBudget, ep: EnginePlan, unused: list[
         lines += wrap(f"problem: {prob}", width, "  ")
     lines += wrap(("FITS" if ep.fits else "DOES NOT FIT") + f" ({ep.engine}: {ep.kv_tokens:,} KV tokens, "
                   f"{ep.concurrency:.2f}x requests of {ep.max_model_len:,} tokens)", width, "  ")
+    if remedies:
+        lines += ["", "ways to make it start (best first):"]
+        for i, r in enumerate(remedies, 1):
+            lines += wrap(f"  {i}. {r}", width, "     ")
     lines += wrap("assumptions: llmdoctor fit --engine " + ep.engine + " --explain", width)
     return "\n".join(lines) + "\n"
 

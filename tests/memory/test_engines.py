@@ -163,3 +163,16 @@ def test_engine_options_validate():
                 dict(max_model_len=0)):
         with pytest.raises(UsageError):
             EngineOptions(**bad).validate()
+
+
+def test_engine_remedies_are_checked_with_the_same_accounting():
+    from llmdoctor.memory.engines import engine_remedies
+
+    s = spec("llama-3.1-8b")
+    o = EngineOptions()
+    rems = engine_remedies(s, "RTX 4090", 24 * GiB, o)
+    assert rems and rems[0].startswith("--max-model-len ")
+    n = int(rems[0].split()[1])
+    assert vllm_plan(s, "RTX 4090", 24 * GiB, replace(o, max_model_len=n)).fits
+    assert any(r.startswith("--tp 2") for r in rems)
+    assert engine_remedies(s, "RTX 4090", 24 * GiB, replace(o, max_model_len=8192)) == []
