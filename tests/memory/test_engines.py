@@ -172,7 +172,7 @@ def test_engine_remedies_are_checked_with_the_same_accounting():
     o = EngineOptions()
     rems = engine_remedies(s, "RTX 4090", 24 * GiB, o)
     assert rems and rems[0].startswith("--max-model-len ")
-    n = int(rems[0].split()[1])
+    n = int(rems[0].split()[1].rstrip(":"))
     assert vllm_plan(s, "RTX 4090", 24 * GiB, replace(o, max_model_len=n)).fits
     assert any(r.startswith("--tp 2") for r in rems)
     assert engine_remedies(s, "RTX 4090", 24 * GiB, replace(o, max_model_len=8192)) == []
