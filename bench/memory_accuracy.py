@@ -25,7 +25,8 @@ from llmdoctor.memory.engines import (EngineOptions, GiB, kv_bytes_per_token, pa
 
 FIGURES = ROOT / "tests" / "data" / "memory_figures"
 MODELS = ROOT / "tests" / "data" / "models"
-TERMS = ("weights", "activations", "non_torch", "kv_cache", "kv_tokens", "kv_tokens_from_memory")
+TERMS = ("weights", "activations", "non_torch", "kv_cache", "kv_tokens", "kv_tokens_from_memory",
+         "kv_cache_one_request")
 
 
 def load_figures() -> list[dict[str, Any]]:
@@ -53,9 +54,10 @@ def _vllm_predictions(fig: dict[str, Any]) -> dict[str, float]:
     p = vllm_plan(spec, fig.get("gpu", ""), total, o)
     pred = {k: v / GiB for k, v in p.terms.items()}
     pred["kv_tokens"] = float(p.kv_tokens)
+    per_token = kv_bytes_per_token(spec, stage_layers(spec, o.pp)[0], o.tp, 2)
     if "kv_cache" in fig["measured"]:  # tokens the engine makes of the memory it measured
-        per_token = kv_bytes_per_token(spec, stage_layers(spec, o.pp)[0], o.tp, 2)
         pred["kv_tokens_from_memory"] = float(int(fig["measured"]["kv_cache"] * GiB // (per_token * 16)) * 16)
+    pred["kv_cache_one_request"] = per_token * p.max_model_len / GiB
     return pred
 
 
@@ -80,8 +82,10 @@ def comparisons() -> list[tuple[str, str, float, float]]:
         measured = dict(fig["measured"])
         if "kv_tokens" in measured and "kv_cache" in measured:
             measured["kv_tokens_from_memory"] = measured["kv_tokens"]
-        if fig.get("gpu_total_gib") is None:  # only the weights are comparable
-            measured = {k: v for k, v in measured.items() if k == "weights"}
+        if fig.get("gpu_total_gib") is None:  # only what does not depend on the GPU's total is comparable
+            measured = {k: v for k, v in measured.items() if k in ("weights", "kv_cache_one_request")}
+            if "kv_cache" in fig["measured"] and "kv_tokens" in fig["measured"]:
+                measured["kv_tokens_from_memory"] = fig["measured"]["kv_tokens"]
         rows += [(fig["id"], t, pred[t], float(v)) for t, v in measured.items() if t in pred]
     return rows
 

@@ -61,8 +61,8 @@ ASSUMPTIONS = {
         "layers x bytes on every rank (not divided by TP); tokens are whole blocks of block_size (16)",
         "sliding-window layers are counted like full-attention ones (the V1 hybrid allocator reports one token "
         "count for the pool); hybrid SSM layers are not modelled",
-        "pipeline parallel: layers split evenly, the embedding on the first stage, the LM head on the last; "
-        "the smallest stage's pool sets the figure",
+        "pipeline parallel: layers split evenly (the remainder to the stages before the last, as get_pp_indices), "
+        "the embedding on the first stage, the LM head on the last; the smallest stage's pool sets the figure",
     ],
     "sglang": [
         "mem_fraction_static default by TP (server_args): 0.88 (TP 1), 0.87 (2), 0.85 (4), 0.81 (8), 0.79 (16)",
@@ -154,13 +154,15 @@ def kv_bytes_per_elem(spec: ModelSpec, kv_cache_dtype: str) -> int:
 
 
 def stage_layers(spec: ModelSpec, pp: int) -> list[list[int]]:
-    """Decoder layer indices per pipeline stage (vLLM get_pp_indices: even split, remainder to the last)."""
+    """Decoder layer indices per pipeline stage, as vLLM's get_pp_indices splits them: evenly, the remainder one
+    layer each to the stages before the last (the last stage also holds the LM head)."""
     if pp > spec.layers:
         raise UsageError(f"--pp {pp}: the model has only {spec.layers} layers")
-    base = spec.layers // pp
+    sizes = [spec.layers // pp] * pp
+    for i in range(2, spec.layers % pp + 2):
+        sizes[-i] += 1
     out, start = [], 0
-    for s in range(pp):
-        n = base + (spec.layers - base * pp if s == pp - 1 else 0)
+    for n in sizes:
         out.append(list(range(start, start + n)))
         start += n
     return out

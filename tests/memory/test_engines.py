@@ -112,6 +112,8 @@ def test_pipeline_stages_split_layers_with_embedding_first_and_head_last():
     assert last - sum(s.layer_params[i] for i in stages[1]) * 2 >= s.head_params * 2
     with pytest.raises(UsageError):
         stage_layers(s, 33)
+    # vLLM get_pp_indices gives the remainder to the stages before the last: 27 layers over 2 -> 14 + 13
+    assert [len(x) for x in stage_layers(spec("deepseek-v2-lite"), 2)] == [14, 13]
 
 
 def test_moe_activations_are_the_fused_moe_workspace():
