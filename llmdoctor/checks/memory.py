@@ -96,7 +96,7 @@ def _fit_finding(spec: ModelSpec, opts: Options, gpus: list[GpuBudget], host: Ho
 
 
 @check("memory.fit", "The model fits in the GPUs' free memory", settings=FIT_SETTINGS)
-def check_memory_fit(gpus: tuple[Gpu, ...] | None, host: Host | None, ctx: Context) -> Finding:
+def check_memory_fit(gpus: tuple[Gpu, ...], host: Host | None, ctx: Context) -> Finding:
     """Will the model given with `llmdoctor check --model MODEL` fit on these GPUs, with the memory free now?
 
     The plan adds, per GPU: weights (by dtype/quantization), KV cache (GQA/MQA/MLA, sliding windows),
@@ -112,8 +112,6 @@ def check_memory_fit(gpus: tuple[Gpu, ...] | None, host: Host | None, ctx: Conte
     spec = _fit_spec(ctx.setting("model"))
     if spec is None:
         return not_applicable("no model given (llmdoctor check --model MODEL)")
-    if gpus is None:
-        return unknown("the GPUs were not read (NVML), so their memory is unknown")
     if not gpus:
         return not_applicable("no NVIDIA GPU on this host to place the model on")
     budgets = _budgets(gpus)
