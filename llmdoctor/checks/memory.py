@@ -230,6 +230,9 @@ def check_alloc_conf(env: Mapping[str, str], torch: Torch | None, host: Host | N
     pytorch #183387.
     """
     a = _alloc_env(env, torch)
+    if a.legacy is None and a.generic is None and a.tver is None:
+        return [not_applicable(f"{a.legacy_name} / {a.generic_name} not set: nothing to validate (torch version "
+                               f"unknown; {allocconf.expandable_setting(None)} is read by every release)")]
     if a.legacy is None and a.generic is None:
         return [passed(f"{a.legacy_name} / {a.generic_name} not set: allocator defaults apply (for training with "
                        f"variable shapes, consider {allocconf.expandable_setting(a.tver)})", {"torch": a.tver})]
