@@ -65,7 +65,9 @@ ASSUMPTIONS = {
         "the embedding on the first stage, the LM head on the last; the smallest stage's pool sets the figure",
     ],
     "sglang": [
-        "mem_fraction_static default by TP (server_args): 0.88 (TP 1), 0.87 (2), 0.85 (4), 0.81 (8), 0.79 (16)",
+        "mem_fraction_static default by world size TP x PP (python/sglang/srt/server_args.py __post_init__): 0.88 "
+        "(1 GPU), 0.87 (2), 0.85 (4), 0.81 (8; 0.83 in releases before 0.4), 0.79 (16); give --mem-fraction-static "
+        "for releases that size it from the GPU memory and the CUDA-graph batch sizes",
         f"memory free before the weights load = GPU total - {SGLANG_INIT / GiB:.1f} GiB (CUDA context, NCCL)",
         "#tokens = (free after weights - free before x (1 - mem_fraction_static)) / cell size; cell size = "
         "layers x max(1, kv_heads / TP) x head_dim x 2 x bytes (MLA: layers x (kv_lora_rank + rope) x bytes)",
@@ -280,7 +282,7 @@ def sglang_mem_fraction(tp: int) -> float:
 
 def sglang_plan(spec: ModelSpec, gpu_total: int, o: EngineOptions, gpu_used: int = 0) -> EnginePlan:
     max_len = o.max_model_len or spec.max_position or 4096
-    mfs = o.mem_fraction_static or sglang_mem_fraction(o.tp)
+    mfs = o.mem_fraction_static or sglang_mem_fraction(o.tp * o.pp)
     elem = kv_bytes_per_elem(spec, o.kv_cache_dtype)
     layers = stage_layers(spec, o.pp)
     free_before = gpu_total - gpu_used - SGLANG_INIT
