@@ -137,6 +137,8 @@ def fit(
     block_size: int = typer.Option(16, "--block-size", help="vLLM: tokens per KV block."),
     engine_version: Optional[str] = typer.Option(None, "--engine-version", help="vLLM version whose accounting to use (default: current, 0.21+)."),
     offload_folder: Optional[str] = typer.Option(None, "--offload-folder", help="Where disk offload would go (must exist; its free space is checked)."),
+    load: bool = typer.Option(False, "--load", help="Also predict loading: storage, format, shards, host memory, time (load.* checks)."),
+    nproc_per_node: int = typer.Option(1, "--nproc-per-node", help="With --load: processes on this host that each load the weights."),
     json_: bool = typer.Option(False, "--json", help="Print JSON."),
     explain: bool = typer.Option(False, "--explain", help="Print the formulas of every term (and the engine's assumptions) and exit."),
 ) -> None:
@@ -164,7 +166,8 @@ def fit(
                          + f" needs {opts.tp * pp} GPUs, but --gpus gives {len(budgets)}")
     if eopts is not None:
         _run_engine(spec, budgets, opts, eopts, json_)
-    _run_transformers(spec, budgets, opts, ram, disk, offload_folder, json_)
+    load_result = _load_section(model, spec, opts, nproc_per_node) if load else None
+    _run_transformers(spec, budgets, opts, ram, disk, offload_folder, json_, load_result)
 
 
 def _emit(text: str) -> None:
@@ -178,7 +181,8 @@ def _emit(text: str) -> None:
 
 
 def _run_transformers(spec: Any, budgets: list["GpuBudget"], opts: "Options", ram: Optional[int],
-                      disk: Optional[int], offload_folder: Optional[str], json_: bool) -> None:
+                      disk: Optional[int], offload_folder: Optional[str], json_: bool,
+                      load_result: Optional[tuple[Any, Any, str]] = None) -> None:
     from ..memory import render as R
     from ..memory.plan import capacity_table, plan, remedies
 
@@ -186,10 +190,16 @@ def _run_transformers(spec: Any, budgets: list["GpuBudget"], opts: "Options", ra
     caps = capacity_table(spec, budgets, opts) if not p.problems else []
     rems = remedies(spec, budgets, opts, ram_available=ram, disk_free=disk, offload_folder=offload_folder)
     if json_:
-        typer.echo(json.dumps(R.to_dict(p, caps, rems), indent=2))
+        doc = R.to_dict(p, caps, rems)
+        if load_result is not None:
+            doc["load"] = load_result[1]
+        typer.echo(json.dumps(doc, indent=2))
     else:
         _emit(R.render(p, caps, rems, width=common.terminal_width(), color=common.color_wanted()))
-    raise typer.Exit(0 if p.fits else 1)
+        if load_result is not None:
+            typer.echo(load_result[2], nl=False)
+    load_failed = load_result is not None and load_result[0].failed
+    raise typer.Exit(0 if p.fits and not load_failed else 1)
 
 
 def _run_engine(spec: Any, budgets: list["GpuBudget"], opts: "Options", eopts: "EngineOptions", json_: bool) -> None:
@@ -211,3 +221,25 @@ def _run_engine(spec: Any, budgets: list["GpuBudget"], opts: "Options", eopts: "
         _emit(R.render_engine(spec, worst, ep, unused, width=common.terminal_width(), color=common.color_wanted(),
                               remedies=rems))
     raise typer.Exit(0 if ep.fits else 1)
+
+
+def _load_section(model: str, spec: Any, opts: "Options", ranks: int) -> tuple[Any, Any, str]:
+    """(load report, JSON terms, text) for fit --load."""
+    from ..loading_report import load_report, load_terms, probe_storage, with_storage
+    from ..memory.plan import weight_bytes
+    from ..model_config.loader import resolve
+    from ..probes import host as host_probe
+    from ..report import RenderOptions, render
+    from ..snapshot import Snapshot
+
+    directory, _ = resolve(model)
+    emb, layers, tail = weight_bytes(spec, opts)
+    expected = int(emb + sum(layers) + tail)
+    storage, record = probe_storage(directory, expected, ranks)
+    snap = with_storage(Snapshot(host=host_probe.probe_host()), storage, record)
+    report = load_report(snap)
+    terms = {**(load_terms(storage) or {}), "probe": record.reason,
+             "checks": [c.to_dict() for c in report.checks]}
+    text = render(report, "plain", RenderOptions(verbose=True, width=common.terminal_width()))
+    lines = [line for line in text.splitlines() if not line.startswith("llmdoctor ")]
+    return report, terms, "\nLoading the weights\n" + "\n".join(lines) + "\n"
