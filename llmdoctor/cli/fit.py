@@ -31,6 +31,15 @@ def options_from_cli(dtype: str, quant: Optional[str], seq_len: int, batch: int,
                    stack=stack.lower().replace("-", "")).validate()
 
 
+def checkpoint_dtype_default(opts: "Options", checkpoint: Optional[str], given: bool) -> "Options":
+    """Without --dtype, inference keeps the checkpoint's float dtype (fp16, fp32, fp8 checkpoints load as such)."""
+    from dataclasses import replace
+
+    if given or opts.mode != "inference" or checkpoint not in ("fp16", "fp32", "fp8"):
+        return opts
+    return replace(opts, dtype=checkpoint).validate()
+
+
 def _budgets_of(gpu: "Gpu") -> list["GpuBudget"]:
     """One GPU as budgets: the GPU itself, or each MIG slice (a job on a slice has only the slice)."""
     from ..facts import derived as _facts
@@ -110,7 +119,7 @@ def engine_options(engine: str, tp: int, pp: int, kv_dtype: Optional[str], seq_l
 
 def fit(
     model: str = typer.Argument(..., help="Model directory, its config.json, or a repo id in the local Hugging Face cache."),
-    dtype: str = typer.Option("bf16", "--dtype", help="bf16 | fp16 | fp32 | fp8 | int8 | nf4 | int4 (bfloat16, float16 ... accepted)"),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="bf16 | fp16 | fp32 | fp8 | int8 | nf4 | int4 (bfloat16, float16 ... accepted); default: the checkpoint's (fp8 checkpoints stay fp8 for inference), else bf16"),
     quant: Optional[str] = typer.Option(None, "--quant", help="Quantization method: bnb | gptq | awq."),
     seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Tokens per sequence (prompt + output); default 4096."),
     batch: int = typer.Option(1, "--batch", help="Sequences at once."),
@@ -149,8 +158,8 @@ def fit(
     if explain:
         typer.echo(R.explain(engine), nl=False)
         raise typer.Exit(0)
-    opts = options_from_cli(dtype, quant, seq_len or 4096, batch, mode, optimizer, grad_ckpt, kv_dtype, tp, lora_r,
-                            attn, zero, offload_optimizer, stack)
+    opts = options_from_cli(dtype or "bf16", quant, seq_len or 4096, batch, mode, optimizer, grad_ckpt, kv_dtype, tp,
+                            lora_r, attn, zero, offload_optimizer, stack)
     extra = {"gpu_memory_utilization": gpu_memory_utilization, "mem_fraction_static": mem_fraction_static,
              "max_model_len": max_model_len, "max_num_seqs": max_num_seqs,
              "max_num_batched_tokens": max_num_batched_tokens, "enforce_eager": enforce_eager,
@@ -160,6 +169,7 @@ def fit(
     from ..model_config import load_model_spec
 
     spec = load_model_spec(model)
+    opts = checkpoint_dtype_default(opts, spec.checkpoint_dtype, given=dtype is not None)
     budgets, ram, _where = gpus_from(gpus, from_)
     if opts.tp * pp > len(budgets):
         raise UsageError(f"--tp {opts.tp}" + (f" x --pp {pp}" if pp > 1 else "")

@@ -320,3 +320,11 @@ def test_fit_json_carries_engine_terms_by_name(tmp_path):
 def test_fit_engine_explain_prints_assumptions():
     proc = run_cli("fit", "x", "--engine", "vllm", "--explain")
     assert proc.returncode == 0 and "gpu-memory-utilization" in proc.stdout and "0.21" in proc.stdout
+
+
+def test_fp8_checkpoint_stays_fp8_for_inference_unless_dtype_given(tmp_path):
+    d = model_dir(tmp_path, "deepseek-v3")  # quantization_config.quant_method fp8
+    auto = json.loads(run_cli("fit", str(d), "--gpus", "8xH200", "--tp", "8", "--json").stdout)
+    bf16 = json.loads(run_cli("fit", str(d), "--gpus", "8xH200", "--tp", "8", "--dtype", "bf16", "--json").stdout)
+    assert auto["plan"]["options"]["dtype"] == "fp8" and bf16["plan"]["options"]["dtype"] == "bf16"
+    assert auto["plan"]["totals"]["weights"] < 0.6 * bf16["plan"]["totals"]["weights"]
