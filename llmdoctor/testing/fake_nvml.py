@@ -27,7 +27,7 @@ in "denied" is NVML_ERROR_NO_PERMISSION:
                "recovery_action": 0, "clock_reasons": 0, "temperature": 40, "temperature_slowdown": 87,
                "power_limit": 700000, "power_default_limit": 700000, "utilization": 0,
                "pcie": {"gen": 5, "gen_max": 5, "gpu_max": 5, "width": 16, "width_max": 16},
-               "nvlink_states": [1, 1, 0], "nvlink_errors": {"replay": 0},   # per link
+               "nvlink_states": [1, 1, 0], "nvlink_errors": {"replay": 0},   # totals
                "fabric": {"state": 3, "status": 0}, "brand": 2, "denied": ["ecc"]},
     "mig_devices": [{"profile": "1g.10gb", "uuid": "MIG-...", "memory_total": 10200547328}]
 
@@ -311,7 +311,7 @@ class FakeNvml:
     def nvmlDeviceGetNvLinkErrorCounter(self, handle: int, link: int, counter: int) -> int:
         names = {0: "replay", 1: "recovery", 2: "crc_flit", 3: "crc_data"}
         errors = self._health(handle, "nvlink_errors")
-        return int(errors.get(names[counter], 0))
+        return int(errors.get(names[counter], 0)) if link == 0 else 0  # totals, counted on link 0
 
     def nvmlDeviceGetGpuFabricInfo(self, handle: int, info: _FabricInfo) -> int:
         fabric = self._health(handle, "fabric")
