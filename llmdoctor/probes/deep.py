@@ -53,6 +53,11 @@ def jitter_stats(samples_ms: Iterable[float]) -> dict[str, float]:
             "median_ms": median, "max_ms": max(values), "slowest_over_median": max(values) / median if median else 0.0}
 
 
+def _sig(value: float) -> float:
+    """Six significant digits (tiny CPU-smoke figures must not round to zero)."""
+    return float(f"{value:.6g}")
+
+
 def measure_from_row(row: dict[str, Any]) -> DeepMeasure:
     """One worker row (raw timings) as a figure."""
     kind = str(row.get("kind", "?"))
@@ -69,10 +74,10 @@ def measure_from_row(row: dict[str, Any]) -> DeepMeasure:
         return DeepMeasure(**common, error="no iteration completed within the time budget")
     if kind == "matmul":
         n = int(row["n"])
-        return DeepMeasure(**common, value=round(matmul_tflops(n, iters, seconds), 4), size=f"n={n} x{iters}")
+        return DeepMeasure(**common, value=_sig(matmul_tflops(n, iters, seconds)), size=f"n={n} x{iters}")
     nbytes = int(row["bytes"])
     pinned = "" if row.get("pinned", True) else " pageable"
-    return DeepMeasure(**common, value=round(bandwidth_gbs(nbytes, iters, seconds), 4),
+    return DeepMeasure(**common, value=_sig(bandwidth_gbs(nbytes, iters, seconds)),
                        size=f"{nbytes >> 20} MiB x{iters}{pinned}")
 
 
