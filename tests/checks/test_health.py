@@ -208,3 +208,26 @@ def test_kernel_log_lines_are_parsed_verbatim():
     line = "[gpu-health] [CRITICAL] GPU-1234: XID: NVRM: Xid (PCI:0000:c6:00): 79, pid=1101234, name=nvc:[driver], GPU has fallen off the bus."
     (event,) = parse_xid_lines([line, "unrelated line"])
     assert event.xid == 79 and event.pci_bus_id == "0000:c6:00" and event.text == line
+
+
+def test_grafana_dashboard_uses_only_metrics_the_renderer_writes(monkeypatch):
+    import re
+    from pathlib import Path
+
+    from llmdoctor.engine import run_checks, select
+    from llmdoctor.probes.deep import deep_from_worker
+    from llmdoctor.report.prometheus import render_prometheus
+
+    dash = json.loads((Path(__file__).parents[2] / "docs/grafana/llmdoctor-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]] + [v.get("query", "") for v in dash["templating"]["list"]]
+    used = {m for e in exprs for m in re.findall(r"\bllmdoctor_[a-z_]+", e)}
+    deep = deep_from_worker({"mode": "gpu", "rows": [{"kind": "matmul", "device": 0, "dtype": "bf16", "n": 8192, "iters": 1, "seconds": 0.0015}]})
+    snap = dataclasses.replace(snapshot_of("health_xid_events", monkeypatch), deep=deep)
+    from llmdoctor.snapshot import Meta
+
+    snap = dataclasses.replace(snap, meta=Meta(created_at="2026-12-01T10:00:00+00:00"))
+    written = set(re.findall(r"^(llmdoctor_[a-z_]+)[{ ]", render_prometheus(run_checks(snap, select(load_registry(), ["health", "deep"]))), re.M))
+    assert used and used <= written, used - written
+    assert {"llmdoctor_gpu_ecc_uncorrected_volatile", "llmdoctor_gpu_clock_event_reason",
+            "llmdoctor_gpu_temperature_celsius", "llmdoctor_check_status"} <= used
+    assert len({p["id"] for p in dash["panels"]}) == len(dash["panels"])
