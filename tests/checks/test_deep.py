@@ -131,3 +131,22 @@ def test_cpu_smoke_mode_runs_the_real_worker_end_to_end():
 def test_gpu_mode_on_a_cpu_only_machine_measures_nothing_and_says_so():
     deep = probe_deep(sys.executable, budget=20.0, mode="gpu")
     assert deep.mode == "not-run" and "would measure" in (deep.note or "")
+
+
+@pytest.mark.gpu
+def test_deep_probes_on_a_real_gpu():
+    deep = probe_deep(sys.executable, budget=120.0)
+    assert deep.mode == "gpu", deep.note
+    bf16 = [m for m in deep.measures if m.kind == "matmul" and m.dtype == "bf16"]
+    assert bf16 and all(m.value and m.value > 1.0 for m in bf16), bf16
+    assert any(m.kind == "h2d" and m.value for m in deep.measures)
+
+
+def test_the_gpu_smoke_script_is_valid_bash():
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).parents[2] / "scripts/gpu-smoke.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    text = script.read_text()
+    assert "check --deep --json" in text and "snapshot" in text and "-m gpu" in text

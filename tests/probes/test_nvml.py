@@ -91,3 +91,17 @@ def test_collect_records_the_new_probes_and_round_trips(monkeypatch):
     assert {e.xid for e in snap.xids.events} == {48, 79, 31, 94}
     assert snap.fabric.nvswitches == 4 and snap.gpus[0].health.ecc_enabled is True
     assert Snapshot.from_json(snap.to_json()) == snap
+
+
+import pytest
+
+
+@pytest.mark.gpu
+def test_real_nvml_gives_health_facts():
+    from llmdoctor.probes.nvml import load_backend
+
+    _, gpus, _ = probe_nvml(load_backend())
+    assert gpus, "no GPU seen by NVML"
+    h = gpus[0].health
+    assert h is not None and h.temperature is not None and h.pcie_width is not None
+    assert h.clock_event_reasons is not None
