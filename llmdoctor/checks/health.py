@@ -59,14 +59,14 @@ def gpu_spec(name: str | None) -> dict[str, Any] | None:
         return None
     for row in data.load("gpu_specs")["gpus"]:
         if re.search(row["pattern"], name, re.IGNORECASE):
-            return row
+            return dict(row)
     return None
 
 
 def xid_row(xid: int) -> dict[str, Any] | None:
     for row in data.load("xid_catalog")["xids"]:
         if row["xid"] == xid:
-            return row
+            return dict(row)
     return None
 
 
@@ -543,7 +543,7 @@ def check_fabric(gpus: tuple[Gpu, ...], fabric: FabricManager | None, driver: Dr
           "driver": driver.version if driver else None, "cuda_802": symptom}
     findings = _fabric_state_findings(gpus, ev, pkg, cmds) + _fabric_service_findings(fabric, driver, ev, pkg, cmds)
     if symptom and not any(f.status.value == "fail" for f in findings):
-        findings.append(fail(f"CUDA reports error 802 (system not yet initialized): the NVSwitch fabric is not ready",
+        findings.append(fail("CUDA reports error 802 (system not yet initialized): the NVSwitch fabric is not ready",
                              ev, remedy=f"Start nvidia-fabricmanager ({pkg}, the driver's exact version).",
                              commands=cmds, links=(FABRIC_DOCS,)))
     if not findings:

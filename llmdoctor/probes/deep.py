@@ -61,7 +61,7 @@ def _sig(value: float) -> float:
 def measure_from_row(row: dict[str, Any]) -> DeepMeasure:
     """One worker row (raw timings) as a figure."""
     kind = str(row.get("kind", "?"))
-    common = {"kind": kind, "device": row.get("device"), "dtype": row.get("dtype"), "peer": row.get("peer"),
+    common: dict[str, Any] = {"kind": kind, "device": row.get("device"), "dtype": row.get("dtype"), "peer": row.get("peer"),
               "unit": UNITS.get(kind)}
     if row.get("error"):
         return DeepMeasure(**common, error=str(row["error"]))
@@ -123,7 +123,7 @@ def run_deep_worker(python: str, mode: str, budget: float, progress: Any = None)
     idx = stdout.rfind(MARKER)
     if idx < 0:
         raise DeepFailed(f"{python} exited with code {proc.returncode} without a result")
-    data = json.loads(stdout[idx + len(MARKER):].strip().splitlines()[0])
+    data: dict[str, Any] = json.loads(stdout[idx + len(MARKER):].strip().splitlines()[0])
     if "worker_error" in data:
         raise DeepFailed(str(data["worker_error"]))
     return data

@@ -154,7 +154,7 @@ def measure_p2p(torch, count, size, budget):
             try:
                 src = torch.empty(size["host_bytes"], dtype=torch.uint8, device="cuda:%d" % a)
                 dst = torch.empty(size["host_bytes"], dtype=torch.uint8, device="cuda:%d" % b)
-                done, seconds = _timed(torch, torch.device("cuda:%d" % b), lambda: dst.copy_(src),
+                done, seconds = _timed(torch, torch.device("cuda:%d" % b), lambda d=dst, s=src: d.copy_(s),
                                        size["copy_iters"], budget)
                 torch.cuda.synchronize(a)
                 rows.append({"kind": "p2p", "device": a, "peer": b, "bytes": size["host_bytes"], "iters": done,

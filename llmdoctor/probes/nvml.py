@@ -194,6 +194,10 @@ NVML_FI_DEV_GET_GPU_RECOVERY_ACTION = 230  # nvml.h (driver r570+)
 XID_EVENT_MASK = 0x8  # nvmlEventTypeXidCriticalError
 
 
+def _reason_for(code: int | None, default: str) -> str:
+    return _UNREAD_REASONS.get(code, default) if code is not None else default
+
+
 class _Reader:
     """Calls NVML queries for one GPU, keeping each value or the reason it could not be read."""
 
@@ -208,7 +212,7 @@ class _Reader:
             return fn(*args)
         except Exception as exc:
             code = _error_code(exc)
-            self.unread[name] = _UNREAD_REASONS.get(code, f"NVML error {code}") if code is not None else str(exc)
+            self.unread[name] = _reason_for(code, f"NVML error {code}" if code is not None else str(exc))
             return None
 
 
@@ -292,7 +296,7 @@ def _nvlinks(nvml: Any, handle: Any, read: _Reader) -> tuple[int | None, int | N
             up = state(handle, link)
         except Exception as exc:
             if link == 0 and _error_code(exc) not in (2, 3):  # 2/3: no NVLink here, known to be none
-                read.unread["nvlink"] = _UNREAD_REASONS.get(_error_code(exc), str(exc))
+                read.unread["nvlink"] = _reason_for(_error_code(exc), str(exc))
                 return None, None, None
             break
         links.append(link)
@@ -337,7 +341,7 @@ def _recovery_action(nvml: Any, handle: Any, read: _Reader) -> int | None:
         return None
     field = values[0]
     if getattr(field, "nvmlReturn", 1) != 0:
-        read.unread["recovery_action"] = _UNREAD_REASONS.get(getattr(field, "nvmlReturn", None), "not available")
+        read.unread["recovery_action"] = _reason_for(_int(getattr(field, "nvmlReturn", None)), "not available")
         return None
     return _int(getattr(getattr(field, "value", None), "uiVal", None))
 
@@ -354,15 +358,15 @@ def _mig_devices(nvml: Any, handle: Any, mig: Any) -> tuple[MigDevice, ...] | No
     count = _optional(nvml.nvmlDeviceGetMaxMigDeviceCount, handle) if hasattr(nvml, "nvmlDeviceGetMaxMigDeviceCount") else None
     if not isinstance(count, int):
         return None
-    slices = []
+    slices: list[MigDevice] = []
     for i in range(count):
         sub = _optional(nvml.nvmlDeviceGetMigDeviceHandleByIndex, handle, i)
         if sub is None:
             continue  # an empty slot
-        name = _optional(lambda: _text(nvml.nvmlDeviceGetName(sub))) or ""
+        name = _optional(lambda s=sub: _text(nvml.nvmlDeviceGetName(s))) or ""
         match = _MIG_PROFILE.search(name)
         mem = _optional(nvml.nvmlDeviceGetMemoryInfo, sub)
-        slices.append(MigDevice(index=len(slices), uuid=_optional(lambda: _text(nvml.nvmlDeviceGetUUID(sub))),
+        slices.append(MigDevice(index=len(slices), uuid=_optional(lambda s=sub: _text(nvml.nvmlDeviceGetUUID(s))),
                                 profile=match.group(1) if match else None,
                                 memory_total=int(mem.total) if mem is not None else None,
                                 memory_used=int(mem.used) if mem is not None else None,
@@ -392,7 +396,7 @@ def _watch(nvml: Any, seconds: float) -> XidLog:
             nvml.nvmlDeviceRegisterEvents(handle, XID_EVENT_MASK, events)
     except Exception as exc:
         code = _error_code(exc)
-        return XidLog(unread=(f"NVML events: {_UNREAD_REASONS.get(code, str(exc))}",))
+        return XidLog(unread=(f"NVML events: {_reason_for(code, str(exc))}",))
     found: list[XidEvent] = []
     deadline = time.monotonic() + max(seconds, 0.0)
     while (left := deadline - time.monotonic()) > 0:
@@ -400,7 +404,7 @@ def _watch(nvml: Any, seconds: float) -> XidLog:
             data = nvml.nvmlEventSetWait(events, int(min(left, 1.0) * 1000))
         except Exception:
             continue  # NVML_ERROR_TIMEOUT: nothing in this slice
-        uuid = _optional(lambda: _text(nvml.nvmlDeviceGetUUID(data.device)))
+        uuid = _optional(lambda d=data: _text(nvml.nvmlDeviceGetUUID(d.device)))
         gpu = uuids.index(uuid) if uuid in uuids else None
         found.append(XidEvent(xid=int(data.eventData), source="nvml-events", gpu=gpu))
     _optional(nvml.nvmlEventSetFree, events)
