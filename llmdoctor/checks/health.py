@@ -229,7 +229,9 @@ def _xid_finding(xid: int, events: list[XidEvent], gpus: tuple[Gpu, ...]) -> Fin
                 links=(row["source"].split(";")[0].strip(),), subject=subject)
 
 
-@check("health.xid", "No hardware XID errors were reported by the driver")
+@check("health.xid", "No hardware XID errors were reported by the driver",
+       settings={"watch_xid": Setting(float, 0.0, "also listen to NVML XID events for this many seconds",
+                                      flag="--watch-xid")})
 def check_xid(xids: XidLog | None, gpus: tuple[Gpu, ...] | None) -> list[Finding]:
     """XID errors in the kernel log (dmesg, journalctl -k) and, with ``--watch-xid SECONDS``, from NVML events.
 
@@ -704,7 +706,8 @@ def check_nvml_bindings(packages: Packages) -> Finding:
     return passed("no deprecated NVML bindings (pynvml, nvidia-ml-py3) installed", ev)
 
 
-@check("health.dcgm", "DCGM's quick diagnostic passes", known_errors=False)
+@check("health.dcgm", "DCGM's quick diagnostic passes",
+       settings={"dcgm": Setting(bool, False, "run dcgmi diag -r 1 -j where DCGM is installed", flag="--dcgm")})
 def check_dcgm(dcgm: DcgmDiag | None) -> list[Finding]:
     """``dcgmi diag -r 1 -j`` (with ``check --dcgm``): DCGM's quick deployment diagnostic, folded in.
 

@@ -16,6 +16,8 @@ from typing import Any, Callable
 from ..snapshot import Meta, ProbeResult, Snapshot, freeze_mapping
 
 PROBE_NAMES = ("host", "python", "nvml", "torch", "toolkit", "packages", "env")
+# Check inputs (declared as check settings with a flag) that change what is probed: --deep, --watch-xid, --dcgm.
+PROBE_INPUTS = ("deep", "watch_xid", "dcgm")
 
 
 @dataclass
@@ -48,12 +50,18 @@ def _reason(exc: BaseException) -> str:
 
 def collect(python: str | None = None, timeout: float = 20.0,
             progress: Callable[[list[str]], None] | None = None, *, deep: bool = False,
-            watch_xid: float = 0.0, dcgm: bool = False) -> Snapshot:
+            watch_xid: float = 0.0, dcgm: bool = False, inputs: Any = None) -> Snapshot:
     """Probe this machine (and the interpreter ``python``, default: the current one).
 
     ``deep``: run the measured probes (``check --deep``); ``watch_xid``: listen to NVML XID events for
     that many seconds; ``dcgm``: run ``dcgmi diag -r 1``.  Their budgets come on top of ``timeout``.
+    ``inputs``: the check inputs given on the command line (``{"deep": True, "watch_xid": 30.0, ...}``);
+    the probes take the ones in PROBE_INPUTS and ignore the others.
     """
+    given = {k: v for k, v in dict(inputs or {}).items() if k in PROBE_INPUTS and v is not None}
+    deep = bool(given.get("deep", deep))
+    watch_xid = float(given.get("watch_xid", watch_xid) or 0.0)
+    dcgm = bool(given.get("dcgm", dcgm))
     from . import env, health_host, host, nvml, packages, toolkit, torch_probe
 
     target = python or sys.executable
