@@ -20,12 +20,15 @@ from .health import gpu_spec
 NOT_RUN = "measured only with check --deep"
 
 
-def _deep_state(deep: Deep | None, probes: tuple[ProbeResult, ...], kinds: tuple[str, ...]) -> Finding | list[DeepMeasure]:
+def _deep_state(deep: Deep | None, probes: tuple[ProbeResult, ...], kinds: tuple[str, ...],
+                gpus: tuple[Gpu, ...] | None = ()) -> Finding | list[DeepMeasure]:
     """The measures of these kinds, or the finding that says why there are none."""
     record = next((p for p in probes if p.name == "deep"), None)
     if deep is None:
         if record is not None and not record.ok:
             return unknown(f"the deep probes failed: {record.reason}")
+        if gpus is None:
+            return unknown("the GPUs are unknown and the deep probes did not run (check --deep on the machine)")
         return not_applicable(NOT_RUN)
     if deep.mode == "not-run":
         return not_applicable(deep.note or "the deep probes did not run")
@@ -96,7 +99,7 @@ def check_matmul(deep: Deep | None, gpus: tuple[Gpu, ...] | None, probes: tuple[
     Sources: NVIDIA H100 and A100 datasheets (gpu_specs.json rows);
     https://docs.nvidia.com/deeplearning/performance/dl-performance-matrix-multiplication/index.html
     """
-    state = _deep_state(deep, probes, ("matmul",))
+    state = _deep_state(deep, probes, ("matmul",), gpus)
     if isinstance(state, Finding):
         return state
     floor = float(ctx.setting("min_fraction"))
@@ -127,7 +130,7 @@ def check_memory_bandwidth(deep: Deep | None, gpus: tuple[Gpu, ...] | None, prob
 
     Sources: NVIDIA H100 and A100 datasheets (GPU memory bandwidth; gpu_specs.json rows).
     """
-    state = _deep_state(deep, probes, ("membw",))
+    state = _deep_state(deep, probes, ("membw",), gpus)
     if isinstance(state, Finding):
         return state
     floor = float(ctx.setting("min_fraction"))
@@ -160,7 +163,7 @@ def check_host_transfer(deep: Deep | None, gpus: tuple[Gpu, ...] | None, probes:
 
     Sources: PCI-SIG base specifications (per-lane rates); NVIDIA H100/A100 datasheets (PCIe Gen5/Gen4 x16).
     """
-    state = _deep_state(deep, probes, ("h2d", "d2h"))
+    state = _deep_state(deep, probes, ("h2d", "d2h"), gpus)
     if isinstance(state, Finding):
         return state
     floor = float(ctx.setting("min_fraction"))
@@ -186,7 +189,7 @@ def check_p2p(deep: Deep | None, gpus: tuple[Gpu, ...] | None, probes: tuple[Pro
 
     Sources: https://docs.nvidia.com/cuda/cuda-runtime-api/group__CUDART__PEER.html
     """
-    state = _deep_state(deep, probes, ("p2p",))
+    state = _deep_state(deep, probes, ("p2p",), gpus)
     if isinstance(state, Finding):
         if isinstance(state, Finding) and state.status.value == "unknown" and gpus is not None and len(gpus) < 2:
             return not_applicable("fewer than two GPUs: no peer-to-peer pair")
@@ -217,7 +220,7 @@ def check_jitter(deep: Deep | None, gpus: tuple[Gpu, ...] | None, probes: tuple[
 
     Sources: https://docs.nvidia.com/deploy/nvml-api/group__nvmlClocksEventReasons.html (what slows a GPU down).
     """
-    state = _deep_state(deep, probes, ("jitter",))
+    state = _deep_state(deep, probes, ("jitter",), gpus)
     if isinstance(state, Finding):
         return state
     max_cv, max_slowest = float(ctx.setting("max_cv")), float(ctx.setting("max_slowest"))

@@ -708,7 +708,7 @@ def check_nvml_bindings(packages: Packages) -> Finding:
 
 @check("health.dcgm", "DCGM's quick diagnostic passes",
        settings={"dcgm": Setting(bool, False, "run dcgmi diag -r 1 -j where DCGM is installed", flag="--dcgm")})
-def check_dcgm(dcgm: DcgmDiag | None) -> list[Finding]:
+def check_dcgm(dcgm: DcgmDiag | None, gpus: tuple[Gpu, ...] | None) -> list[Finding]:
     """``dcgmi diag -r 1 -j`` (with ``check --dcgm``): DCGM's quick deployment diagnostic, folded in.
 
     Where NVIDIA DCGM is installed, its level-1 diagnostic checks the deployment (driver, permissions,
@@ -718,6 +718,8 @@ def check_dcgm(dcgm: DcgmDiag | None) -> list[Finding]:
     Sources: https://docs.nvidia.com/datacenter/dcgm/latest/user-guide/dcgm-diagnostics.html
     """
     if dcgm is None:
+        if gpus is None:
+            return [unknown("the GPUs are unknown and DCGM diagnostics did not run (check --dcgm on the machine)")]
         return [not_applicable("DCGM diagnostics run with check --dcgm")]
     if not dcgm.ran:
         return [unknown(f"dcgmi diag did not run: {dcgm.error}")]
