@@ -98,15 +98,27 @@ def measure_matmul(torch, device, index, size, budget):
         progress("matmul %s on %s" % (dtype, device))
         n = size["matmul_n"]
         try:
-            torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
+            _set_tf32(torch, dtype == "tf32")
             done, seconds = _timed(torch, device, _matmul_fn(torch, device, dtype, n), size["matmul_iters"], budget)
             rows.append({"kind": "matmul", "device": index, "dtype": dtype, "n": n, "iters": done,
                          "seconds": seconds})
         except Exception as exc:
             rows.append({"kind": "matmul", "device": index, "dtype": dtype, "error": _err(exc)})
         finally:
-            torch.backends.cuda.matmul.allow_tf32 = False
+            _set_tf32(torch, False)
     return rows
+
+
+def _set_tf32(torch, on):
+    """TF32 for fp32 matmuls on or off (torch >= 2.9 names it fp32_precision; older torch allow_tf32)."""
+    matmul = torch.backends.cuda.matmul
+    if hasattr(matmul, "fp32_precision"):
+        try:
+            matmul.fp32_precision = "tf32" if on else "ieee"
+            return
+        except Exception:
+            pass
+    matmul.allow_tf32 = on
 
 
 def measure_copy(torch, device, index, size, budget):

@@ -327,7 +327,9 @@ def _fabric(nvml: Any, handle: Any, read: _Reader) -> tuple[str | None, int | No
         read.unread["fabric"] = "not in this NVML binding"
         return None, None
     info = make()
-    if read("fabric", fn, handle, info) is None and "fabric" in read.unread:
+    # pynvml passes the structure straight to C: it must go by reference (pynvml re-exports ctypes' byref)
+    by_ref = getattr(nvml, "byref", None)
+    if read("fabric", fn, handle, by_ref(info) if by_ref else info) is None and "fabric" in read.unread:
         return None, None
     state = getattr(info, "state", None)
     status = getattr(info, "status", None)

@@ -105,3 +105,12 @@ def test_real_nvml_gives_health_facts():
     h = gpus[0].health
     assert h is not None and h.temperature is not None and h.pcie_width is not None
     assert h.clock_event_reasons is not None
+
+
+def test_collect_takes_probe_inputs_from_the_check_inputs(monkeypatch):
+    monkeypatch.setenv("LLMDOCTOR_FAKE_NVML", str(NVML_SCENARIOS / "health_xid_events.json"))
+    monkeypatch.setenv("PATH", "/nonexistent")  # no dcgmi here
+    snap = collect(timeout=5.0, inputs={"watch_xid": 0.2, "dcgm": True, "dtype": "bf16"})
+    assert any(e.source == "nvml-events" for e in snap.xids.events)
+    assert snap.dcgm is not None and snap.dcgm.ran is False and "dcgmi not found" in snap.dcgm.error
+    assert snap.deep is None
