@@ -208,6 +208,21 @@ def _which_gpu(event: XidEvent, gpus: tuple[Gpu, ...]) -> str:
     return f"the GPU at PCI {event.pci_bus_id}" if event.pci_bus_id else "a GPU"
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
+
+
+def _with_error_texts(xids: XidLog | None, errors: tuple[str, ...]) -> XidLog | None:
+    """The XID log plus the XID lines found in the given error texts (a pasted dmesg)."""
+    from ..probes.health_host import parse_xid_lines  # a pure parser
+
+    found = parse_xid_lines(line for text in errors or () for line in text.splitlines())
+    if not found:
+        return xids
+    base = xids or XidLog()
+    return XidLog(events=base.events + found, sources=base.sources + ("the given error texts",), unread=base.unread)
+
+
 SERIOUS = ("RESET_GPU", "RESTART_BM", "CONTACT_SUPPORT", "DRAIN")
 
 
@@ -225,14 +240,14 @@ def _xid_finding(xid: int, events: list[XidEvent], gpus: tuple[Gpu, ...]) -> Fin
         steps.append(f"if it recurs: {ladder[row['then']]}")
     message = f"XID {xid}, {row['name']}, {len(events)}x on {', '.join(where)}"
     make = fail if row["bucket"] in SERIOUS else warn
-    return make(message, {**ev, "bucket": row["bucket"]}, remedy="; ".join(steps).capitalize() + ".",
+    return make(message, {**ev, "bucket": row["bucket"]}, remedy=_sentence("; ".join(steps)),
                 links=(row["source"].split(";")[0].strip(),), subject=subject)
 
 
 @check("health.xid", "No hardware XID errors were reported by the driver",
        settings={"watch_xid": Setting(float, 0.0, "also listen to NVML XID events for this many seconds",
                                       flag="--watch-xid")})
-def check_xid(xids: XidLog | None, gpus: tuple[Gpu, ...] | None) -> list[Finding]:
+def check_xid(xids: XidLog | None, gpus: tuple[Gpu, ...] | None, errors: tuple[str, ...]) -> list[Finding]:
     """XID errors in the kernel log (dmesg, journalctl -k) and, with ``--watch-xid SECONDS``, from NVML events.
 
     The NVIDIA driver reports GPU faults as XIDs ("NVRM: Xid (PCI:0000:cb:00): 79, ... GPU has fallen off
@@ -240,11 +255,13 @@ def check_xid(xids: XidLog | None, gpus: tuple[Gpu, ...] | None) -> list[Finding
     ladder: restart the application, reset the GPU, reboot/drain the node, service. XIDs NVIDIA's
     Kubernetes device plugin treats as application errors (13, 31, 43, 45, 68: the GPU stays healthy) are
     counted but not reported as GPU faults. Reading the kernel log may need root (dmesg restrictions):
-    when it cannot be read the check says so and is unknown.
+    when it cannot be read the check says so and is unknown. XID lines in pasted texts (``check --from
+    dmesg.txt``, ``--error``) are decoded the same way.
 
     Sources: https://docs.nvidia.com/deploy/xid-errors/analyzing-xid-catalog.html ;
     NVIDIA/k8s-device-plugin internal/rm/health.go (applicationErrorXids).
     """
+    xids = _with_error_texts(xids, errors)
     if xids is None:
         return [unknown("the kernel log and NVML events were not read for XIDs")]
     if not xids.sources:

@@ -231,3 +231,10 @@ def test_grafana_dashboard_uses_only_metrics_the_renderer_writes(monkeypatch):
     assert {"llmdoctor_gpu_ecc_uncorrected_volatile", "llmdoctor_gpu_clock_event_reason",
             "llmdoctor_gpu_temperature_celsius", "llmdoctor_check_status"} <= used
     assert len({p["id"] for p in dash["panels"]}) == len(dash["panels"])
+
+
+def test_xid_lines_in_pasted_texts_are_decoded():
+    line = "[Mon Dec  1 11:43:10 2026] NVRM: Xid (PCI:0000:18:00): 79, pid=1101234, name=nvc:[driver], GPU has fallen off the bus."
+    result = run("health.xid", Snapshot(errors=(line,)))
+    assert result.status is Status.FAIL and "XID 79" in text(result) and "Reboot the node (a GPU reset cannot recover it)" in text(result)
+    assert run("health.xid", Snapshot()).status is Status.UNKNOWN
