@@ -262,6 +262,8 @@ def check_xid(xids: XidLog | None, gpus: tuple[Gpu, ...] | None, errors: tuple[s
     NVIDIA/k8s-device-plugin internal/rm/health.go (applicationErrorXids).
     """
     xids = _with_error_texts(xids, errors)
+    if gpus == () and not (xids and xids.events):
+        return [not_applicable(NO_GPU)]
     if xids is None:
         return [unknown("the kernel log and NVML events were not read for XIDs")]
     if not xids.sources:
