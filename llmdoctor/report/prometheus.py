@@ -14,6 +14,10 @@ Metrics:
   ``llmdoctor_gpu_health`` (the worst status, same values as check_status, of the findings about that GPU);
 - ``llmdoctor_last_run_timestamp_seconds``: when the snapshot was taken (Unix time).
 
+- GPU health, XIDs and measured probes (appended for ``health.*``/``deep.*``): see HEALTH_METRICS at the end
+  of this module, ``llmdoctor_gpu_clock_event_reason{reason}``, ``llmdoctor_xid_events{xid}`` and
+  ``llmdoctor_deep_measure{kind,dtype,unit}``.
+
 Unknown facts are left out, never written as 0.  Source: Prometheus "Exposition formats" (text format
 0.0.4) and node_exporter README, "Textfile Collector".
 """
