@@ -480,7 +480,7 @@ def _nvlink_rule(gpu: Gpu, h: GpuHealth, label: str) -> list[Finding]:
                         f"back to fewer links or PCIe", ev, remedy="Drain the node, reset the GPUs (or reboot); if links "
                         "stay down, the baseboard needs service.", commands=("nvidia-smi nvlink --status",), subject=label))
     elif expected and h.nvlink_active < expected:
-        out.append(fail(f"{label}: {h.nvlink_active} NVLink links active, {expected} expected for this model", ev,
+        out.append(warn(f"{label}: {h.nvlink_active} NVLink links active, {expected} expected for this model", ev,
                         remedy="Check nvidia-smi nvlink --status; drain and service the node if links are missing.",
                         commands=("nvidia-smi nvlink --status",), subject=label))
     errors = h.nvlink_errors or {}
@@ -588,7 +588,7 @@ def _fabric_state_findings(gpus: tuple[Gpu, ...], ev: dict[str, Any], pkg: str, 
             out.append(fail(f"{label}: NVSwitch fabric registration failed (NVML status {h.fabric_status})", ev,
                             remedy="Check the fabric manager log (/var/log/fabricmanager.log) and restart it.",
                             commands=("sudo systemctl restart nvidia-fabricmanager",), links=(FABRIC_DOCS,), subject=label))
-        elif state is None and h is not None:
+        elif state is None and h is not None and _why(h, "fabric") != NOT_SUPPORTED:
             out.append(unknown(f"{label}: NVSwitch fabric state could not be read ({_why(h, 'fabric')})", ev, subject=label))
     return out
 
