@@ -568,8 +568,10 @@ def check_fabric(gpus: tuple[Gpu, ...], fabric: FabricManager | None, driver: Dr
                              ev, remedy=f"Start nvidia-fabricmanager ({pkg}, the driver's exact version).",
                              commands=cmds, links=(FABRIC_DOCS,)))
     if not findings:
-        findings.append(passed(f"NVSwitch fabric completed on every GPU; nvidia-fabricmanager {ev['fabricmanager_version']} "
-                               f"active and equal to the driver", ev))
+        state_text = ("NVSwitch fabric completed on every GPU" if all(v == "completed" for v in states.values())
+                      else f"{switches} NVSwitch(es); NVML gives no fabric state on these GPUs")
+        findings.append(passed(f"{state_text}; nvidia-fabricmanager {ev['fabricmanager_version']} active and equal to "
+                               f"the driver", ev))
     return findings
 
 

@@ -44,7 +44,7 @@ def text(result) -> str:
 # --------------------------------------------------------------------------- no false alarm
 
 
-@pytest.mark.parametrize("name", ["health_h100x8_healthy", "health_mig", "h100x8_driver535", "a100x8_pcie_2socket",
+@pytest.mark.parametrize("name", ["health_h100x8_healthy", "health_a100x8_hgx_healthy", "health_mig", "h100x8_driver535", "a100x8_pcie_2socket",
                                   "health_container_no_permission"])
 def test_healthy_scenarios_raise_no_warning_or_failure(name, monkeypatch):
     snap = snapshot_of(name, monkeypatch)
@@ -238,3 +238,10 @@ def test_xid_lines_in_pasted_texts_are_decoded():
     result = run("health.xid", Snapshot(errors=(line,)))
     assert result.status is Status.FAIL and "XID 79" in text(result) and "Reboot the node (a GPU reset cannot recover it)" in text(result)
     assert run("health.xid", Snapshot()).status is Status.UNKNOWN
+
+
+def test_a100_hgx_fabric_is_judged_on_the_service(monkeypatch):
+    result = run("health.fabric", snapshot_of("health_a100x8_hgx_healthy", monkeypatch))
+    assert result.status is Status.PASS, text(result)
+    assert "6 NVSwitch(es); NVML gives no fabric state" in text(result)
+    assert "12 NVLink links active of 12 expected" in text(run("health.nvlink", snapshot_of("health_a100x8_hgx_healthy", monkeypatch)))
