@@ -150,3 +150,15 @@ def test_the_gpu_smoke_script_is_valid_bash():
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     text = script.read_text()
     assert "check --deep --json" in text and "snapshot" in text and "-m gpu" in text
+
+
+def test_the_deep_worker_stays_standalone_and_python38_safe():
+    import ast
+    import re
+    from pathlib import Path
+
+    from llmdoctor.probes.deep import WORKER
+
+    source = Path(WORKER).read_text()
+    ast.parse(source, feature_version=(3, 8))
+    assert not re.search(r"^\s*(from|import) llmdoctor", source, re.M)
