@@ -256,7 +256,9 @@ def check_xid(xids: XidLog | None, gpus: tuple[Gpu, ...] | None, errors: tuple[s
     Kubernetes device plugin treats as application errors (13, 31, 43, 45, 68: the GPU stays healthy) are
     counted but not reported as GPU faults. Reading the kernel log may need root (dmesg restrictions):
     when it cannot be read the check says so and is unknown. XID lines in pasted texts (``check --from
-    dmesg.txt``, ``--error``) are decoded the same way.
+    dmesg.txt``, ``--error``) are decoded the same way. The kernel log covers the current boot: an XID
+    already handled (the GPU was reset and tested) keeps showing until the node reboots; then
+    ``--ignore health.xid`` for that run.
 
     Sources: https://docs.nvidia.com/deploy/xid-errors/analyzing-xid-catalog.html ;
     NVIDIA/k8s-device-plugin internal/rm/health.go (applicationErrorXids).
