@@ -53,12 +53,15 @@ def fix_list(
     for result in report.checks:
         for finding in result.findings:
             if finding.fix and finding.status.value in ("fail", "warn"):
-                wanted.setdefault(finding.fix, []).append(result.id)
+                # the command a finding gives for its fix ("llmdoctor fix pin --repair"), else the bare fix
+                line = next((c for c in finding.remedy.commands if c.split()[:3] == ["llmdoctor", "fix", finding.fix]),
+                            f"llmdoctor fix {finding.fix}") if finding.remedy else f"llmdoctor fix {finding.fix}"
+                wanted.setdefault(line, []).append(result.id)
     available = sorted(c.name for c in _commands())
     if not wanted:
         typer.echo("No fix applies: no failing or warning finding names one.")
-    for fix_id, checks in sorted(wanted.items()):
-        typer.echo(f"llmdoctor fix {fix_id}    (for {', '.join(sorted(set(checks)))})")
+    for line, checks in sorted(wanted.items()):
+        typer.echo(f"{line}    (for {', '.join(sorted(set(checks)))})")
     typer.echo(f"\nAvailable fixes: {', '.join(available) if available else '(none)'}")
 
 
