@@ -245,3 +245,17 @@ def test_a100_hgx_fabric_is_judged_on_the_service(monkeypatch):
     assert result.status is Status.PASS, text(result)
     assert "6 NVSwitch(es); NVML gives no fabric state" in text(result)
     assert "12 NVLink links active of 12 expected" in text(run("health.nvlink", snapshot_of("health_a100x8_hgx_healthy", monkeypatch)))
+
+
+def test_health_and_deep_text_cites_no_internal_note(monkeypatch):
+    import re
+
+    internal = re.compile(r"reference_facts|failure[_ ]catalog|shared/|Known error [A-Z]\d", re.IGNORECASE)
+    specs = [s for s in load_registry() if s.area in ("health", "deep")]
+    for spec in specs:
+        assert not internal.search(spec.explanation), spec.id
+    for path in sorted(NVML_SCENARIOS.glob("health_*.json")):
+        snap = snapshot_of(path.stem, monkeypatch)
+        for spec in specs:
+            for finding in run_check(spec, snap, Context()).findings:
+                assert not internal.search(json.dumps(finding.to_dict())), (path.stem, spec.id)
