@@ -370,9 +370,6 @@ def test_torch_nccl_names_with_unknown_torch_are_unknown():
     assert run("nccl.torch-env", snap).status is Status.UNKNOWN
 
 
-@pytest.mark.xfail(strict=True, reason="engine.run_checks fills every declared default under '<id>.<name>', which "
-                                       "shadows a flag's value passed under its flag name ('debug_ok'): the generic "
-                                       "CLI path needs run_checks to leave defaults to Context.setting")
 def test_debug_ok_by_its_flag_name_through_run_checks():
     from llmdoctor.engine import run_checks
 
