@@ -162,3 +162,26 @@ def test_the_deep_worker_stays_standalone_and_python38_safe():
     source = Path(WORKER).read_text()
     ast.parse(source, feature_version=(3, 8))
     assert not re.search(r"^\s*(from|import) llmdoctor", source, re.M)
+
+
+@pytest.mark.skipif(not has_torch(), reason="needs torch (CPU) in this interpreter")
+def test_check_deep_runs_end_to_end_in_cpu_smoke_mode():
+    from conftest import NVML_SCENARIOS, run_json, statuses
+
+    code, report = run_json("check", "--deep", "--json", "-s", "deep", timeout=240,
+                            env={"LLMDOCTOR_DEEP_MODE": "cpu-smoke",
+                                 "LLMDOCTOR_FAKE_NVML": str(NVML_SCENARIOS / "health_h100x8_healthy.json")})
+    assert code == 0
+    assert set(statuses(report).values()) == {"not_applicable"}
+    deep = report["snapshot"]["deep"]
+    assert deep["mode"] == "cpu-smoke" and {m["kind"] for m in deep["measures"]} >= {"matmul", "membw", "jitter"}
+    assert any(p["name"] == "deep" and p["ok"] for p in report["snapshot"]["probes"])
+
+
+def test_check_deep_with_from_is_bad_usage(tmp_path):
+    from conftest import run_cli
+
+    snap = tmp_path / "snap.json"
+    snap.write_text(Snapshot().to_json())
+    proc = run_cli("check", "--from", str(snap), "--deep")
+    assert proc.returncode == 2 and "--deep" in proc.stderr and "Traceback" not in proc.stderr
