@@ -128,6 +128,117 @@ class Gpu:
     mig_mode: bool | None = None
     persistence_mode: bool | None = None
     mig_devices: tuple[MigDevice, ...] | None = None  # None = not probed; () = MIG off or no slice
+    health: GpuHealth | None = None  # NVML health facts (health.* checks); None = not probed
+
+
+@dataclass(frozen=True)
+class GpuHealth:
+    """What NVML says about one GPU's health; a field is None when it was not read.
+
+    ``unread`` names each fact NVML would not give and why ("not supported", "no permission"), so a
+    check can say what it could not see.  Power is in milliwatts, temperatures in degrees C.
+    """
+
+    ecc_enabled: bool | None = None
+    ecc_pending: bool | None = None  # the mode that applies after the next reset
+    ecc_volatile_uncorrected: int | None = None  # since the last driver load
+    ecc_aggregate_uncorrected: int | None = None  # over the GPU's life
+    retired_pages_pending: bool | None = None
+    remapped_rows_pending: bool | None = None
+    remapped_rows_failed: bool | None = None
+    remapped_rows_uncorrectable: int | None = None
+    recovery_action: int | None = None  # NVML_FI_DEV_GET_GPU_RECOVERY_ACTION (0 none, 1 reset, 2 reboot, 3 drain P2P, 4 drain and reset)
+    clock_event_reasons: int | None = None  # nvmlDeviceGetCurrentClocksEventReasons bitmask
+    temperature: int | None = None
+    temperature_slowdown: int | None = None  # NVML_TEMPERATURE_THRESHOLD_SLOWDOWN
+    power_limit: int | None = None  # enforced, mW
+    power_default_limit: int | None = None  # mW
+    pcie_gen: int | None = None
+    pcie_gen_max: int | None = None  # the most this GPU and this slot allow (nvmlDeviceGetMaxPcieLinkGeneration)
+    pcie_gen_gpu_max: int | None = None  # the GPU's own maximum (nvmlDeviceGetGpuMaxPcieLinkGeneration)
+    pcie_width: int | None = None
+    pcie_width_max: int | None = None
+    pcie_under_load: bool | None = None  # the GPU was busy (utilisation > 0) when the link was read
+    nvlink_active: int | None = None
+    nvlink_inactive: int | None = None  # links that exist but are down
+    nvlink_errors: Mapping[str, int] | None = None  # counter name -> sum over links
+    fabric_state: str | None = None  # not_supported | not_started | in_progress | completed
+    fabric_status: int | None = None  # NVML return code of the fabric registration (0 = success)
+    brand: str | None = None  # NVML brand (Tesla/NVIDIA datacenter, GeForce, ...)
+    unread: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class XidEvent:
+    """One XID the driver reported: from the kernel log (verbatim line) or from NVML events."""
+
+    xid: int
+    source: str  # kernel-log | nvml-events
+    pci_bus_id: str | None = None
+    gpu: int | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class XidLog:
+    """The XIDs found, and where llmdoctor looked (``sources``) or could not (``unread``, with why)."""
+
+    events: tuple[XidEvent, ...] = ()
+    sources: tuple[str, ...] = ()
+    unread: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FabricManager:
+    """NVSwitch systems: the switches seen and the nvidia-fabricmanager service."""
+
+    nvswitches: int | None = None  # NVSwitch devices found (/proc/driver/nvidia-nvswitch/devices)
+    service_active: bool | None = None
+    version: str | None = None  # nv-fabricmanager --version
+    detail: str | None = None  # why a fact is unknown
+
+
+@dataclass(frozen=True)
+class DcgmTest:
+    name: str
+    status: str  # pass | warn | fail | skip | ... as dcgmi reports it, lower case
+    info: str | None = None
+    gpu: int | None = None
+
+
+@dataclass(frozen=True)
+class DcgmDiag:
+    """``dcgmi diag -r 1 -j``: ran or not (``error`` says why), and each test's result."""
+
+    ran: bool
+    error: str | None = None
+    tests: tuple[DcgmTest, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeepMeasure:
+    """One measurement of ``check --deep``.
+
+    kind: matmul (value TFLOPS) | membw (GB/s) | h2d | d2h (GB/s, pinned) | p2p (GB/s) | jitter (ms, samples in ms).
+    """
+
+    kind: str
+    device: int | None = None
+    dtype: str | None = None
+    peer: int | None = None
+    value: float | None = None
+    unit: str | None = None
+    size: str | None = None
+    samples: tuple[float, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Deep:
+    mode: str  # gpu | cpu-smoke | not-run
+    measures: tuple[DeepMeasure, ...] = ()
+    seconds: float | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -310,6 +421,10 @@ class Snapshot:
     env: Mapping[str, str] | None = None
     errors: tuple[str, ...] = ()  # error/warning texts found in a dump (or given with --error)
     model_storage: ModelStorage | None = None  # with --model: the weights' files and storage
+    xids: XidLog | None = None  # XIDs from the kernel log / NVML events (health.xid)
+    fabric: FabricManager | None = None  # NVSwitch fabric manager (health.fabric)
+    dcgm: DcgmDiag | None = None  # dcgmi diag, with --dcgm
+    deep: Deep | None = None  # measured probes, with --deep
 
     # -- helpers used by checks -------------------------------------------------
     def probe(self, name: str) -> ProbeResult | None:
@@ -364,6 +479,10 @@ PART_PROBES = {
     "packages": "packages",
     "env": "env",
     "model_storage": "model-storage",
+    "xids": "xid",
+    "fabric": "fabric",
+    "dcgm": "dcgm",
+    "deep": "deep",
 }
 
 

@@ -80,6 +80,7 @@ def _register() -> None:
     app.command("explain-error")(explain_error.explain_error)
     app.command("diff")(diff_cmd.diff)
     __import__("llmdoctor.cli.cluster", fromlist=["register"]).register(app)
+    app.command("watch")(__import__("llmdoctor.cli.watch", fromlist=["watch"]).watch)
 
 
 _register()

@@ -40,8 +40,14 @@ def check(
     batch: int = typer.Option(1, "--batch", help="With --model: sequences at once."),
     mode: str = typer.Option("inference", "--mode", help="With --model: inference | lora | qlora | full."),
     anonymize: bool = typer.Option(False, "--anonymize", help="Replace host names, user names in paths and GPU UUIDs in the output."),
+    # health/deep probe inputs (issue 16), declared by deep.matmul, health.xid and health.dcgm with flag=
+    deep: bool = typer.Option(False, "--deep", help="Run the measured probes (GPU only, about 2.5 minutes): TFLOPS, bandwidths, jitter."),
+    watch_xid: float = typer.Option(0.0, "--watch-xid", help="Listen to NVML XID events for this many seconds."),
+    dcgm: bool = typer.Option(False, "--dcgm", help="Run dcgmi diag -r 1 where DCGM is installed."),
 ) -> None:
     """Examine this machine (or a snapshot) and report a verdict per check."""
+    if watch_xid < 0:
+        raise UsageError(f"--watch-xid {watch_xid:g}: give seconds >= 0")
     if fail_on is not None:
         from ..results import FAIL_ON
 
@@ -76,7 +82,7 @@ def check(
         fit_options["memory.fit.options"] = options_from_cli(fit_dtype, "bnb" if fit_dtype == "int8" else None, seq_len,
                                                              batch, mode, "adam", True, None, 1, 16, "sdpa")
         fit_options["memory.fit.model"] = load_model_spec(model)
-    snap = common.load_or_probe(from_, python, timeout)
+    snap = common.load_or_probe(from_, python, timeout, {"deep": deep, "watch_xid": watch_xid, "dcgm": dcgm})
     cli_options = {"dtype": dtype.lower() if dtype else None,
                    "nccl.perf-switches.debug_ok": True if debug_ok else None, **fit_options}
     # the command line wins over the configuration file, where it says something

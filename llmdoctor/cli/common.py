@@ -78,12 +78,15 @@ def split_patterns(values: Optional[list[str]]) -> list[str]:
     return out
 
 
-def probe_with_spinner(python: Optional[str], timeout: float):
-    """Collect a live snapshot; a spinner naming the running probes goes to stderr on a terminal only."""
+def probe_with_spinner(python: Optional[str], timeout: float, inputs: Optional[dict] = None):
+    """Collect a live snapshot; a spinner naming the running probes goes to stderr on a terminal only.
+
+    ``inputs``: check inputs that change what is probed (--deep, --watch-xid, --dcgm; see probes.PROBE_INPUTS).
+    """
     from ..probes import collect
 
     if not stderr_is_terminal():
-        return collect(python=python, timeout=timeout)
+        return collect(python=python, timeout=timeout, inputs=inputs)
     from rich.console import Console
 
     console = Console(stderr=True)
@@ -92,18 +95,21 @@ def probe_with_spinner(python: Optional[str], timeout: float):
             if pending:
                 status.update(f"probing: {', '.join(pending)}")
 
-        return collect(python=python, timeout=timeout, progress=progress)
+        return collect(python=python, timeout=timeout, progress=progress, inputs=inputs)
 
 
-def load_or_probe(from_: Optional[str], python: Optional[str], timeout: float):
+def load_or_probe(from_: Optional[str], python: Optional[str], timeout: float, inputs: Optional[dict] = None):
     """The snapshot a command works from: a saved one or a dump (--from), or a live probe."""
     if from_ is not None:
         if python is not None:
             raise UsageError("--from and --python cannot be combined: a snapshot is not probed")
+        if any(inputs.values() if inputs else ()):
+            raise UsageError(f"--from cannot be combined with {', '.join('--' + k.replace('_', '-') for k, v in inputs.items() if v)}: "
+                             "they measure this machine")
         from ..inputs import load_snapshot
 
         return load_snapshot(from_)
-    return probe_with_spinner(validate_python(python), validate_timeout(timeout))
+    return probe_with_spinner(validate_python(python), validate_timeout(timeout), inputs)
 
 
 def emit(text: str, output: Optional[str], force: bool, mode: Optional[int] = None) -> None:

@@ -18,6 +18,8 @@ from ..snapshot import Meta, ProbeResult, Snapshot, freeze_mapping
 from ..units import fmt_seconds
 
 PROBE_NAMES = ("host", "python", "nvml", "torch", "toolkit", "packages", "env")
+# Check inputs (declared as check settings with a flag) that change what is probed: --deep, --watch-xid, --dcgm.
+PROBE_INPUTS = ("deep", "watch_xid", "dcgm")
 
 
 @dataclass
@@ -49,13 +51,23 @@ def _reason(exc: BaseException) -> str:
 
 
 def collect(python: str | None = None, timeout: float = 20.0,
-            progress: Callable[[list[str]], None] | None = None, cache: str | None = None) -> Snapshot:
+            progress: Callable[[list[str]], None] | None = None, cache: str | None = None, *,
+            deep: bool = False, watch_xid: float = 0.0, dcgm: bool = False, inputs: Any = None) -> Snapshot:
     """Probe this machine (and the interpreter ``python``, default: the current one).
 
     ``cache``: how torch's build facts are cached (use | refresh | off); default from
     ``LLMDOCTOR_TORCH_CACHE`` (use when unset).  What the cache did is recorded as probe ``torch-cache``.
+
+    ``deep``: run the measured probes (``check --deep``); ``watch_xid``: listen to NVML XID events for
+    that many seconds; ``dcgm``: run ``dcgmi diag -r 1``.  Their budgets come on top of ``timeout``.
+    ``inputs``: the check inputs given on the command line (``{"deep": True, "watch_xid": 30.0, ...}``);
+    the probes take the ones in PROBE_INPUTS and ignore the others.
     """
-    from . import env, host, nvml, packages, toolkit, torch_probe
+    given = {k: v for k, v in dict(inputs or {}).items() if k in PROBE_INPUTS and v is not None}
+    deep = bool(given.get("deep", deep))
+    watch_xid = float(given.get("watch_xid", watch_xid) or 0.0)
+    dcgm = bool(given.get("dcgm", dcgm))
+    from . import env, health_host, host, nvml, packages, toolkit, torch_probe
 
     target = python or sys.executable
     budget = max(timeout, 0.5)
@@ -79,7 +91,16 @@ def collect(python: str | None = None, timeout: float = 20.0,
         _Job("toolkit", lambda: toolkit.probe_toolkit(timeout=min(budget, 10.0)), budget),
         _Job("packages", lambda: packages.probe_packages(python, budget), budget),
         _Job("env", env.probe_env, budget),
+        _Job("xid", lambda: _probe_xids(watch_xid), min(budget, 10.0) + max(watch_xid, 0.0)),
+        _Job("fabric", health_host.probe_fabric_manager, min(budget, 10.0)),
     ]
+    if dcgm:
+        jobs.append(_Job("dcgm", lambda: health_host.probe_dcgm(timeout=180.0), 185.0))
+    if deep:
+        from . import deep as deep_probe
+
+        jobs.append(_Job("deep", lambda: deep_probe.probe_deep(target, deep_probe.DEEP_BUDGET),
+                         deep_probe.DEEP_BUDGET + 15.0))
     started = time.monotonic()
     for job in jobs:
         # daemon threads: a hung NVML call cannot keep the process alive after we give up on it
@@ -140,6 +161,10 @@ def collect(python: str | None = None, timeout: float = 20.0,
         toolkit=results.get("toolkit"),
         packages=results.get("packages"),
         env=freeze_mapping(results["env"]) if "env" in results else None,
+        xids=results.get("xid"),
+        fabric=results.get("fabric"),
+        dcgm=results.get("dcgm"),
+        deep=results.get("deep"),
     )
 
 
@@ -154,3 +179,18 @@ def run_bounded(name: str, func: Callable[[], Any], timeout: float) -> tuple[Any
     if job.error is not None:
         return None, ProbeResult(name, False, job.error, round(job.seconds or 0, 3))
     return job.result, ProbeResult(name, True, None, round(job.seconds or 0, 3))
+
+
+def _probe_xids(watch_seconds: float) -> Any:
+    """XIDs from the kernel log, plus NVML's XID events while watching (``--watch-xid SECONDS``)."""
+    from . import health_host, nvml
+
+    logs = [health_host.probe_kernel_xids()]
+    if watch_seconds > 0:
+        try:
+            logs.append(nvml.watch_xids(nvml.load_backend(), watch_seconds))
+        except Exception as exc:  # no NVML binding at all
+            from ..snapshot import XidLog
+
+            logs.append(XidLog(unread=(f"NVML events: {exc}",)))
+    return health_host.merge_xid_logs(*logs)

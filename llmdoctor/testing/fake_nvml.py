@@ -18,6 +18,20 @@ Scenario format (JSON):
       "topology": {"default": {"level": 10, "p2p": true, "nvlink": true},
                    "pairs": {"0-1": {"level": 50, "p2p": false, "nvlink": false}}}
     }
+
+Health facts (issue 16), per GPU under "health"; a key left out is NVML_ERROR_NOT_SUPPORTED, a key named
+in "denied" is NVML_ERROR_NO_PERMISSION:
+
+    "health": {"ecc": [1, 1], "ecc_volatile": 0, "ecc_aggregate": 0, "retired_pages_pending": 0,
+               "remapped_rows": [0, 0, 0, 0],          # corrected, uncorrected, pending, failure
+               "recovery_action": 0, "clock_reasons": 0, "temperature": 40, "temperature_slowdown": 87,
+               "power_limit": 700000, "power_default_limit": 700000, "utilization": 0,
+               "pcie": {"gen": 5, "gen_max": 5, "gpu_max": 5, "width": 16, "width_max": 16},
+               "nvlink_states": [1, 1, 0], "nvlink_errors": {"replay": 0},   # totals
+               "fabric": {"state": 3, "status": 0}, "brand": 2, "denied": ["ecc"]},
+    "mig_devices": [{"profile": "1g.10gb", "uuid": "MIG-...", "memory_total": 10200547328}]
+
+and at the top level "xid_events": [{"gpu": 0, "xid": 79}] (delivered by nvmlEventSetWait, then timeouts).
 """
 
 from __future__ import annotations
@@ -47,7 +61,39 @@ class _Process:
     usedGpuMemory: int | None
 
 
+@dataclass
+class _Utilization:
+    gpu: int
+    memory: int = 0
+
+
+@dataclass
+class _FieldValueInner:
+    uiVal: int
+
+
+@dataclass
+class _FieldValue:
+    nvmlReturn: int
+    value: _FieldValueInner
+
+
+@dataclass
+class _EventData:
+    device: int
+    eventData: int
+    eventType: int = 0x8
+
+
+class _FabricInfo:
+    def __init__(self) -> None:
+        self.state = 0
+        self.status = 0
+
+
 class FakeNvml:
+    c_nvmlGpuFabricInfo_t = _FabricInfo
+
     NVML_P2P_CAPS_INDEX_READ = 0
     NVML_P2P_CAPS_INDEX_NVLINK = 2
     NVML_P2P_STATUS_OK = 0
@@ -122,9 +168,13 @@ class FakeNvml:
         return index
 
     def nvmlDeviceGetName(self, handle: int) -> str:
+        if isinstance(handle, tuple):
+            return f"{self._field(handle[0], 'name')} MIG {self._mig(handle).get('profile', '1g.10gb')}"
         return self._field(handle, "name")
 
     def nvmlDeviceGetUUID(self, handle: int) -> str:
+        if isinstance(handle, tuple):
+            return self._mig(handle).get("uuid") or f"MIG-00000000-0000-0000-0000-{handle[0]:06d}{handle[1]:06d}"
         return self._gpu(handle).get("uuid") or f"GPU-00000000-0000-0000-0000-{handle:012d}"
 
     def nvmlDeviceGetPciInfo(self, handle: int) -> _Pci:
@@ -135,6 +185,10 @@ class FakeNvml:
         return int(cc[0]), int(cc[1])
 
     def nvmlDeviceGetMemoryInfo(self, handle: int) -> _Memory:
+        if isinstance(handle, tuple):
+            mig = self._mig(handle)
+            return _Memory(int(mig["memory_total"]), int(mig.get("memory_used", 0)),
+                           int(mig["memory_total"]) - int(mig.get("memory_used", 0)))
         gpu = self._gpu(handle)
         total = int(self._field(handle, "memory_total"))
         used = int(gpu.get("memory_used", 0))
@@ -167,9 +221,134 @@ class FakeNvml:
         return self.NVML_P2P_STATUS_OK if pair.get(key) else self.NVML_P2P_STATUS_NOT_SUPPORTED
 
     def nvmlDeviceGetNvLinkState(self, handle: int, link: int) -> int:
+        states = self._gpu(handle).get("health", {}).get("nvlink_states")
+        if states is not None:
+            if not states:
+                raise self._error(3)
+            if link >= len(states):
+                raise self._error(2)
+            return int(states[link])
         links = int(self._gpu(handle).get("nvlinks", 0))
         if links == 0:
             raise self._error(3)
         if link >= links:
             raise self._error(2)
         return 1
+
+    # -- health (issue 16)
+    def _health(self, handle: Any, key: str) -> Any:
+        if isinstance(handle, tuple):  # a MIG device handle
+            raise self._error(3)
+        health = self._gpu(handle).get("health", {})
+        if key in health.get("denied", ()):
+            raise self._error(4)  # NVML_ERROR_NO_PERMISSION
+        if health.get(key) is None:
+            raise self._error(3)  # NVML_ERROR_NOT_SUPPORTED
+        return health[key]
+
+    def nvmlDeviceGetEccMode(self, handle: int) -> tuple[int, int]:
+        mode = self._health(handle, "ecc")
+        return int(mode[0]), int(mode[1])
+
+    def nvmlDeviceGetTotalEccErrors(self, handle: int, error_type: int, counter: int) -> int:
+        return int(self._health(handle, "ecc_volatile" if counter == 0 else "ecc_aggregate"))
+
+    def nvmlDeviceGetRetiredPagesPendingStatus(self, handle: int) -> int:
+        return int(self._health(handle, "retired_pages_pending"))
+
+    def nvmlDeviceGetRemappedRows(self, handle: int) -> tuple[int, int, int, int]:
+        rows = self._health(handle, "remapped_rows")
+        return int(rows[0]), int(rows[1]), int(rows[2]), int(rows[3])
+
+    def nvmlDeviceGetFieldValues(self, handle: int, fields: list[int]) -> list[_FieldValue]:
+        out = []
+        for _ in fields:
+            try:
+                out.append(_FieldValue(0, _FieldValueInner(int(self._health(handle, "recovery_action")))))
+            except Exception:
+                out.append(_FieldValue(3, _FieldValueInner(0)))
+        return out
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle: int) -> int:
+        return int(self._health(handle, "clock_reasons"))
+
+    def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:
+        return int(self._health(handle, "temperature"))
+
+    def nvmlDeviceGetTemperatureThreshold(self, handle: int, threshold: int) -> int:
+        return int(self._health(handle, "temperature_slowdown"))
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle: int) -> int:
+        return int(self._health(handle, "power_limit"))
+
+    def nvmlDeviceGetPowerManagementDefaultLimit(self, handle: int) -> int:
+        return int(self._health(handle, "power_default_limit"))
+
+    def nvmlDeviceGetUtilizationRates(self, handle: int) -> _Utilization:
+        return _Utilization(int(self._health(handle, "utilization")))
+
+    def _pcie(self, handle: int, key: str) -> int:
+        pcie = self._health(handle, "pcie")
+        if pcie.get(key) is None:
+            raise self._error(3)
+        return int(pcie[key])
+
+    def nvmlDeviceGetCurrPcieLinkGeneration(self, handle: int) -> int:
+        return self._pcie(handle, "gen")
+
+    def nvmlDeviceGetMaxPcieLinkGeneration(self, handle: int) -> int:
+        return self._pcie(handle, "gen_max")
+
+    def nvmlDeviceGetGpuMaxPcieLinkGeneration(self, handle: int) -> int:
+        return self._pcie(handle, "gpu_max")
+
+    def nvmlDeviceGetCurrPcieLinkWidth(self, handle: int) -> int:
+        return self._pcie(handle, "width")
+
+    def nvmlDeviceGetMaxPcieLinkWidth(self, handle: int) -> int:
+        return self._pcie(handle, "width_max")
+
+    def nvmlDeviceGetNvLinkErrorCounter(self, handle: int, link: int, counter: int) -> int:
+        names = {0: "replay", 1: "recovery", 2: "crc_flit", 3: "crc_data"}
+        errors = self._health(handle, "nvlink_errors")
+        return int(errors.get(names[counter], 0)) if link == 0 else 0  # totals, counted on link 0
+
+    def nvmlDeviceGetGpuFabricInfo(self, handle: int, info: _FabricInfo) -> int:
+        fabric = self._health(handle, "fabric")
+        info.state = int(fabric.get("state", 0))
+        info.status = int(fabric.get("status", 0))
+        return 0
+
+    def nvmlDeviceGetBrand(self, handle: int) -> int:
+        return int(self._health(handle, "brand"))
+
+    # -- MIG
+    def nvmlDeviceGetMaxMigDeviceCount(self, handle: int) -> int:
+        return 7 if self._gpu(handle).get("mig") else 0
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, handle: int, index: int) -> tuple[int, int]:
+        if index >= len(self._gpu(handle).get("mig_devices", [])):
+            raise self._error(6)  # NVML_ERROR_NOT_FOUND: an empty slot
+        return (handle, index)
+
+    def _mig(self, handle: tuple[int, int]) -> dict[str, Any]:
+        return self._gpu(handle[0])["mig_devices"][handle[1]]
+
+    # -- events
+    def nvmlEventSetCreate(self) -> list[dict[str, Any]]:
+        if self.scenario.get("events_error") is not None:
+            raise self._error(int(self.scenario["events_error"]))
+        return list(self.scenario.get("xid_events", []))
+
+    def nvmlDeviceRegisterEvents(self, handle: int, mask: int, events: list[dict[str, Any]]) -> None:
+        pass
+
+    def nvmlEventSetWait(self, events: list[dict[str, Any]], timeout_ms: int) -> _EventData:
+        if not events:
+            time.sleep(min(timeout_ms, 50) / 1000)
+            raise self._error(10)  # NVML_ERROR_TIMEOUT
+        event = events.pop(0)
+        return _EventData(device=int(event.get("gpu", 0)), eventData=int(event["xid"]))
+
+    def nvmlEventSetFree(self, events: list[dict[str, Any]]) -> None:
+        pass

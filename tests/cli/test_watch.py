@@ -1,0 +1,44 @@
+"""llmdoctor watch: rounds of live health checks, changes printed, the Prometheus file rewritten."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import NVML_SCENARIOS
+
+from llmdoctor.cli.watch import changes, probe_live_health
+from llmdoctor.engine import load_registry, run_checks, select
+
+
+def llmdoctor(*args: str, scenario: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LLMDOCTOR_FAKE_NVML": str(NVML_SCENARIOS / f"{scenario}.json")}
+    return subprocess.run([sys.executable, "-m", "llmdoctor", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_watch_writes_the_textfile_and_prints_the_first_round(tmp_path):
+    out = tmp_path / "llmdoctor.prom"
+    proc = llmdoctor("watch", "--every", "0.05", "--count", "2", "-o", str(out), scenario="health_remap_pending")
+    assert proc.returncode == 1, proc.stderr  # a failed check, as `check` exits
+    lines = proc.stdout.splitlines()
+    assert any("health.remapped-rows: fail:" in line for line in lines)
+    assert len([l for l in lines if "health.remapped-rows" in l]) == 1  # round 2 changed nothing
+    text = out.read_text()
+    assert 'llmdoctor_gpu_remapped_rows_pending{gpu="0"' in text and text.endswith("\n")
+    assert not list(tmp_path.glob(".*.tmp")) and not (tmp_path / "llmdoctor.prom.bak").exists()
+
+
+def test_changes_between_rounds(monkeypatch):
+    specs = select(load_registry(), ["health"], [])
+    monkeypatch.setenv("LLMDOCTOR_FAKE_NVML", str(NVML_SCENARIOS / "health_h100x8_healthy.json"))
+    first = run_checks(probe_live_health(5.0), specs)
+    monkeypatch.setenv("LLMDOCTOR_FAKE_NVML", str(NVML_SCENARIOS / "health_throttle_thermal.json"))
+    second = run_checks(probe_live_health(5.0), specs)
+    lines = changes({r.id: r.status.value for r in first.checks}, second)
+    assert lines == [l for l in lines if l.startswith("health.clocks: pass -> warn:")] and len(lines) == 1
+
+
+def test_watch_refuses_bad_intervals():
+    proc = llmdoctor("watch", "--every", "0", scenario="health_h100x8_healthy")
+    assert proc.returncode == 2 and "--every" in proc.stderr
