@@ -5,7 +5,7 @@ Searched from the working directory upward; in each folder ``llmdoctor.toml`` wi
 
     select = ["cuda", "gpu"]          # check ids or prefixes (default: all)
     ignore = ["cudnn.version"]
-    fail-on = "warn"                  # "fail" (default) or "warn"
+    fail-on = "warn"                  # "fail" (default), "warn" or "unknown"
 
     [checks."nccl.shm"]               # per-check settings: exactly those the check declares
     min_bytes = 1073741824            # reaches the check as ctx.option("nccl.shm.min_bytes")
@@ -25,6 +25,7 @@ Reading the file is input, like ``inputs.py``: checks only ever see the resultin
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from .engine import CheckSpec, Registry, UsageError
 FILE_NAME = "llmdoctor.toml"
 DEFAULT = "default"
 COMMAND_LINE = "command line"
+FAIL_ON = ("fail", "warn", "unknown")  # exit 1 on a failure; also on a warning; also on a check that could not run
 TOP_KEYS = ("select", "ignore", "fail-on", "checks", "expect")
 
 
@@ -237,7 +239,8 @@ def _near(word: str, options: Iterable[str]) -> str:
 
 def _patterns(where: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
-        value = [value]
+        raise UsageError(f"{where}: expected a list of check ids or prefixes, got the string {value!r}; "
+                         f"write [{', '.join(repr(p.strip()) for p in value.split(',') if p.strip())}]")
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UsageError(f"{where}: expected a list of check ids or prefixes")
     return tuple(p.strip() for item in value for p in item.split(",") if p.strip())
@@ -295,9 +298,9 @@ def load_config(path: str | os.PathLike[str] | None = None, registry: Registry |
                 _known_patterns(where, patterns, registry)
             setattr(config, key, Value(patterns, src))
         elif key == "fail-on":
-            if value not in ("fail", "warn"):
-                raise UsageError(f"{where}: expected \"fail\" or \"warn\", got {value!r}")
-            config.fail_on = Value(value, src)
+            if not isinstance(value, str) or value.lower() not in FAIL_ON:
+                raise UsageError(f"{where}: expected one of {', '.join(json.dumps(v) for v in FAIL_ON)}, got {value!r}")
+            config.fail_on = Value(value.lower(), src)
         elif key == "checks":
             if not isinstance(value, dict):
                 raise UsageError(f'{where}: expected tables like [checks."nccl.shm"]')

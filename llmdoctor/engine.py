@@ -48,6 +48,16 @@ class Setting:
     help: str = ""
     flag: str | None = None
     choices: tuple[str, ...] = ()  # for str settings: the values accepted (case-insensitive)
+    requires: str | None = None  # another flag without which this one means nothing ("--model" for "--seq-len")
+
+    @property
+    def key(self) -> str | None:
+        """The name a flag's value has in ``Context.options`` ("--debug-ok" -> "debug_ok")."""
+        return flag_key(self.flag) if self.flag else None
+
+
+def flag_key(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
 
 
 def _as_setting(name: str, value: Any) -> Setting:
@@ -79,7 +89,7 @@ class Context:
         if self.check_id is not None and name not in self.declared:
             raise UndeclaredSetting(f"check {self.check_id} reads setting {name!r}, which it does not declare")
         decl = self.declared.get(name)
-        for key in (f"{self.check_id}.{name}", decl.flag.lstrip("-").replace("-", "_") if decl and decl.flag else None):
+        for key in (f"{self.check_id}.{name}", decl.key if decl else None):
             if key and self.options.get(key) is not None:
                 return self.options[key]
         return decl.default if decl else None

@@ -213,6 +213,8 @@ class Distribution:
     requires: tuple[str, ...] = ()
     installer: str | None = None  # pip | conda | uv | ...
     top_level: tuple[str, ...] = ()
+    direct_url: str | None = None  # direct_url.json's url: installed from a path or URL, not an index
+    editable: bool = False  # direct_url.json says dir_info.editable (pip install -e)
 
 
 @dataclass(frozen=True)

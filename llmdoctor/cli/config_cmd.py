@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
 from ..engine import load_registry
+from . import options
 
 
 def _toml_value(value: Any) -> str:
@@ -22,10 +23,7 @@ def _toml_value(value: Any) -> str:
     return str(value)
 
 
-def show_config(
-    config_file: Optional[str] = typer.Option(None, "--config", help="Read this file instead of searching for llmdoctor.toml / pyproject.toml."),
-    json_: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
+def show_config(config_file: options.ConfigFile = None, json_: options.Json = False) -> None:
     """Print the effective configuration and where each value comes from (file or default)."""
     from ..config import EXPECTATIONS, load_config
 

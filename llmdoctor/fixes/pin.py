@@ -6,19 +6,23 @@ of :data:`FORMATS`.  The same snapshot always gives the same bytes (sorted, no c
 
 Facts used: data/torch_wheels.json (variants, arch lists, cuDNN, index URLs), data/torch_companions.json
 (torchvision/torchaudio/triton/xformers per torch release), data/cuda_images.json (nvidia/cuda tags),
-data/cuda_drivers.json through checks/_facts.py (which driver runs which CUDA).
+data/cuda_drivers.json through llmdoctor/facts/derived.py (which driver runs which CUDA).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 
 from packaging.version import InvalidVersion, Version
 
 from .. import data
+from ..engine import Setting
 from ..facts import derived as F
-from ..snapshot import Snapshot, normalize_name
+from ..results import Report
+from ..snapshot import Distribution, Snapshot, normalize_name
+from .registry import Artifact, CannotFix, fix
 
 FORMATS = ("requirements", "constraints", "conda", "uv", "dockerfile")
 ONLY = ("all", "ml")
@@ -52,8 +56,10 @@ NAME_OK = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 VERSION_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]*")
 
 
-class CannotRepair(Exception):
+class CannotRepair(CannotFix):
     """No official torch build both runs on this driver and covers these GPUs; the message says why."""
+
+    what = "repair"
 
 
 @dataclass(frozen=True)
@@ -129,11 +135,35 @@ def found_torch(snap: Snapshot) -> str | None:
     return snap.packages.version("torch") if snap.packages else None
 
 
-def _distributions(snap: Snapshot, only: str) -> tuple[list, list[str]]:
+def _imported_first(snap: Snapshot) -> list[Distribution]:
+    """The distributions, with the torch that imports (its location holds torch.__file__) first of its name."""
+    dists = list(snap.packages.distributions if snap.packages else ())
+    torch_file = snap.torch.file if snap.torch is not None else None
+    if not torch_file:
+        return dists
+    site = os.path.dirname(os.path.dirname(torch_file))
+
+    def rank(dist: Distribution) -> int:
+        return 0 if normalize_name(dist.name) != "torch" or dist.location == site else 1
+
+    return sorted(dists, key=rank)  # stable: only a torch that does not import moves back
+
+
+def not_portable(dist: Distribution) -> str | None:
+    """Why NAME==VERSION would install something else (an editable or direct-URL install), or None."""
+    if dist.direct_url is None:
+        return None
+    how = "pip install -e" if dist.editable else "pip install"
+    return (f"{dist.name} {dist.version} is {'an editable' if dist.editable else 'a direct-URL'} install from "
+            f"{dist.direct_url}: not pinned as {dist.name}=={dist.version} (an index may hold another project "
+            f"or build under that name); install it with: {how} {one_line(dist.direct_url)}")
+
+
+def _distributions(snap: Snapshot, only: str) -> tuple[list[Distribution], list[str]]:
     """Installed distributions to pin (deduplicated, sorted) and comment lines for what was left out."""
-    seen: dict[str, object] = {}
+    seen: dict[str, Distribution] = {}
     skipped: list[str] = []
-    for dist in (snap.packages.distributions if snap.packages else ()):
+    for dist in _imported_first(snap):
         key = normalize_name(dist.name)
         if key in FREEZE_SKIP:
             continue
@@ -143,10 +173,16 @@ def _distributions(snap: Snapshot, only: str) -> tuple[list, list[str]]:
         if only == "ml" and not is_ml(dist.name):
             continue
         if key in seen:
-            skipped.append(f"{dist.name} is installed twice; pinned the first one found ({seen[key].version})")
+            which = "the one that imports" if key == "torch" and snap.torch and snap.torch.file else "the first one found"
+            skipped.append(f"{dist.name} is installed twice; pinned {which} ({seen[key].version})")
+            continue
+        reason = not_portable(dist)
+        if reason is not None:
+            skipped.append(reason)
+            seen[key] = dist
             continue
         seen[key] = dist
-    return [seen[k] for k in sorted(seen)], skipped
+    return [seen[k] for k in sorted(seen) if not_portable(seen[k]) is None], skipped
 
 
 def _torch_facts(snap: Snapshot) -> tuple[str | None, str | None, str | None]:
@@ -706,18 +742,36 @@ def _dockerfile(snap: Snapshot, pins: PinSet, fmt: str) -> str:
 REPAIRED_CHECKS = ("cuda.driver", "cuda.arch", "torch.build")
 
 
-def failing_checks(snap: Snapshot) -> list[str]:
-    """The CUDA-stack checks the repair is for that fail on this snapshot (findings, run purely)."""
-    from ..engine import load_registry, run_checks
-
-    registry = load_registry()
-    specs = [registry.get(i) for i in REPAIRED_CHECKS if registry.get(i) is not None]
-    report = run_checks(snap, specs)
-    return [c.id for c in report.checks if c.status.value in ("fail", "error")]
+def failing_checks(report: Report | None) -> list[str]:
+    """The CUDA-stack checks the repair is for that failed (or raised) in ``report``; read, never re-run."""
+    if report is None:
+        return []
+    return [c.id for c in report.checks if c.id in REPAIRED_CHECKS and c.status.value in ("fail", "error")]
 
 
-def generate(snap: Snapshot, fmt: str = "requirements", only: str = "all", repair_mode: bool = False) -> str:
-    """The whole artifact as text (the CLI's only call)."""
-    failing = failing_checks(snap)
+def generate(snap: Snapshot, fmt: str = "requirements", only: str = "all", repair_mode: bool = False,
+             report: Report | None = None) -> str:
+    """The whole artifact as text; ``report`` (the checks' verdicts on ``snap``) names what fails."""
+    failing = failing_checks(report)
     pins = repair(snap, only, failing) if repair_mode else reproduce(snap, only, failing)
     return render(snap, pins, fmt)
+
+
+@fix("pin", "A pinned environment file that reproduces this environment, or (--repair) repairs its CUDA stack",
+     options={"format": Setting(str, "requirements", "requirements | constraints | conda | uv | dockerfile",
+                                choices=FORMATS),
+              "only": Setting(str, "all", "all: every installed distribution; ml: only the ML stack", choices=ONLY),
+              "repair": Setting(bool, False, "Choose versions that make the CUDA-stack checks pass on this machine "
+                                             "instead of reproducing what is installed.")})
+def pin_environment(snapshot: Snapshot, report: Report, format: str, only: str, repair: bool) -> Artifact:
+    """A pinned environment file: exact versions of what is installed, each PyTorch build from its index.
+
+    ``--repair`` chooses the torch (and its companions) that run on this driver and cover these GPUs, for the
+    checks cuda.driver, cuda.arch and torch.build that failed in the report.  Editable and direct-URL installs
+    are written in their path/URL form (or as a comment), never as NAME==VERSION, which pip would fetch from
+    PyPI.  The same snapshot always gives the same bytes.
+    """
+    text = generate(snapshot, format, only, repair, report)
+    names = {"requirements": "requirements.txt", "constraints": "constraints.txt", "conda": "environment.yml",
+             "uv": "pyproject.toml", "dockerfile": "Dockerfile"}
+    return Artifact(text, suggested_name=names.get(format), description="pinned environment")
