@@ -74,8 +74,12 @@ ARTIFACT_OPTIONS = (OUTPUT, FORCE)
 
 
 def format_option(choices: tuple[str, ...], help: str | None = None) -> Any:
-    """``--format/-f`` with the command's own choices named in its help."""
-    return typer.Option(*FORMAT.decls, help=help or " | ".join(choices), metavar="FORMAT", show_default=False)
+    """``--format/-f`` with the command's own choices named in its help and completed by the shell."""
+    def complete(incomplete: str) -> list[str]:
+        return [c for c in choices if c.startswith(incomplete)]
+
+    return typer.Option(*FORMAT.decls, help=help or " | ".join(choices), metavar="FORMAT", show_default=False,
+                        autocompletion=complete)
 
 
 def click_params(*shared: SharedOption) -> list[Any]:

@@ -24,7 +24,7 @@ def one_error_line(proc, code=2):
 def test_fix_lists_the_fixes_findings_name():
     proc = run_cli("fix", "--from", A100)
     assert proc.returncode == 0, proc.stderr
-    assert "llmdoctor fix pin --repair    (for cuda.driver)" in proc.stdout
+    assert f"llmdoctor fix pin --repair --from {A100}    (for cuda.driver)" in proc.stdout
     assert "Available fixes: " in proc.stdout and "pin" in proc.stdout.split("Available fixes: ")[1]
 
 
@@ -40,7 +40,7 @@ def test_unknown_fix_id_is_one_line_exit_2():
 
 
 @pytest.mark.parametrize("args,needle", [
-    (("--format", "xml"), "unsupported format 'xml'"),
+    (("--format", "xml"), "--format 'xml': choose one of requirements"),
     (("--only", "gpu"), "--only 'gpu'"),
     (("--from", "/no/such/snapshot.json"), "no such file"),
     (("--from", H100, "--python", "/usr/bin/python3"), "cannot be combined"),

@@ -30,8 +30,15 @@ EXT = {"requirements": "txt", "constraints": "constraints.txt", "conda": "enviro
 CASES = [(s, m, f) for s in SCENARIOS for m in ("reproduce", "repair") for f in P.FORMATS]
 
 
+def report_for(snap):
+    """The report `llmdoctor fix` hands the fix: every check's verdict on the snapshot."""
+    registry = load_registry()
+    return run_checks(snap, list(registry), registry=registry)
+
+
 def generate(name, mode, fmt, only="all"):
-    return P.generate(load_scenario(name), fmt, only, mode == "repair")
+    snap = load_scenario(name)
+    return P.generate(snap, fmt, only, mode == "repair", report_for(snap))
 
 
 @pytest.mark.parametrize("scenario,mode,fmt", CASES)
@@ -415,7 +422,7 @@ def test_repair_of_an_already_repaired_set_keeps_it():
     snap = load_scenario("a100_driver470_cu121")
     first = P.generate(snap, "requirements", "all", True)
     fixed = repaired_snapshot(snap, first)
-    again = P.repair(fixed, failing=P.failing_checks(fixed))
+    again = P.repair(fixed, failing=P.failing_checks(report_for(fixed)))
     assert again.torch_version == "2.6.0+cu118"
     torch = [p for p in again.pins if p.name == "torch"][0]
     assert torch.why.startswith("torch 2.6.0+cu118 kept: it is already the newest torch")
