@@ -89,7 +89,8 @@ class Context:
         if self.check_id is not None and name not in self.declared:
             raise UndeclaredSetting(f"check {self.check_id} reads setting {name!r}, which it does not declare")
         decl = self.declared.get(name)
-        for key in (f"{self.check_id}.{name}", decl.key if decl else None):
+        # the command line's flag first (it wins over the configuration file), then "<id>.<name>"
+        for key in (decl.key if decl else None, f"{self.check_id}.{name}"):
             if key and self.options.get(key) is not None:
                 return self.options[key]
         return decl.default if decl else None

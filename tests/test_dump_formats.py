@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from llmdoctor.engine import UsageError
 from llmdoctor.parsers import parse_dump, parse_facts
 
-from dumps_helpers import DUMPS, dump, report_for, statuses
+from helpers.dumps import DUMPS, dump, report_for, statuses
 
 
 def snap(name):

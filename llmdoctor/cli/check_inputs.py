@@ -63,7 +63,7 @@ def click_option(flag: Flag) -> TyperOption:
 
 def values(flags: Mapping[str, Flag], params: Mapping[str, Any]) -> dict[str, Any]:
     """``{key: value}`` for the flags given, validated; UsageError for a bad value or a missing partner flag."""
-    given = {f.flag: params.get(f.dest) for f in flags.values() if params.get(f.dest) not in (None, False)}
+    given = {f.flag: params[f.dest] for f in flags.values() if _given(params.get(f.dest))}
     out: dict[str, Any] = {}
     for name, value in given.items():
         flag = flags[name]
@@ -72,6 +72,10 @@ def values(flags: Mapping[str, Flag], params: Mapping[str, Any]) -> dict[str, An
             raise UsageError(f"{name} only applies with {requires}; add {requires} (or drop {name})")
         out[flag.key] = _valid(flag, value)
     return out
+
+
+def _given(value: Any) -> bool:
+    return value is not None and value is not False  # 0 is a value given (and refused where it must be > 0)
 
 
 def _valid(flag: Flag, value: Any) -> Any:

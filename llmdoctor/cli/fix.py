@@ -72,13 +72,22 @@ def fix_list(ctx: typer.Context, from_: options.From = None, python: options.Pyt
     for result in report.checks:
         for finding in result.findings:
             if finding.fix and finding.status.value in ("fail", "warn"):
-                wanted.setdefault(finding.fix, set()).add(result.id)
+                wanted.setdefault(fix_command_line(finding), set()).add(result.id)
     source = source_flags(from_, python, timeout)
     if not wanted:
         typer.echo("No fix applies: no failing or warning finding names one.")
-    for fix_id, checks in sorted(wanted.items()):
-        typer.echo(f"llmdoctor fix {fix_id}{source}    (for {', '.join(sorted(checks))})")
+    for line, checks in sorted(wanted.items()):
+        typer.echo(f"{line}{source}    (for {', '.join(sorted(checks))})")
     typer.echo(f"\nAvailable fixes: {', '.join(load_fixes()) or '(none)'}")
+
+
+def fix_command_line(finding: Any) -> str:
+    """The finding's own ``llmdoctor fix ID ...`` command when its remedy gives one, else ``llmdoctor fix ID``."""
+    prefix = f"llmdoctor fix {finding.fix.split()[0]}"
+    for command in finding.remedy.commands if finding.remedy else ():
+        if command == prefix or command.startswith(prefix + " "):
+            return str(command)
+    return f"llmdoctor fix {finding.fix}"
 
 
 def source_flags(from_: Optional[str], python: Optional[str], timeout: Optional[float]) -> str:

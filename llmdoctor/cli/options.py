@@ -99,6 +99,6 @@ def inherit(ctx: Any, params: dict[str, Any], names: tuple[str, ...]) -> dict[st
     parent = getattr(ctx, "parent", None)
     given = getattr(parent, "params", None) or {}
     for name in names:
-        if out.get(name) in (None, False) and given.get(name) not in (None, False):
+        if out.get(name) is None and given.get(name) is not None:
             out[name] = given[name]
     return out
