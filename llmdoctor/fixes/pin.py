@@ -153,10 +153,13 @@ def not_portable(dist: Distribution) -> str | None:
     """Why NAME==VERSION would install something else (an editable or direct-URL install), or None."""
     if dist.direct_url is None:
         return None
-    how = "pip install -e" if dist.editable else "pip install"
+    url = dist.direct_url
+    where = url[len("file://"):] if url.startswith("file://") else url
+    how = f"pip install -e {where}" if dist.editable else (f"pip install {where}" if where != url else
+                                                           f"pip install '{dist.name} @ {url}'")
     return (f"{dist.name} {dist.version} is {'an editable' if dist.editable else 'a direct-URL'} install from "
-            f"{dist.direct_url}: not pinned as {dist.name}=={dist.version} (an index may hold another project "
-            f"or build under that name); install it with: {how} {one_line(dist.direct_url)}")
+            f"{url}: not pinned by version (an index may hold another project or build under that name); "
+            f"install it with: {one_line(how)}")
 
 
 def _distributions(snap: Snapshot, only: str) -> tuple[list[Distribution], list[str]]:
