@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from importlib.metadata import distribution
-
 import pytest
 
 from llmdoctor.probes import packages
 
 
-def test_direct_url_and_editable_are_recorded():
-    try:
-        raw = distribution("llmdoctor").read_text("direct_url.json")
-    except Exception:
-        raw = None
-    if not raw:
-        pytest.skip("llmdoctor is not installed from a path here (pip install -e . records direct_url.json)")
-    found = packages.probe_packages(None, 10.0).get("llmdoctor")
-    assert found is not None and found.direct_url and found.direct_url.startswith("file://")
-    assert found.editable == ('"editable": true' in raw.replace(" ", "").replace('"editable":true', '"editable": true'))
+@pytest.mark.parametrize("doc,expected", [
+    ('{"url": "file:///src/mylib", "dir_info": {"editable": true}}', {"direct_url": "file:///src/mylib", "editable": True}),
+    ('{"url": "https://example.org/x.tar.gz", "archive_info": {}}', {"direct_url": "https://example.org/x.tar.gz", "editable": False}),
+    ("not json", {}),
+])
+def test_direct_url_and_editable_are_read_from_pep_610(tmp_path, doc, expected):
+    from importlib.metadata import PathDistribution
+
+    from llmdoctor.probes import target_worker
+
+    info = tmp_path / "mylib-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mylib\nVersion: 1.0\n")
+    (info / "direct_url.json").write_text(doc)
+    assert target_worker._direct_url(PathDistribution(info)) == expected
 
 
 def test_index_installs_have_no_direct_url():
