@@ -41,7 +41,7 @@ FAIL_ON = ("fail", "warn", "unknown")  # exit 1 on a failure; also on a warning;
 TOP_KEYS = ("select", "ignore", "fail-on", "checks", "expect")
 
 
-def _toml():
+def _toml() -> Any:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
@@ -229,7 +229,7 @@ def _read(path: Path, is_pyproject: bool) -> dict[str, Any]:
         if not isinstance(table, dict):
             raise UsageError(f"{path}: tool.llmdoctor must be a table")
         return table
-    return data
+    return dict(data)
 
 
 def _near(word: str, options: Iterable[str]) -> str:

@@ -23,7 +23,7 @@ import pkgutil
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .results import CheckResult, Finding, Remedy, Report, Status
 from .snapshot import Snapshot
@@ -204,6 +204,7 @@ def check(id: str, title: str, needs: Iterable[str] | None = None,
         _validate_id(id)
         names = list(inspect.signature(func).parameters)
         legacy = names[:1] == ["snap"]
+        params: tuple[str, ...]
         if legacy:
             params, parts = ("snap", "ctx"), tuple(needs or ())
         else:
@@ -241,7 +242,7 @@ class Registry:
             )
         self._specs[spec.id] = spec
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[CheckSpec]:
         return iter(sorted(self._specs.values(), key=lambda s: s.id))
 
     def __len__(self) -> int:

@@ -113,11 +113,12 @@ def _completion_for_named_shell(args: list[str]) -> bool:
         return False
     from typer import completion
 
+    completion_api: Any = completion  # typer's completion helpers (not re-exported by name)
     if args[0] == "--show-completion":
-        sys.stdout.write(completion.get_completion_script(prog_name="llmdoctor", complete_var="_LLMDOCTOR_COMPLETE",
+        sys.stdout.write(completion_api.get_completion_script(prog_name="llmdoctor", complete_var="_LLMDOCTOR_COMPLETE",
                                                           shell=args[1]) + "\n")
         return True
-    shell, path = completion.install(shell=args[1], prog_name="llmdoctor", complete_var="_LLMDOCTOR_COMPLETE")
+    shell, path = completion_api.install(shell=args[1], prog_name="llmdoctor", complete_var="_LLMDOCTOR_COMPLETE")
     sys.stdout.write(f"{shell} completion installed in {path}\n")
     return True
 
@@ -137,6 +138,7 @@ def _cli_message(exc: Exception) -> str:
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Console-script entry point: maps every outcome to the documented exit code."""
+    CliError: Any
     try:  # typer >= 0.2x vendors click; older typer re-exports click's classes
         from typer import TyperException as CliError
     except ImportError:  # pragma: no cover
@@ -162,8 +164,8 @@ def main(argv: Optional[list[str]] = None) -> None:
             sys.stdout.flush()
             sys.exit(0)
         message = _cli_message(exc)
-        command = getattr(getattr(exc, "ctx", None), "command_path", "llmdoctor")
-        sys.stderr.write(f"llmdoctor: error: {message} (see '{command} --help')\n")
+        where = getattr(getattr(exc, "ctx", None), "command_path", "llmdoctor")
+        sys.stderr.write(f"llmdoctor: error: {message} (see '{where} --help')\n")
         code = 2
     except typer.Abort:
         sys.stderr.write("llmdoctor: aborted\n")

@@ -31,13 +31,13 @@ def _flags() -> dict[str, check_inputs.Flag]:
 class CheckCommand(TyperCommand):
     """``check`` plus one option per flag the registered checks declare; unknown flags get a real suggestion."""
 
-    def get_params(self, ctx: typer.Context) -> list[Any]:
+    def get_params(self, ctx: Any) -> list[Any]:
         base = super().get_params(ctx)
         help_option = [p for p in base if p.name == "help"]
         return [p for p in base if p.name != "help"] + [check_inputs.click_option(f) for f in _flags().values()] \
             + help_option
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         flags = _flags()
         inputs = {f.dest: ctx.params.pop(f.dest, None) for f in flags.values()}
         ctx.meta[INPUTS_META] = (flags, inputs)

@@ -49,11 +49,11 @@ def show_config(config_file: options.ConfigFile = None, json_: options.Json = Fa
             lines.append(_row(f"{setting} = {_toml_value(value.value)}", value.source + (f"; {help_}" if help_ else "")))
     lines.append("\n[expect]")
     for key, (_, help_) in EXPECTATIONS.items():
-        value = config.expect.get(key)
-        if value is None:
+        expected = config.expect.get(key)
+        if expected is None:
             lines.append(_row(f"# {key} (not set)", help_))
         else:
-            lines.append(_row(f"{key} = {_toml_value(value.value)}", value.source))
+            lines.append(_row(f"{key} = {_toml_value(expected.value)}", expected.source))
     typer.echo("\n".join(lines))
 
 

@@ -29,18 +29,18 @@ SOURCE_NAMES = tuple(o.param for o in options.SOURCE_OPTIONS)
 class FixGroup(TyperGroup):
     """The registered fixes as subcommands, built when asked for (``llmdoctor --help`` imports none)."""
 
-    def list_commands(self, ctx: typer.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         from ..fixes.registry import load_fixes
 
         return sorted(load_fixes())
 
-    def get_command(self, ctx: typer.Context, cmd_name: str) -> Optional[TyperCommand]:
+    def get_command(self, ctx: Any, cmd_name: str) -> Optional[TyperCommand]:
         from ..fixes.registry import load_fixes
 
         spec = load_fixes().get(cmd_name)
         return fix_command(spec) if spec is not None else None
 
-    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
             available = ", ".join(self.list_commands(ctx)) or "none"
             raise UsageError(f"unknown fix {args[0]!r} (available: {available}); "
@@ -124,7 +124,7 @@ class FixCommand(TyperCommand):
     """One registered fix as a command: its declared options, then the shared ones."""
 
     def __init__(self, spec: "FixSpec") -> None:
-        params = [_option_param(name, decl) for name, decl in spec.options.items()]
+        params: list[Any] = [_option_param(name, decl) for name, decl in spec.options.items()]
         params += options.click_params(*options.SOURCE_OPTIONS, *options.ARTIFACT_OPTIONS)
         first = spec.explanation.split("\n\n", 1)[0] if spec.explanation else spec.title
         super().__init__(spec.id, params=params, help=spec.explanation or spec.title,
@@ -132,7 +132,7 @@ class FixCommand(TyperCommand):
                          context_settings={"help_option_names": ["-h", "--help"]})
         self.spec = spec
 
-    def invoke(self, ctx: typer.Context) -> None:
+    def invoke(self, ctx: Any) -> None:
         run_fix_command(self.spec, options.inherit(ctx, ctx.params, SOURCE_NAMES))
 
 

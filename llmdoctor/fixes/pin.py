@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
@@ -121,10 +122,10 @@ def cudnn_text(value: int | None) -> str | None:
     return f"{value // 1000}.{(value % 1000) // 100}.{value % 100}"
 
 
-def companions(release: str) -> dict | None:
+def companions(release: str) -> dict[str, Any] | None:
     for row in data.load("torch_companions")["releases"]:
         if row["torch"] == release:
-            return row
+            return dict(row)
     return None
 
 
@@ -240,10 +241,12 @@ def _untagged_torch(snap: Snapshot, version: str) -> Pin:
     if release.get("default_variant") == variant:
         return Pin("torch", version, why=f"torch {version} from PyPI is the {variant} build "
                                           f"({release.get('default_source')})")
-    base = data.version(version).base_version
-    return Pin("torch", f"{base}+{variant}", index=variant,
+    parsed = data.version(version)
+    if parsed is None:
+        return Pin("torch", version)
+    return Pin("torch", f"{parsed.base_version}+{variant}", index=variant,
                why=f"torch {version} has no local version tag but is a "
-                   f"{'CPU' if variant == 'cpu' else 'CUDA ' + t.cuda} build: pinned to the same build on the "
+                   f"{'CPU' if variant == 'cpu' else 'CUDA ' + str(t.cuda)} build: pinned to the same build on the "
                    f"{variant} index, since PyPI's default build may be another")
 
 
@@ -255,7 +258,7 @@ def _gpu_ccs(snap: Snapshot) -> list[str]:
                   key=lambda c: data.major_minor(c) or (0, 0))
 
 
-def choose_torch(snap: Snapshot) -> tuple[str, str, dict, dict]:
+def choose_torch(snap: Snapshot) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
     """(release 'X.Y', variant, variant row, companion row) of the newest suitable official torch."""
     if snap.gpus == ():
         raise CannotRepair("this host has no NVIDIA GPU, so there is no CUDA stack to repair "
@@ -276,8 +279,11 @@ def choose_torch(snap: Snapshot) -> tuple[str, str, dict, dict]:
                            f"{max_cuda or '?'}) and has kernels for {gpus}: upgrade the NVIDIA driver first "
                            f"(see `llmdoctor explain cuda.driver`)")
     release, variant = best
-    rel_row = data.torch_release(release)
-    return release, variant, rel_row["variants"][variant], companions(release)
+    rel_row, comp = data.torch_release(release), companions(release)
+    if rel_row is None or comp is None:
+        raise CannotRepair(f"torch {release} is not in llmdoctor's release tables (data/torch_wheels.json, "
+                           f"data/torch_companions.json)")
+    return release, variant, dict(rel_row["variants"][variant]), comp
 
 
 def repair(snap: Snapshot, only: str = "all", failing: list[str] | None = None) -> PinSet:
@@ -311,7 +317,7 @@ def repair(snap: Snapshot, only: str = "all", failing: list[str] | None = None) 
         notes.append(f"torch {unlimited[0]} ({unlimited[1]}) would also run here, but its exact torchvision/triton "
                      f"versions are not verified in data/torch_companions.json, so the repair stays at {release}")
     if python:
-        notes.append(f"torch {release} has wheels for Python {data.torch_release(release).get('python')}, "
+        notes.append(f"torch {release} has wheels for Python {(data.torch_release(release) or {}).get('python')}, "
                      f"which includes this Python {python}")
     if failing is not None:
         if failing:
@@ -326,60 +332,87 @@ def repair(snap: Snapshot, only: str = "all", failing: list[str] | None = None) 
     pins: list[Pin] = []
     if "torch" not in names:
         pins.append(Pin("torch", torch_new, index=variant, why=why_torch))
+    target = _Target(torch_new, variant, comp, why_torch, changed_torch)
     for dist in dists:
-        key = normalize_name(dist.name)
-        if key == "torch":
-            pins.append(Pin(dist.name, torch_new, index=variant, why=why_torch))
-        elif key in ("torchvision", "torchaudio"):
-            version = comp.get(key)
-            if version:
-                pins.append(Pin(dist.name, f"{version}+{variant}", index=variant,
-                                why=f"{dist.name} {dist.version} -> {version}+{variant}: the release built for "
-                                    f"torch {comp['patch']} ({comp['source']})"))
-            else:
-                pins.append(Pin(dist.name, None, index=variant,
-                                why=f"{dist.name} {dist.version} -> unpinned: the release built for torch "
-                                    f"{comp['patch']} is not verified in data/torch_companions.json; pip picks "
-                                    f"the one that accepts torch {torch_new}"))
-        elif key in ("triton", "pytorch-triton"):
-            version = comp.get("triton")
-            if version and key == "triton":
-                pins.append(Pin(dist.name, version, why=f"triton {dist.version} -> {version}: the exact triton "
-                                                        f"torch {comp['patch']} requires ({comp['triton_source']})"))
-            else:
-                pins.append(Pin(dist.name, None, why=f"{dist.name} {dist.version} -> unpinned: torch {comp['patch']} "
-                                                     f"requires one exact triton version and pip installs it"))
-        elif NVIDIA_CUDA_LIB.fullmatch(key):
-            skipped.append(f"{dist.name} {dist.version}: dropped; torch {torch_new} requires the exact CUDA "
-                           f"libraries it was built with and pip installs them")
-        elif key == "xformers":
-            version = comp.get("xformers")
-            if version:
-                pins.append(Pin(dist.name, version, why=f"xformers {dist.version} -> {version}: the build for torch "
-                                                        f"{comp['patch']} ({comp.get('xformers_source')})"))
-            else:
-                pins.append(Pin(dist.name, None, why=f"xformers {dist.version} -> unpinned: each xformers release "
-                                                     f"requires one exact torch; pip picks the one built for "
-                                                     f"torch {comp['patch']}"))
-        elif key in PINS_TORCH and changed_torch:
-            pins.append(Pin(dist.name, None, why=f"{dist.name} {dist.version} -> unpinned: its releases require one "
-                                                 f"exact torch; pip picks a release that accepts torch {comp['patch']} "
-                                                 f"(check its changelog)"))
-        elif key in BUILD_AGAINST_TORCH:
-            pins.append(Pin(dist.name, dist.version, after_torch=True,
-                            why=f"{dist.name} {dist.version} kept: it builds against the installed torch, so it is "
-                                f"installed after torch without build isolation"))
-        else:
-            variant_of = local_variant(dist.version)
-            if variant_of and variant_of != variant:
-                pins.append(Pin(dist.name, dist.version.split("+", 1)[0], index=variant,
-                                why=f"{dist.name} {dist.version}: the {variant_of} build is replaced by the "
-                                    f"{variant} build of the same version"))
-            else:
-                pins.append(Pin(dist.name, dist.version, index=variant_of))
+        pin = _repaired_pin(dist, target, skipped)
+        if pin is not None:
+            pins.append(pin)
     pins.sort(key=lambda p: normalize_name(p.name))
     return PinSet("repair", tuple(pins), tuple(notes), torch_new, vrow["cuda"], variant,
                   vrow.get("cudnn"), single_fixes(snap), tuple(skipped), only)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What the repair moves to: torch's new version and index variant, its companions' row, and why."""
+
+    torch: str
+    variant: str
+    comp: dict[str, Any]
+    why_torch: str
+    changed_torch: bool
+
+
+def _repaired_pin(dist: Distribution, t: _Target, skipped: list[str]) -> Pin | None:
+    """The pin of one installed distribution after the repair (None: dropped, with the reason in ``skipped``)."""
+    key = normalize_name(dist.name)
+    if key == "torch":
+        return Pin(dist.name, t.torch, index=t.variant, why=t.why_torch)
+    if key in ("torchvision", "torchaudio"):
+        return _companion_pin(dist, key, t)
+    if key in ("triton", "pytorch-triton"):
+        return _triton_pin(dist, key, t)
+    if NVIDIA_CUDA_LIB.fullmatch(key):
+        skipped.append(f"{dist.name} {dist.version}: dropped; torch {t.torch} requires the exact CUDA "
+                       f"libraries it was built with and pip installs them")
+        return None
+    if key == "xformers":
+        return _xformers_pin(dist, t)
+    if key in PINS_TORCH and t.changed_torch:
+        return Pin(dist.name, None, why=f"{dist.name} {dist.version} -> unpinned: its releases require one "
+                                        f"exact torch; pip picks a release that accepts torch {t.comp['patch']} "
+                                        f"(check its changelog)")
+    if key in BUILD_AGAINST_TORCH:
+        return Pin(dist.name, dist.version, after_torch=True,
+                   why=f"{dist.name} {dist.version} kept: it builds against the installed torch, so it is "
+                       f"installed after torch without build isolation")
+    variant_of = local_variant(dist.version)
+    if variant_of and variant_of != t.variant:
+        return Pin(dist.name, dist.version.split("+", 1)[0], index=t.variant,
+                   why=f"{dist.name} {dist.version}: the {variant_of} build is replaced by the "
+                       f"{t.variant} build of the same version")
+    return Pin(dist.name, dist.version, index=variant_of)
+
+
+def _companion_pin(dist: Distribution, key: str, t: _Target) -> Pin:
+    version = t.comp.get(key)
+    if version:
+        return Pin(dist.name, f"{version}+{t.variant}", index=t.variant,
+                   why=f"{dist.name} {dist.version} -> {version}+{t.variant}: the release built for "
+                       f"torch {t.comp['patch']} ({t.comp['source']})")
+    return Pin(dist.name, None, index=t.variant,
+               why=f"{dist.name} {dist.version} -> unpinned: the release built for torch "
+                   f"{t.comp['patch']} is not verified in data/torch_companions.json; pip picks "
+                   f"the one that accepts torch {t.torch}")
+
+
+def _triton_pin(dist: Distribution, key: str, t: _Target) -> Pin:
+    version = t.comp.get("triton")
+    if version and key == "triton":
+        return Pin(dist.name, version, why=f"triton {dist.version} -> {version}: the exact triton "
+                                           f"torch {t.comp['patch']} requires ({t.comp['triton_source']})")
+    return Pin(dist.name, None, why=f"{dist.name} {dist.version} -> unpinned: torch {t.comp['patch']} "
+                                    f"requires one exact triton version and pip installs it")
+
+
+def _xformers_pin(dist: Distribution, t: _Target) -> Pin:
+    version = t.comp.get("xformers")
+    if version:
+        return Pin(dist.name, version, why=f"xformers {dist.version} -> {version}: the build for torch "
+                                           f"{t.comp['patch']} ({t.comp.get('xformers_source')})")
+    return Pin(dist.name, None, why=f"xformers {dist.version} -> unpinned: each xformers release "
+                                    f"requires one exact torch; pip picks the one built for "
+                                    f"torch {t.comp['patch']}")
 
 
 # --------------------------------------------------------------------------- single fixes
@@ -399,17 +432,17 @@ def single_fixes(snap: Snapshot) -> tuple[str, ...]:
         if best:
             rel, variant = best
             v = data.version(t.version)
-            same = v is not None and f"{v.major}.{v.minor}" == rel
-            pin = f"torch=={v.base_version}+{variant}" if same else f"'torch=={rel}.*'"
+            pin = f"torch=={v.base_version}+{variant}" if v is not None and f"{v.major}.{v.minor}" == rel \
+                else f"'torch=={rel}.*'"
             out.append(f"CPU-only torch on a GPU host -> the CUDA build for this driver: pip install "
                        f"--force-reinstall {pin} --index-url {data.index_url(variant)}")
     xf = snap.packages.get("xformers") if snap.packages else None
     if xf is not None and t.version and not cpu:
         wanted = _required_torch(xf.requires)
         tv = data.version(t.version)
-        if wanted is not None and tv is not None and wanted.base_version != tv.base_version:
-            variant = local_variant(t.version) or data.variant_for_cuda(t.cuda)
-            index = data.index_url(variant)
+        xf_variant = local_variant(t.version) or data.variant_for_cuda(t.cuda)
+        if wanted is not None and tv is not None and wanted.base_version != tv.base_version and xf_variant:
+            index = data.index_url(xf_variant)
             row = companions(f"{tv.major}.{tv.minor}")
             known = row.get("xformers") if row and row["patch"] == tv.base_version else None
             if known:
@@ -628,8 +661,12 @@ def _uv(snap: Snapshot, pins: PinSet, fmt: str) -> str:
 # --------------------------------------------------------------------------- dockerfile
 
 
+def _mm(version: str | None) -> tuple[int, int]:
+    return data.major_minor(version) or (0, 0)
+
+
 def choose_image(cuda: str | None, cudnn: str | None, python: str | None,
-                 driver_max: str | None = None) -> tuple[dict | None, list[str]]:
+                 driver_max: str | None = None) -> tuple[dict[str, Any] | None, list[str]]:
     """The nvidia/cuda runtime tag for torch's CUDA (and cuDNN major), and why (comment lines).
 
     nvidia/cuda images declare NVIDIA_REQUIRE_CUDA=cuda>=X.Y, and the NVIDIA container runtime refuses
@@ -643,16 +680,19 @@ def choose_image(cuda: str | None, cudnn: str | None, python: str | None,
     ubuntu_py = {k: v for k, v in table["ubuntu_python"].items() if k != "source"}
     if cuda is None:
         return None, ["torch is a CPU build: no CUDA base image is needed"]
-    mm, dmax = data.major_minor(cuda), data.major_minor(driver_max)
-    same_major = [r for r in images if data.major_minor(r["cuda"])[0] == mm[0]]
+    found_mm, dmax = data.major_minor(cuda), data.major_minor(driver_max)
+    if found_mm is None:
+        return None, [f"torch's CUDA {cuda!r} is not a version: no CUDA base image chosen"]
+    mm = found_mm
+    same_major = [r for r in images if _mm(r["cuda"])[0] == mm[0]]
     if not same_major:
         return None, [f"no nvidia/cuda tag for CUDA {mm[0]}.x is in data/cuda_images.json"]
     ceiling = min(mm, dmax) if dmax is not None and dmax[0] == mm[0] else mm
-    fitting = [r for r in same_major if data.major_minor(r["cuda"]) <= ceiling]
+    fitting = [r for r in same_major if _mm(r["cuda"]) <= ceiling]
     why: list[str] = []
     if fitting:
-        top = max(data.major_minor(r["cuda"]) for r in fitting)
-        same = [r for r in fitting if data.major_minor(r["cuda"]) == top]
+        top = max(_mm(r["cuda"]) for r in fitting)
+        same = [r for r in fitting if _mm(r["cuda"]) == top]
         if top == mm:
             why.append(f"image CUDA {same[0]['cuda']} matches torch's CUDA {cuda}")
         elif dmax is not None and dmax < mm:
@@ -663,8 +703,8 @@ def choose_image(cuda: str | None, cudnn: str | None, python: str | None,
             why.append(f"no verified nvidia/cuda tag for CUDA {cuda}; CUDA {same[0]['cuda']} is the closest older "
                        f"one of the same major (torch's wheel brings its own CUDA {cuda} runtime)")
     else:
-        top = min(data.major_minor(r["cuda"]) for r in same_major)
-        same = [r for r in same_major if data.major_minor(r["cuda"]) == top]
+        top = min(_mm(r["cuda"]) for r in same_major)
+        same = [r for r in same_major if _mm(r["cuda"]) == top]
         why.append(f"no verified nvidia/cuda tag for CUDA {cuda} or older of the same major; CUDA {same[0]['cuda']} "
                    f"is the closest")
     if dmax is not None and top > dmax:
@@ -680,7 +720,7 @@ def choose_image(cuda: str | None, cudnn: str | None, python: str | None,
         why.append(f"no such image ships cuDNN {want_cudnn or '?'}: the plain runtime image; torch's wheel installs "
                    f"cuDNN {cudnn or ''} itself (nvidia-cudnn pip package)")
 
-    def score(r):
+    def score(r: dict[str, Any]) -> tuple[bool, bool, str]:
         match_py = py is not None and data.major_minor(ubuntu_py.get(r["ubuntu"])) == py
         return (not match_py, r["ubuntu"] != "22.04", r["tag"])
 

@@ -54,7 +54,7 @@ def collect(python: str | None = None, timeout: float = 20.0,
     target = python or sys.executable
     budget = max(timeout, 0.5)
 
-    def run_nvml():
+    def run_nvml() -> Any:
         return nvml.probe_nvml(nvml.load_backend())
 
     jobs = [
