@@ -92,13 +92,13 @@ def fix_command_line(finding: Any) -> str:
 
 def source_flags(from_: Optional[str], python: Optional[str], timeout: Optional[float]) -> str:
     """The options that name the same input again, for a follow-up command line."""
-    parts = []
+    parts: list[str] = []
     if from_ is not None:
-        parts += ["--from", from_]
+        parts += [options.FROM.decls[0], from_]
     if python is not None:
-        parts += ["--python", python]
+        parts += [options.PYTHON.decls[0], python]
     if timeout is not None and from_ is None:
-        parts += ["--timeout", f"{timeout:g}"]
+        parts += [options.TIMEOUT.decls[0], f"{timeout:g}"]
     return "".join(f" {shlex.quote(p)}" for p in parts)
 
 
