@@ -33,7 +33,7 @@ def canonical(value: str, choices: Iterable[str]) -> str | None:
     """``value`` as one of ``choices``: exact, case-insensitive, or through the dtype aliases; else None."""
     by_lower = {c.lower(): c for c in choices}
     word = value.strip().lower()
-    if word in by_lower:
-        return by_lower[word]
     alias = DTYPE_ALIASES.get(word)
-    return by_lower.get(alias) if alias is not None else None
+    if alias is not None and alias in by_lower:  # the short name, even where the choices list aliases too
+        return by_lower[alias]
+    return by_lower.get(word)
