@@ -7,6 +7,7 @@ import pytest
 
 from conftest import NVML_SCENARIOS, SCENARIOS, has_torch, run_cli, run_json, statuses
 
+H100 = str(SCENARIOS / "h100x8_healthy.json")
 CORE = {"cuda.driver", "cuda.arch", "cuda.toolkit", "cudnn.version", "gpu.dtype", "gpu.visible", "torch.build"}
 
 
@@ -115,18 +116,19 @@ def test_bad_input_files(tmp_path, content, fragment):
 
 def test_snapshot_round_trip_and_no_clobber(tmp_path):
     out = tmp_path / "snap.json"
-    proc = run_cli("snapshot", "-o", str(out))
+    proc = run_cli("snapshot", "-o", str(out))  # the one live probe: this machine's snapshot, saved
     assert proc.returncode == 0 and out.exists()
     first = out.read_text()
     assert json.loads(first)["schema"] == "llmdoctor.snapshot/1"
-    proc = run_cli("snapshot", "-o", str(out))
-    assert "exists" in one_line_error(proc)
-    assert out.read_text() == first  # nothing overwritten
-    proc = run_cli("snapshot", "-o", str(out), "--force")
-    assert proc.returncode == 0 and (tmp_path / "snap.json.bak").read_text() == first
     # the saved snapshot checks offline
     code, report = run_json("check", "--from", str(out), "--json")
     assert report["snapshot"]["meta"]["source"] == "file"
+    # no clobbering (the same writer whatever the source; --from keeps it offline)
+    proc = run_cli("snapshot", "--from", H100, "-o", str(out))
+    assert "exists" in one_line_error(proc)
+    assert out.read_text() == first  # nothing overwritten
+    proc = run_cli("snapshot", "--from", H100, "-o", str(out), "--force")
+    assert proc.returncode == 0 and (tmp_path / "snap.json.bak").read_text() == first
 
 
 def test_snapshot_into_a_missing_folder_is_bad_usage(tmp_path):
@@ -137,15 +139,13 @@ def test_secrets_never_appear(tmp_path):
     secret = "hf_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4"
     env = {"HF_TOKEN": secret, "NCCL_IB_HCA": "mlx5_0", "WANDB_API_KEY": "0123456789abcdef",
            "TORCH_HOME": f"https://user:{secret}@example.org/x"}
-    proc = run_cli("snapshot", env=env)
-    assert proc.returncode == 0
+    proc = run_cli("check", "--json", "-v", env=env)  # one live probe: the report holds the snapshot
+    assert proc.stdout, proc.stderr
     assert secret not in proc.stdout and "0123456789abcdef" not in proc.stdout
-    snap = json.loads(proc.stdout)
+    snap = json.loads(proc.stdout)["snapshot"]
     assert snap["env"]["HF_TOKEN"] == "<redacted>"
     assert snap["env"]["NCCL_IB_HCA"] == "mlx5_0"
     assert snap["env"]["TORCH_HOME"] == "https://user:<redacted>@example.org/x"
-    proc = run_cli("check", "--json", "-v", env=env)
-    assert secret not in proc.stdout
 
 
 def test_checks_and_explain():
@@ -182,7 +182,6 @@ def test_python_option_inspects_another_interpreter(tmp_path):
 
 # --------------------------------------------------------------------------- issue 12 §4 and the check inputs
 
-H100 = str(SCENARIOS / "h100x8_healthy.json")
 V100 = str(SCENARIOS / "v100_fp16_only.json")
 
 
