@@ -222,6 +222,10 @@ class Packages:
     interpreter: str | None = None
     distributions: tuple[Distribution, ...] = ()
     problems: tuple[str, ...] = ()  # broken or partial dist-info folders
+    # Whether ``distributions`` is every installed distribution: False for a partial listing (``pip show``,
+    # a truncated ``pip list``, the subset a collect_env dump names), where an unlisted package is unknown,
+    # not missing; None where it is not stated (live probes and older snapshots: read as complete).
+    complete: bool | None = None
 
     def get(self, name: str) -> Distribution | None:
         key = normalize_name(name)
@@ -245,6 +249,51 @@ class Meta:
 
 
 @dataclass(frozen=True)
+class WeightFile:
+    """One checkpoint file of a model directory."""
+
+    name: str
+    size: int
+    format: str  # safetensors | pickle | gguf | other
+    header_bytes: int | None = None  # safetensors: bytes the header's tensors need (data section)
+    cached_fraction: float | None = None  # share of its pages already in the page cache
+
+
+@dataclass(frozen=True)
+class ModelStorage:
+    """Where a model's weights live and how fast they read: the facts behind the load.* checks.
+
+    Sizes in bytes, throughput in bytes per second, measured on the weight files themselves.
+    """
+
+    path: str
+    fs_type: str | None = None  # /proc/mounts type of the mount holding the weights
+    mount_point: str | None = None
+    device: str | None = None  # mount source (/dev/nvme0n1p2, server:/export, ...)
+    storage_class: str | None = None  # local-ssd | local-hdd | network | fuse | overlay | tmpfs | unknown
+    files: tuple[WeightFile, ...] = ()
+    index_file: str | None = None
+    index_error: str | None = None  # the index exists but cannot be read (not JSON, no weight_map)
+    index_missing: tuple[str, ...] = ()  # shards the index names that are absent
+    index_extra: tuple[str, ...] = ()  # weight files the index does not name
+    truncated: tuple[str, ...] = ()  # files shorter than their header (or index) says
+    links_outside: tuple[str, ...] = ()  # symlinks pointing out of the model directory (not followed)
+    unreadable: tuple[str, ...] = ()
+    expected_bytes: int | None = None  # what the memory plan expects the weights to take
+    read_bytes: int | None = None  # bytes read for the throughput measurement
+    read_seconds: float | None = None
+    throughput: float | None = None  # sequential read, bytes/s, page cache bypassed
+    throughput_method: str | None = None  # O_DIRECT | fadvise-dontneed | cached (could not bypass)
+    copy_rate: float | None = None  # memory copy bandwidth, bytes/s (deserialisation term)
+    hf_cache_dir: str | None = None
+    hf_cache_free: int | None = None
+    hf_offline_complete: bool | None = None  # all files present for HF_HUB_OFFLINE=1
+    cgroup_memory_limit: int | None = None  # bytes; None = no limit found or unknown
+    cgroup_memory_used: int | None = None
+    local_ranks: int | None = None  # processes on this host that will each load the weights
+
+
+@dataclass(frozen=True)
 class Snapshot:
     schema: str = SCHEMA
     meta: Meta = field(default_factory=Meta)
@@ -259,6 +308,7 @@ class Snapshot:
     packages: Packages | None = None
     env: Mapping[str, str] | None = None
     errors: tuple[str, ...] = ()  # error/warning texts found in a dump (or given with --error)
+    model_storage: ModelStorage | None = None  # with --model: the weights' files and storage
 
     # -- helpers used by checks -------------------------------------------------
     def probe(self, name: str) -> ProbeResult | None:
@@ -312,6 +362,7 @@ PART_PROBES = {
     "toolkit": "toolkit",
     "packages": "packages",
     "env": "env",
+    "model_storage": "model-storage",
 }
 
 

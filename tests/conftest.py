@@ -88,3 +88,10 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_torch_cache(tmp_path_factory):
+    """The torch build-facts cache lives in a folder of this test session, never in the user's cache."""
+    os.environ.setdefault("LLMDOCTOR_CACHE_DIR", str(tmp_path_factory.mktemp("llmdoctor-cache")))
+    yield

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from typing import Any, Mapping  # noqa: UP035 (the engine compares with the snapshot's typing.Mapping)
 
 from .. import data
 from ..engine import check
-from ..facts import derived as F
+from ..facts.derived import decode_cudnn, gpu_cc, gpu_label, is_cpu_torch
 from ..results import Finding, not_applicable, passed, unknown, warn
 from ..snapshot import Gpu, Torch
 
 # cuDNN 9.17.0's support matrix lists compute capability 7.5 to 12.0 only (Maxwell, Pascal and Volta
-# gone); 9.10.2 still lists 5.0-12.0.  Source: NVIDIA cuDNN support matrix (reference_facts.md 5).
+# gone); 9.10.2 still lists 5.0-12.0.  Source: NVIDIA cuDNN support matrix,
+# https://docs.nvidia.com/deeplearning/cudnn/backend/latest/reference/support-matrix.html
 CUDNN_DROPPED_PRE_TURING = (9, 17)
-
-
-def decode_cudnn(version: int) -> tuple[int, int, int]:
-    """torch.backends.cudnn.version(): 9.x = M*10000+m*100+p (90100), <= 8.x = M*1000+m*100+p (8902)."""
-    if version >= 10000:
-        return version // 10000, (version % 10000) // 100, version % 100
-    return version // 1000, (version % 1000) // 100, version % 100
 
 
 @check("cudnn.version", "cuDNN torch loads suits its CUDA and the GPUs", known_errors=True)
@@ -41,41 +35,62 @@ def check_cudnn(torch: Torch, gpus: tuple[Gpu, ...] | None, env: Mapping[str, st
     nvidia-cudnn-cu12`).
 
     Sources: pytorch/pytorch#80637 and PR #80877; NVIDIA cuDNN support matrix (9.10.2, 9.17.0);
-    cudnn_version.h (version encoding); failure catalog G1.
+    https://docs.nvidia.com/deeplearning/cudnn/backend/latest/reference/support-matrix.html;
+    cudnn_version.h (version encoding).
     """
-    t = torch
-    if t.installed and t.import_error:
+    if torch.installed and torch.import_error:
         return unknown("torch fails to import (see torch.build), so the cuDNN it loads is unknown")
-    if not t.installed or F.is_cpu_torch(t.version, t.cuda, t.hip):
+    if not torch.installed or is_cpu_torch(torch.version, torch.cuda, torch.hip):
         return not_applicable("no CUDA build of torch is installed here (see torch.build)")
-    if t.cudnn is None:
+    if torch.cudnn is None:
         return unknown("torch did not report a cuDNN version")
-    major, minor, patch = decode_cudnn(int(t.cudnn))
+    major, minor, patch = decode_cudnn(int(torch.cudnn))
     text = f"{major}.{minor}.{patch}"
-    lib = (t.loaded_libraries or {}).get("cudnn")
-    evidence = {"cudnn": text, "cudnn_raw": t.cudnn, "torch_cuda": t.cuda, "loaded_from": lib}
-    findings: list[Finding] = []
-    if lib:
-        lib_dir = os.path.dirname(lib)
-        bundled = "site-packages" in lib or "dist-packages" in lib or (t.file and lib.startswith(os.path.dirname(os.path.dirname(t.file))))
-        if not bundled and env is None:
-            findings.append(unknown(f"torch loads cuDNN from {lib_dir}, outside its wheel; whether that folder comes "
-                                    f"from LD_LIBRARY_PATH is unknown (the environment was not read)", evidence))
-        ld_dirs = [d for d in (env or {}).get("LD_LIBRARY_PATH", "").split(":") if d]
-        if not bundled and any(os.path.normpath(d) == os.path.normpath(lib_dir) for d in ld_dirs):
-            findings.append(warn(f"torch loads cuDNN from {lib_dir}, a folder on LD_LIBRARY_PATH, instead of the "
-                                 f"cuDNN its wheel ships: a version mismatch makes cuDNN calls fail",
-                                 evidence, remedy=f"Remove {lib_dir} from LD_LIBRARY_PATH."))
+    lib = (torch.loaded_libraries or {}).get("cudnn")
+    evidence = {"cudnn": text, "cudnn_raw": torch.cudnn, "torch_cuda": torch.cuda, "loaded_from": lib}
+    findings = loaded_from_ld_library_path(lib, torch, env, evidence) if lib else []
     if (major, minor) >= CUDNN_DROPPED_PRE_TURING:
-        for gpu in gpus or ():
-            cc, _ = F.gpu_cc(gpu)
-            if cc and data.major_minor(cc) < (7, 5):
-                findings.append(warn(f"{F.gpu_label(gpu)} has compute capability {cc}, but cuDNN {text} supports "
-                                     f"7.5 and newer only: convolutions and cuDNN attention will fail",
-                                     {**evidence, "compute_capability": cc},
-                                     remedy="Use a torch build for CUDA 12.6 (it ships an older cuDNN), e.g. "
-                                            "pip install torch --index-url https://download.pytorch.org/whl/cu126",
-                                     subject=F.gpu_label(gpu)))
+        findings += gpus_below_turing(text, gpus, evidence)
     if not findings:
         findings.append(passed(f"torch loads cuDNN {text}" + (f" from {lib}" if lib else ""), evidence))
     return findings
+
+
+def loaded_from_ld_library_path(lib: str, torch: Torch, env: Mapping[str, str] | None,
+                                evidence: dict[str, Any]) -> list[Finding]:
+    """A libcudnn outside torch's wheel, from a folder on LD_LIBRARY_PATH, shadows the one torch ships."""
+    lib_dir = os.path.dirname(lib)
+    bundled = "site-packages" in lib or "dist-packages" in lib or bool(
+        torch.file and lib.startswith(os.path.dirname(os.path.dirname(torch.file))))
+    if bundled:
+        return []
+    if env is None:
+        return [unknown(f"torch loads cuDNN from {lib_dir}, outside its wheel; whether that folder comes "
+                        f"from LD_LIBRARY_PATH is unknown (the environment was not read)", evidence)]
+    ld_dirs = [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
+    if not any(os.path.normpath(d) == os.path.normpath(lib_dir) for d in ld_dirs):
+        return []
+    kept = [d for d in ld_dirs if os.path.normpath(d) != os.path.normpath(lib_dir)]
+    command = f"export LD_LIBRARY_PATH={':'.join(kept)}" if kept else "unset LD_LIBRARY_PATH"
+    return [warn(f"torch loads cuDNN from {lib_dir}, a folder on LD_LIBRARY_PATH, instead of the "
+                 f"cuDNN its wheel ships: a version mismatch makes cuDNN calls fail",
+                 evidence, remedy=f"Remove {lib_dir} from LD_LIBRARY_PATH.", commands=(command,))]
+
+
+def gpus_below_turing(text: str, gpus: tuple[Gpu, ...] | None, evidence: dict[str, Any]) -> list[Finding]:
+    """cuDNN >= 9.17 supports compute capability 7.5 and newer only."""
+    if gpus is None:
+        return [unknown(f"cuDNN {text} supports compute capability 7.5 and newer only; the GPUs are unknown, so "
+                        f"whether they qualify is unknown", evidence)]
+    out = []
+    for gpu in gpus:
+        cc, _ = gpu_cc(gpu)
+        mm = data.major_minor(cc)
+        if cc and mm is not None and mm < (7, 5):
+            out.append(warn(f"{gpu_label(gpu)} has compute capability {cc}, but cuDNN {text} supports "
+                            f"7.5 and newer only: convolutions and cuDNN attention will fail",
+                            {**evidence, "compute_capability": cc},
+                            remedy="Use a torch build for CUDA 12.6 (it ships an older cuDNN).",
+                            commands=("pip install torch --index-url https://download.pytorch.org/whl/cu126",),
+                            subject=gpu_label(gpu)))
+    return out

@@ -51,7 +51,7 @@ def check_known_errors(snap: Snapshot, ctx: Context):
         if missing:
             findings.append(E.finding_for(match, snap, f"(This belongs to check {owner}, which cannot run: "
                                                        f"{'; '.join(snap.unknown_reason(p) for p in missing)}.)"))
-        elif not getattr(spec.func, E.MARK, False):
+        elif not spec.known_errors:
             findings.append(E.finding_for(match, snap, f"(This belongs to check {owner}.)"))
     if not findings:
         return skip(f"{len(matches)} known error(s) seen, each reported by the check it belongs to")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import Any
 
 from .. import data
-from ..engine import Context, check
-from ..results import passed, skip, warn
-from ..snapshot import Snapshot
-from ..facts import derived as F
-from ..facts.known_error_findings import reports_known_errors
+from ..engine import check
+from ..facts.derived import gpu_label, public_source, why_unknown
+from ..results import Finding, not_applicable, passed, unknown, warn
+from ..snapshot import Driver, Gpu, GpuLink, Meta, ProbeResult
 
 # NVML topology levels (nvmlGpuTopologyLevel_t) in words, and nvidia-smi topo -m's names for them.
 LEVEL_WORDS = {
@@ -28,31 +28,34 @@ NO_P2P_SETTINGS = (
     "a large /dev/shm (see nccl.shm), and set no NCCL_P2P_LEVEL. If jobs hang although NVML reports P2P (ACS/IOMMU "
     "on, or a driver that misreports P2P), NCCL_P2P_DISABLE=1 is the workaround; on bare metal disable PCIe ACS "
     "(NCCL troubleshooting guide) and check with `nvidia-smi topo -p2p r`.")
+TOPOLOGY_COMMANDS = ("nvidia-smi topo -m", "nvidia-smi topo -p2p r")
 
 
-def _pcie_only_row(name: str | None) -> dict | None:
+def pcie_only_row(name: str | None) -> dict[str, Any] | None:
+    """The data row of a GPU model known to have no NVLink (GeForce, PCIe cards), if ``name`` is one."""
     if not name:
         return None
     for row in data.load("gpu_interconnect")["pcie_only"]:
         if re.search(row["pattern"], name):
-            return row
+            return dict(row)
     return None
 
 
-def _misreport_driver(snap: Snapshot) -> dict | None:
-    version = snap.driver.version if snap.driver else None
+def misreporting_driver(driver: Driver | None) -> dict[str, Any] | None:
+    """The data row of a driver branch reported to misreport P2P support, if ``driver`` is one."""
+    version = driver.version if driver else None
     if not version:
         return None
     branch = version.split(".")[0]
     for row in data.load("gpu_interconnect")["p2p_misreport_drivers"]:
         if row["branch"] == branch:
-            return row
+            return dict(row)
     return None
 
 
-@check("gpu.topology", "GPUs can talk to each other directly (NVLink / PCIe peer-to-peer)", needs=("gpus",))
-@reports_known_errors
-def check_topology(snap: Snapshot, ctx: Context):
+@check("gpu.topology", "GPUs can talk to each other directly (NVLink / PCIe peer-to-peer)", known_errors=True)
+def check_topology(gpus: tuple[Gpu, ...], gpu_links: tuple[GpuLink, ...] | None, driver: Driver | None,
+                   probes: tuple[ProbeResult, ...], meta: Meta) -> Finding | list[Finding]:
     """How are the GPUs connected, and can they copy to each other directly (peer-to-peer)?
 
     For each GPU pair NVML reports the link (NVLink, one PCIe switch, several switches, a host bridge,
@@ -66,67 +69,81 @@ def check_topology(snap: Snapshot, ctx: Context):
     Verdicts: WARN when a multi-GPU host has no P2P between any pair (with the settings that then make
     sense), and when P2P over PCIe is reported by a driver known to misreport it.  Without topology in
     the input (a pasted dump), WARN when all GPUs are PCIe-only models (P2P cannot be confirmed), else
-    skip.  PASS otherwise, with a per-pair summary.
+    unknown.  PASS otherwise (a single GPU has no GPU-to-GPU traffic), with a per-pair summary.
 
-    Sources: NVML nvmlDeviceGetTopologyCommonAncestor / nvmlDeviceGetP2PStatus; NVIDIA/nccl docs
-    troubleshooting (PCI ACS, gpu_troubleshooting.rst); reference_facts.md 6h #2, #9; vllm-project/vllm
-    issue #5458 (driver 545/555 P2P misreport, ACS); data/gpu_interconnect.json.
+    Sources: NVML nvmlDeviceGetTopologyCommonAncestor / nvmlDeviceGetP2PStatus
+    (https://docs.nvidia.com/deploy/nvml-api/); NVIDIA/nccl docs troubleshooting (PCI ACS,
+    https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/troubleshooting.html);
+    vllm-project/vllm#5458 (driver 545/555 P2P misreport, ACS); data/gpu_interconnect.json.
     """
-    gpus = snap.gpus
     if not gpus:
-        return skip("no NVIDIA GPU on this host")
+        return not_applicable("no NVIDIA GPU on this host")
     if len(gpus) < 2:
         return passed(f"{len(gpus)} GPU: no GPU-to-GPU traffic", {"gpus": len(gpus)})
     names = Counter(g.name or "?" for g in gpus)
     desc = ", ".join(f"{n}× {name}" for name, n in names.items())
-    misreport = _misreport_driver(snap)
-    links = snap.gpu_links
-    if not links:
-        rows = [_pcie_only_row(g.name) for g in gpus]
-        if all(rows):
-            ev = {"gpus": desc, "note": rows[0]["note"], "driver": snap.driver.version if snap.driver else None}
-            msg = (f"{desc}: PCIe-only GPUs without NVLink, so multi-GPU NCCL depends on PCIe peer-to-peer, which the input "
-                   "cannot confirm (no topology)")
-            if misreport:
-                msg += f"; driver {snap.driver.version} (branch {misreport['branch']}) is reported to misreport P2P support"
-                ev["driver_source"] = misreport["source"]
-            return warn(msg, ev, remedy="Run `nvidia-smi topo -m` and `nvidia-smi topo -p2p r` (or `llmdoctor check` on the "
-                                        "machine). " + NO_P2P_SETTINGS)
-        return skip(snap.unknown_reason("gpu_links") if links is None else "no GPU-pair topology reported",
-                    {"gpus": desc})
-    levels = Counter(l.level or "unknown" for l in links)
-    p2p_yes = [l for l in links if l.p2p_read or l.level == "NVLINK"]
-    p2p_no = [l for l in links if l.p2p_read is False and l.level != "NVLINK"]
+    misreport = misreporting_driver(driver)
+    if not gpu_links:
+        return without_topology(gpus, desc, driver, misreport, gpu_links, probes, meta)
+    return from_topology(gpu_links, desc, driver, misreport)
+
+
+def without_topology(gpus: tuple[Gpu, ...], desc: str, driver: Driver | None, misreport: dict[str, Any] | None,
+                     gpu_links: tuple[GpuLink, ...] | None, probes: tuple[ProbeResult, ...], meta: Meta) -> Finding:
+    """No GPU-pair topology was read: PCIe-only models still tell that P2P cannot be confirmed."""
+    rows = [pcie_only_row(g.name) for g in gpus]
+    first = rows[0]
+    if first is None or not all(rows):
+        return unknown(why_unknown("gpu_links", probes, meta) if gpu_links is None else "no GPU-pair topology reported",
+                       {"gpus": desc})
+    evidence = {"gpus": desc, "note": first["note"], "driver": driver.version if driver else None}
+    msg = (f"{desc}: PCIe-only GPUs without NVLink, so multi-GPU NCCL depends on PCIe peer-to-peer, which the input "
+           "cannot confirm (no topology)")
+    if misreport and driver is not None:
+        msg += f"; driver {driver.version} (branch {misreport['branch']}) is reported to misreport P2P support"
+        evidence["driver_source"] = public_source(misreport["source"])
+    return warn(msg, evidence, remedy="Read the topology on the machine (or run `llmdoctor check` there). "
+                + NO_P2P_SETTINGS, commands=TOPOLOGY_COMMANDS)
+
+
+def from_topology(links: tuple[GpuLink, ...], desc: str, driver: Driver | None,
+                  misreport: dict[str, Any] | None) -> Finding | list[Finding]:
+    levels = Counter(link.level or "unknown" for link in links)
+    p2p_yes = [link for link in links if link.p2p_read or link.level == "NVLINK"]
+    p2p_no = [link for link in links if link.p2p_read is False and link.level != "NVLINK"]
     summary = {LEVEL_WORDS.get(k, k): v for k, v in levels.items()}
-    ev = {"gpus": desc, "pairs": len(links), "links": summary, "p2p_pairs": len(p2p_yes), "no_p2p_pairs": len(p2p_no)}
+    evidence = {"gpus": desc, "pairs": len(links), "links": summary, "p2p_pairs": len(p2p_yes),
+                "no_p2p_pairs": len(p2p_no)}
     findings = []
     if not p2p_yes and p2p_no:
         findings.append(warn(f"{desc}: no GPU pair supports peer-to-peer (links through "
                              f"{', '.join(sorted(summary))}): NCCL moves all GPU-to-GPU data through host memory",
-                             ev, remedy=NO_P2P_SETTINGS))
-    pcie_p2p = [l for l in links if l.p2p_read and l.level != "NVLINK"]
-    if misreport and pcie_p2p:
-        findings.append(warn(f"driver {snap.driver.version} (branch {misreport['branch']}) is reported to misreport PCIe P2P "
-                             f"support, and {len(pcie_p2p)} pair(s) here use P2P over PCIe: multi-GPU jobs may hang",
-                             {**ev, "source": misreport["source"]},
-                             remedy="Update the driver; meanwhile, if NCCL or vLLM hangs at init, try NCCL_P2P_DISABLE=1 "
-                                    "(vLLM: --disable-custom-all-reduce) and check PCIe ACS."))
+                             evidence, remedy=NO_P2P_SETTINGS, commands=("nvidia-smi topo -p2p r",)))
+    pcie_p2p = [link for link in links if link.p2p_read and link.level != "NVLINK"]
+    if misreport and pcie_p2p and driver is not None:
+        findings.append(warn(f"driver {driver.version} (branch {misreport['branch']}) is reported to misreport PCIe "
+                             f"P2P support, and {len(pcie_p2p)} pair(s) here use P2P over PCIe: multi-GPU jobs may hang",
+                             {**evidence, "source": public_source(misreport["source"])},
+                             remedy="Update the driver; meanwhile, if NCCL or vLLM hangs at init, disable P2P "
+                                    "(vLLM: --disable-custom-all-reduce) and check PCIe ACS.",
+                             commands=("export NCCL_P2P_DISABLE=1",)))
     if findings:
         return findings
-    cross = [l for l in links if l.level == "SYSTEM"]
     if levels.get("NVLINK") == len(links):
-        return passed(f"{desc}: every GPU pair is connected by NVLink", ev)
+        return passed(f"{desc}: every GPU pair is connected by NVLink", evidence)
+    undecided = [link for link in links if link.p2p_read is None and link.level != "NVLINK"]
+    if undecided and not p2p_yes:
+        return unknown(f"{desc}: P2P support of the GPU pairs is unknown", evidence)
     msg = f"{desc}: {len(p2p_yes)} of {len(links)} GPU pairs support peer-to-peer"
+    cross = [link for link in links if link.level == "SYSTEM"]
     if cross:
-        msg += f"; {len(cross)} pair(s) cross CPU sockets" + (" without P2P" if all(l in p2p_no for l in cross) else "")
-    unknown = [l for l in links if l.p2p_read is None and l.level != "NVLINK"]
-    if unknown and not p2p_yes:
-        return skip(f"{desc}: P2P support of the GPU pairs is unknown", ev)
-    return passed(msg, ev)
+        msg += f"; {len(cross)} pair(s) cross CPU sockets" + (" without P2P" if all(c in p2p_no for c in cross) else "")
+    return passed(msg, evidence)
 
 
-def label(snap: Snapshot, index: int) -> str:
-    for g in snap.gpus or ():
-        if g.index == index:
-            return F.gpu_label(g)
+def label(gpus: tuple[Gpu, ...] | None, index: int) -> str:
+    """'GPU 3 (NVIDIA H100 80GB HBM3)' for the GPU with that index, 'GPU 3' when it is not listed."""
+    for gpu in gpus or ():
+        if gpu.index == index:
+            return gpu_label(gpu)
     return f"GPU {index}"

@@ -35,6 +35,11 @@ def _early_torch_probe(args: list[str]) -> None:
 
     if python != sys.executable and not (os.path.isfile(python) and os.access(python, os.X_OK)):
         return  # the command will refuse it with a clear error
+    if os.environ.get("LLMDOCTOR_TORCH_CACHE", "use") == "use" and not any(a in ("--refresh", "--no-cache") for a in args):
+        from ..probes.torch_cache import would_hit
+
+        if would_hit(python):
+            return  # torch's build facts come from the cache: no `import torch` to overlap
     from ..probes.target_runner import prespawn
 
     try:

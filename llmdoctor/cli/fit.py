@@ -75,6 +75,8 @@ def fit(
     lora_r: int = typer.Option(16, "--lora-r", help="LoRA rank (lora/qlora)."),
     attn: str = typer.Option("sdpa", "--attn", help="sdpa (flash/memory-efficient, default) | eager"),
     offload_folder: Optional[str] = typer.Option(None, "--offload-folder", help="Where disk offload would go (its free space is checked)."),
+    load: bool = typer.Option(False, "--load", help="Also predict loading: storage, format, shards, host memory, time (load.* checks)."),
+    nproc_per_node: int = typer.Option(1, "--nproc-per-node", help="With --load: processes on this host that each load the weights."),
     json_: bool = typer.Option(False, "--json", help="Print JSON."),
     explain: bool = typer.Option(False, "--explain", help="Print the formulas of every term and exit."),
 ) -> None:
@@ -100,8 +102,12 @@ def fit(
     p = plan(spec, budgets, opts)
     caps = capacity_table(spec, budgets, opts)
     rems = remedies(spec, budgets, opts, ram_available=ram, disk_free=disk, offload_folder=offload_folder)
+    load_result = _load_section(model, spec, opts, nproc_per_node) if load else None
     if json_:
-        typer.echo(json.dumps(R.to_dict(p, caps, rems), indent=2))
+        doc = R.to_dict(p, caps, rems)
+        if load_result is not None:
+            doc["load"] = load_result[1]
+        typer.echo(json.dumps(doc, indent=2))
     else:
         color = common.color_wanted()
         text = R.render(p, caps, rems, width=common.terminal_width(), color=color)
@@ -111,4 +117,29 @@ def fit(
             Console(highlight=False, soft_wrap=True).print(text, end="")
         else:
             typer.echo(text, nl=False)
-    raise typer.Exit(0 if p.fits else 1)
+        if load_result is not None:
+            typer.echo(load_result[2], nl=False)
+    load_failed = load_result is not None and load_result[0].failed
+    raise typer.Exit(0 if p.fits and not load_failed else 1)
+
+
+def _load_section(model: str, spec, opts, ranks: int):
+    """(load report, JSON terms, text) for fit --load."""
+    from ..loading_report import load_report, load_terms, probe_storage, with_storage
+    from ..memory.plan import weight_bytes
+    from ..model_config.loader import resolve
+    from ..probes import host as host_probe
+    from ..report import RenderOptions, render
+    from ..snapshot import Snapshot
+
+    directory, _ = resolve(model)
+    emb, layers, tail = weight_bytes(spec, opts)
+    expected = int(emb + sum(layers) + tail)
+    storage, record = probe_storage(directory, expected, ranks)
+    snap = with_storage(Snapshot(host=host_probe.probe_host()), storage, record)
+    report = load_report(snap)
+    terms = {**(load_terms(storage) or {}), "probe": record.reason,
+             "checks": [c.to_dict() for c in report.checks]}
+    text = render(report, "plain", RenderOptions(verbose=True, width=common.terminal_width()))
+    lines = [line for line in text.splitlines() if not line.startswith("llmdoctor ")]
+    return report, terms, "\nLoading the weights\n" + "\n".join(lines) + "\n"

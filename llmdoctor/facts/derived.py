@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable
 
 from .. import data
-from ..snapshot import Gpu, Snapshot, normalize_name
+from ..snapshot import (
+    Driver,
+    Gpu,
+    Host,
+    Meta,
+    Packages,
+    ProbeResult,
+    Snapshot,
+    Torch,
+    normalize_name,
+)
 
-FOUND_VERSION = re.compile(r"driver on your system is too old \(found version (\d{4,6})\)", re.I)
+FOUND_VERSION = re.compile(r"driver on your system is too old \(found version (\d{4,6})\)", re.IGNORECASE)
 
 
 def gpu_cc(gpu: Gpu) -> tuple[str | None, str]:
@@ -31,46 +41,69 @@ def sm(cc: str) -> str:
     return f"sm_{mm[0]}{mm[1]}" if mm else f"sm_{cc}"
 
 
-def driver_platform(snap: Snapshot) -> str:
-    if snap.driver is not None and snap.driver.platform:
-        return snap.driver.platform
-    if snap.host is not None and snap.host.os == "Windows":
+def platform_of(driver: Driver | None, host: Host | None = None) -> str:
+    """Which driver table applies: "linux" or "windows" (the driver's own word, else the host's OS)."""
+    if driver is not None and driver.platform:
+        return driver.platform
+    if host is not None and host.os == "Windows":
         return "windows"
     return "linux"
 
 
-def driver_max_cuda(snap: Snapshot) -> tuple[str | None, str]:
-    """The driver's maximum CUDA and how we know it."""
-    d = snap.driver
-    if d is None:
+def driver_platform(snap: Snapshot) -> str:
+    return platform_of(snap.driver, snap.host)
+
+
+def max_cuda_of(driver: Driver | None, host: Host | None = None) -> tuple[str | None, str]:
+    """The driver's maximum CUDA and how we know it (reported, derived from its version, or unknown)."""
+    if driver is None:
         return None, "unknown"
-    if d.cuda_version:
-        return d.cuda_version, "reported by the driver"
-    if d.version:
-        derived = data.driver_max_cuda_from_driver(d.version, driver_platform(snap))
+    if driver.cuda_version:
+        return driver.cuda_version, "reported by the driver"
+    if driver.version:
+        derived = data.driver_max_cuda_from_driver(driver.version, platform_of(driver, host))
         if derived:
             return derived, "derived from the driver version (data/cuda_drivers.json)"
     return None, "unknown"
 
 
-def error_texts(snap: Snapshot) -> list[str]:
-    """Error and warning texts seen: the torch probe's, and any from a dump."""
-    texts = list(snap.errors)
-    t = snap.torch
-    if t is not None:
-        texts += [x for x in (t.import_error, t.cuda_error) if x]
-        texts += list(t.warnings)
+def driver_max_cuda(snap: Snapshot) -> tuple[str | None, str]:
+    """The driver's maximum CUDA and how we know it."""
+    return max_cuda_of(snap.driver, snap.host)
+
+
+def texts_seen(errors: Sequence[str], torch: Torch | None) -> list[str]:
+    """Error and warning texts seen: any from a dump (or --error), then the torch probe's."""
+    texts = list(errors)
+    if torch is not None:
+        texts += [x for x in (torch.import_error, torch.cuda_error) if x]
+        texts += list(torch.warnings)
     return texts
 
 
-def found_version_in_errors(snap: Snapshot) -> tuple[str, str] | None:
+def error_texts(snap: Snapshot) -> list[str]:
+    """Error and warning texts seen: the torch probe's, and any from a dump."""
+    return texts_seen(snap.errors, snap.torch)
+
+
+def found_version(errors: Sequence[str], torch: Torch | None) -> tuple[str, str] | None:
     """('11.4', text) when torch said 'driver on your system is too old (found version 11040)'."""
-    for text in error_texts(snap):
+    for text in texts_seen(errors, torch):
         m = FOUND_VERSION.search(text)
         if m:
             v = int(m.group(1))
             return f"{v // 1000}.{(v % 1000) // 10}", text
     return None
+
+
+def found_version_in_errors(snap: Snapshot) -> tuple[str, str] | None:
+    """('11.4', text) when torch said 'driver on your system is too old (found version 11040)'."""
+    return found_version(snap.errors, snap.torch)
+
+
+def why_unknown(part: str, probes: Sequence[ProbeResult], meta: Meta) -> str:
+    """Why a snapshot part is unknown ("gpus unknown: NVML ..."), from the probes' records."""
+    return Snapshot(meta=meta, probes=tuple(probes)).unknown_reason(part)
 
 
 @dataclass(frozen=True)
@@ -104,49 +137,58 @@ def driver_supports(driver: str | None, max_cuda: str | None, cuda: str, platfor
         if mx is not None and mm is not None:
             return mx >= mm if mm[0] < 11 else mx[0] >= mm[0]
         return None
-    if need.exact and dv >= data.version(need.exact):
-        return True
-    if need.floor and dv >= data.version(need.floor):
-        return True
-    if need.exact is None and need.floor is None:
+    exact, floor = data.version(need.exact), data.version(need.floor)
+    if exact is None and floor is None:
         return None
-    return False
+    return any(v is not None and dv >= v for v in (exact, floor))
 
 
-def best_torch_variant(snap: Snapshot, same_release_as: str | None = None,
-                       arch_cc: Iterable[str] = (), python: str | None = None,
-                       releases: Iterable[str] | None = None) -> tuple[str, str] | None:
-    """(torch release 'X.Y', variant 'cuXYZ') that this driver can run and whose arch list covers ``arch_cc``.
+def best_torch_for(driver: Driver | None, *, host: Host | None = None, python: str | None = None,
+                   gpu_ccs: Iterable[str] = (), same_release_as: str | None = None,
+                   releases: Iterable[str] | None = None) -> tuple[str, str] | None:
+    """The one choice of an official torch build for a machine: (release 'X.Y', variant 'cuXYZ') or None.
 
-    Prefers the installed torch release (smallest change), else the newest release.  With ``python``
-    ('3.10.14') only releases with wheels for that Python; with ``releases`` only those 'X.Y' releases.
+    The build must run on ``driver`` (its CUDA exactly or through minor-version compatibility; any when
+    the driver is unknown), have SASS kernels for every compute capability in ``gpu_ccs``, and, with
+    ``python`` ('3.8.18'), publish wheels for that Python (data/torch_wheels.json); with ``releases`` only
+    those 'X.Y' releases count.  Prefers ``same_release_as``'s release (the smallest change), else the
+    newest release, and within it a stable variant.  Used by the checks' remedies and by ``fix pin``.
     """
-    platform = driver_platform(snap)
-    max_cuda, _ = driver_max_cuda(snap)
-    driver = snap.driver.version if snap.driver else None
-    ccs = list(arch_cc)
+    platform = platform_of(driver, host)
+    max_cuda, _ = max_cuda_of(driver, host)
+    version = driver.version if driver else None
+    ccs = list(gpu_ccs)
     allowed = set(releases) if releases is not None else None
-    candidates = []
-    for release, name, row in data.torch_variants():
-        if allowed is not None and release["torch"] not in allowed:
-            continue
-        if python and not python_supported(release.get("python"), python):
-            continue
-        if driver is not None or max_cuda is not None:
-            if not driver_supports(driver, max_cuda, row["cuda"], platform):
-                continue
-        if ccs:
-            if not row.get("arch"):
-                continue
-            archs = data.arch_entries_to_list(row["arch"])
-            if not all(arch_covers(archs, cc)[0] == "sass" for cc in ccs):
-                continue
-        candidates.append((release["torch"], name, row))
+    candidates = [(release["torch"], name, row) for release, name, row in data.torch_variants()
+                  if (allowed is None or release["torch"] in allowed)
+                  and (not python or python_supported(release.get("python"), python))
+                  and _runs_on_driver(row, version, max_cuda, platform)
+                  and _covers_all(row, ccs)]
     if not candidates:
         return None
+    return _preferred(candidates, same_release_as)
+
+
+def _runs_on_driver(row: Mapping[str, str], driver: str | None, max_cuda: str | None, platform: str) -> bool:
+    if driver is None and max_cuda is None:
+        return True
+    return bool(driver_supports(driver, max_cuda, row["cuda"], platform))
+
+
+def _covers_all(row: Mapping[str, object], ccs: list[str]) -> bool:
+    if not ccs:
+        return True
+    arch = row.get("arch")
+    if not isinstance(arch, list) or not arch:
+        return False
+    archs = data.arch_entries_to_list(arch)
+    return all(arch_covers(archs, cc)[0] == "sass" for cc in ccs)
+
+
+def _preferred(candidates: list[tuple[str, str, dict[str, object]]], same_release_as: str | None) -> tuple[str, str]:
     if same_release_as:
         mm = data.major_minor(same_release_as)
-        for rel, name, row in candidates:
+        for rel, name, _row in candidates:
             if data.major_minor(rel) == mm:
                 return rel, name
     # newest release; within it the newest CUDA that is "stable" if possible
@@ -156,13 +198,24 @@ def best_torch_variant(snap: Snapshot, same_release_as: str | None = None,
     return stable[0][0], stable[0][1]
 
 
+def best_torch_variant(snap: Snapshot, same_release_as: str | None = None,
+                       arch_cc: Iterable[str] = (), python: str | None = None,
+                       releases: Iterable[str] | None = None) -> tuple[str, str] | None:
+    """``best_torch_for`` on a whole snapshot; ``python`` defaults to the snapshot's Python."""
+    if python is None and snap.python is not None:
+        python = snap.python.version
+    return best_torch_for(snap.driver, host=snap.host, python=python, gpu_ccs=arch_cc,
+                          same_release_as=same_release_as, releases=releases)
+
+
 def python_supported(span: str | None, python: str) -> bool:
     """Whether a release's Python span ('3.9-3.13') includes ``python`` ('3.10.14'); True when unknown."""
     py = data.major_minor(python)
     m = re.fullmatch(r"\s*(\d+\.\d+)\s*-\s*(\d+\.\d+)\s*", span or "")
     if py is None or m is None:
         return True
-    return data.major_minor(m.group(1)) <= py <= data.major_minor(m.group(2))
+    low, high = data.major_minor(m.group(1)), data.major_minor(m.group(2))
+    return low is None or high is None or low <= py <= high
 
 
 def arch_covers(arch_list: Iterable[str], cc: str) -> tuple[str | None, str | None]:
@@ -170,7 +223,8 @@ def arch_covers(arch_list: Iterable[str], cc: str) -> tuple[str | None, str | No
 
     SASS (sm_XY) runs on GPUs of the same major and equal or higher minor; arch-specific targets
     (sm_90a, sm_100f) only on their exact family; PTX (compute_XY) JIT-compiles for any newer GPU.
-    Source: CUDA Blackwell compatibility guide (reference_facts.md 3a).
+    Source: NVIDIA CUDA Blackwell compatibility guide,
+    https://docs.nvidia.com/cuda/blackwell-compatibility-guide/
     """
     t = data.major_minor(cc)
     if t is None:
@@ -199,9 +253,14 @@ def arch_covers(arch_list: Iterable[str], cc: str) -> tuple[str | None, str | No
 
 
 def installed(snap: Snapshot, name: str) -> str | None:
-    if snap.packages is None:
+    return installed_in(snap.packages, name)
+
+
+def installed_in(packages: Packages | None, name: str) -> str | None:
+    """The installed version of ``name``, or None when it is not installed or the packages are unknown."""
+    if packages is None:
         return None
-    return snap.packages.version(name)
+    return packages.version(name)
 
 
 def is_cpu_torch(version: str | None, cuda: str | None, hip: str | None) -> bool:
@@ -214,3 +273,33 @@ def is_cpu_torch(version: str | None, cuda: str | None, hip: str | None) -> bool
 
 def same_name(a: str, b: str) -> bool:
     return normalize_name(a) == normalize_name(b)
+
+
+INTERNAL_REFERENCE = re.compile(r"reference_facts|failure[_ ]catalog|shared/(?:cases|reference|design)", re.IGNORECASE)
+
+
+def public_source(source: str) -> str:
+    """A data row's source without the parts that cite files outside the package (kept to the public ones).
+
+    Sources are ';'-separated; a part naming an internal note ("reference_facts.md 3a", "failure_catalog.md
+    B3", "shared/cases/case_11.txt") is dropped, so evidence shown to users cites public sources only.
+    """
+    parts = [p.strip() for p in source.split(";")]
+    return "; ".join(p for p in parts if p and not INTERNAL_REFERENCE.search(p))
+
+
+def decode_cudnn(version: int) -> tuple[int, int, int]:
+    """torch.backends.cudnn.version(): 9.x = M*10000+m*100+p (90100), <= 8.x = M*1000+m*100+p (8902).
+
+    Source: cudnn_version.h (CUDNN_VERSION), as torch.backends.cudnn.version() returns it.
+    """
+    if version >= 10000:
+        return version // 10000, (version % 10000) // 100, version % 100
+    return version // 1000, (version % 1000) // 100, version % 100
+
+
+def cudnn_text(version: int | None) -> str | None:
+    """The cuDNN version torch reports as text: 90501 -> '9.5.1', 8902 -> '8.9.2'; None stays None."""
+    if version is None:
+        return None
+    return ".".join(str(n) for n in decode_cudnn(int(version)))

@@ -1,5 +1,9 @@
 """NCCL rules shared by the nccl.* checks and the NCCL fix: pure functions of values and data tables.
 
+- ``Change``: one variable to set or unset; the checks' remedies and ``llmdoctor fix nccl`` / ``llmdoctor
+  env`` are built from the same changes, so every command a check suggests is in the fix's output.
+- ``recommended_interface``, ``p2p_capable``, ``nvswitch_like``: hardware facts both sides judge by.
+
 - ``match_filter``: NCCL's interface/HCA filter syntax (prefix, ``^`` exclude, ``=`` exact, comma list),
   as implemented by NCCL's ``parseStringList``/``matchIfList`` (src/misc/utils.cc) and documented in
   env.rst (NCCL_SOCKET_IFNAME, NCCL_IB_HCA).
@@ -11,10 +15,13 @@ from __future__ import annotations
 
 import difflib
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from .. import data
+from ..snapshot import Gpu, GpuLink, Host
+from . import derived
 
 VIRTUAL_PREFIXES = ("docker", "veth", "br-", "virbr", "cni", "flannel", "cali", "vxlan", "tun", "tap", "kube")
 
@@ -35,7 +42,14 @@ def torch_renames() -> list[dict[str, Any]]:
 
 
 def torch_rename_first() -> str:
-    return data.load("nccl_env")["torch_renames"]["first_torch"]
+    return str(data.load("nccl_env")["torch_renames"]["first_torch"])
+
+
+def reads_new_torch_names(version: str | None) -> bool | None:
+    """Whether a torch of this version reads the TORCH_NCCL_* names (2.2 and newer); None: unknown version."""
+    tv = data.version(version)
+    first = data.version(torch_rename_first())
+    return None if tv is None or first is None else tv >= first
 
 
 def torch_old_names() -> set[str]:
@@ -120,7 +134,7 @@ class Problem:
     consequence: str
 
 
-def parse_int(value: str) -> int | None:
+def parse_int(value: str) -> int | None:  # noqa: C901 - strtoll's forms, one branch each
     """NCCL reads integer parameters with strtoll(value, &end, 0) and rejects trailing characters:
     decimal, 0x hex, 0 octal, leading blanks allowed."""
     text = value.lstrip()
@@ -249,3 +263,140 @@ def launch(env: Mapping[str, str]) -> Launch:
 
 def ib_names(devices: Iterable[str]) -> list[str]:
     return sorted(devices)
+
+
+# --------------------------------------------------------------------------- changes (remedies as data)
+
+
+@dataclass(frozen=True)
+class Change:
+    """Set (``value`` a string) or unset (``value`` None) one variable, and why."""
+
+    name: str
+    value: str | None
+    why: str = ""
+
+    @property
+    def command(self) -> str:
+        """The POSIX shell line a user copies."""
+        if self.value is None:
+            return f"unset {self.name}"
+        return f"export {self.name}={shlex.quote(self.value)}"
+
+
+def commands(changes: Iterable[Change]) -> list[str]:
+    return [c.command for c in changes]
+
+
+def deprecated_changes(name: str, value: str, row: Mapping[str, Any], env: Mapping[str, str]) -> list[Change]:
+    """A removed or renamed NCCL variable: unset it; carry its value to the replacement when that means the same."""
+    replacement = (row.get("replacement") or "").split(" ")[0] or None
+    out = [Change(name, None, f"{name} is {row['status']}" + (f"; replaced by {replacement}" if replacement else ""))]
+    if row.get("carry_value") and replacement and replacement not in env:
+        out.append(Change(replacement, value, f"replaces {name} (same value)"))
+    return out
+
+
+def misspelled_changes(name: str, value: str, near: str | None, env: Mapping[str, str]) -> list[Change]:
+    """A name NCCL never reads: unset it, and set what it meant to set."""
+    out = [Change(name, None, f"{name} is not an NCCL variable" + (f" (misspelled {near}?)" if near else ""))]
+    if near and near not in env:
+        out.append(Change(near, value, f"what {name} meant to set"))
+    return out
+
+
+def level_case_change(name: str, value: str, row: Mapping[str, Any]) -> Change | None:
+    """A topology level written in the wrong case ("nvl"): NCCL ignores it; the upper-case one is read."""
+    spec = row.get("value") or {}
+    if spec.get("type") != "level":
+        return None
+    text = value.strip()
+    if text in spec["values"] or text.upper() not in spec["values"]:
+        return None
+    return Change(name, text.upper(), f"NCCL compares levels case-sensitively: {text!r} is ignored")
+
+
+def torch_rename_changes(old: str, new: str, value: str, env: Mapping[str, str]) -> list[Change]:
+    out = [Change(old, None, f"deprecated since torch 2.2; torch reads {new}")]
+    if new not in env:
+        out.append(Change(new, value, f"the current name of {old}"))
+    return out
+
+
+# --------------------------------------------------------------------------- hardware facts
+
+
+def usable_interface(host: Host, name: str) -> bool:
+    """Up, with an address, and neither loopback nor a container/virtual interface."""
+    for i in host.interfaces or ():
+        if i.name == name:
+            return bool(i.addresses) and i.is_up is not False and not i.is_loopback and not is_virtual(i.name)
+    return False
+
+
+def recommended_interface(host: Host | None) -> str | None:
+    """The interface carrying the default route, unless it is loopback/virtual; else the only real one up."""
+    if host is None or not host.interfaces:
+        return None
+    real = [i.name for i in host.interfaces if usable_interface(host, i.name)]
+    if host.default_route_interface in real:
+        return host.default_route_interface
+    return real[0] if len(real) == 1 else None
+
+
+def ifname_change(var: str, host: Host | None) -> Change:
+    """What to do about an interface filter that selects nothing usable: name the right interface, or unset it."""
+    best = recommended_interface(host)
+    if best is None:
+        return Change(var, None, "let NCCL choose (or set it to an interface from `ip -o link`)")
+    exact = "=" if var == "NCCL_SOCKET_IFNAME" else ""
+    return Change(var, f"{exact}{best}",
+                  f"{best} carries the default route ('=' means exactly this name, not every name starting with it)"
+                  if exact else f"{best} carries the default route")
+
+
+def hca_change(devices: Iterable[str]) -> Change:
+    """NCCL_IB_HCA for the IB devices present, with ``=`` (exact names); unset when there is none."""
+    names = sorted(devices)
+    if not names:
+        return Change("NCCL_IB_HCA", None, "this host has no InfiniBand device: NCCL_IB_HCA selects nothing")
+    return Change("NCCL_IB_HCA", "=" + ",".join(names),
+                  "the InfiniBand devices in /sys/class/infiniband ('=' avoids mlx5_1 also matching mlx5_10)")
+
+
+def hca_ok(value: str | None, devices: Iterable[str]) -> bool:
+    """Whether an NCCL_IB_HCA filter selects some of these devices, each entry exactly one."""
+    names = list(devices)
+    return bool(value) and bool(match_filter(value or "", names)) and not overbroad_entries(value or "", names)
+
+
+def p2p_capable(gpu_links: tuple[GpuLink, ...] | None) -> bool | None:
+    """Whether some GPU pair supports peer-to-peer (None: the topology is unknown)."""
+    if gpu_links is None:
+        return None
+    return any(link.p2p_read or link.level == "NVLINK" for link in gpu_links)
+
+
+def nvswitch_like(gpus: tuple[Gpu, ...] | None, gpu_links: tuple[GpuLink, ...] | None) -> bool | None:
+    """NVLink SHARP needs NVSwitch-connected Hopper or newer (heuristic: >= 4 GPUs, all pairs NVLink, CC >= 9.0)."""
+    if gpus is None or gpu_links is None:
+        return None
+    if len(gpus) < 4 or not gpu_links:
+        return False
+    ccs = [data.cc_tuple(derived.gpu_cc(g)[0]) for g in gpus]
+    return all(link.level == "NVLINK" for link in gpu_links) and all(c is not None and c >= (9, 0) for c in ccs)
+
+
+def verbose_debug(env: Mapping[str, str]) -> list[str]:
+    """The NCCL_DEBUG / NCCL_DEBUG_SUBSYS settings that turn on verbose logging ("NCCL_DEBUG=INFO")."""
+    level = (env.get("NCCL_DEBUG") or "").strip().upper()
+    subsys = (env.get("NCCL_DEBUG_SUBSYS") or "").strip().upper()
+    out = []
+    if level in ("INFO", "TRACE"):
+        out.append(f"NCCL_DEBUG={env['NCCL_DEBUG']}")
+    if not subsys.startswith("^") and "ALL" in [s.strip() for s in subsys.split(",")]:
+        out.append(f"NCCL_DEBUG_SUBSYS={env['NCCL_DEBUG_SUBSYS']}")
+    return out
+
+
+DEBUG_WARN = Change("NCCL_DEBUG", "WARN", "print NCCL errors and warnings only (INFO/TRACE are for debugging)")

@@ -5,30 +5,42 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from .. import data
-from ..snapshot import Distribution, Snapshot, normalize_name
-from . import derived as F
+from ..snapshot import Distribution, Driver, Gpu, Host, Packages, Python, Torch, normalize_name
 
 MARKER_VARS = ("python_version", "python_full_version", "implementation_name", "platform_python_implementation",
                "sys_platform", "platform_system", "os_name", "platform_machine", "platform_release",
                "implementation_version", "platform_version", "extra")
 
 
+@dataclass(frozen=True)
+class View:
+    """The snapshot parts the packages.* checks read (each check builds it from its own parameters)."""
+
+    packages: Packages | None
+    torch: Torch | None = None
+    python: Python | None = None
+    host: Host | None = None
+    driver: Driver | None = None
+    gpus: tuple[Gpu, ...] | None = None
+    errors: tuple[str, ...] = ()
+
+
 def table(name: str) -> Any:
     return data.load("packages")[name]
 
 
-def dists(snap: Snapshot) -> tuple[Distribution, ...]:
+def dists(snap: View) -> tuple[Distribution, ...]:
     return snap.packages.distributions if snap.packages is not None else ()
 
 
-def by_name(snap: Snapshot) -> dict[str, list[Distribution]]:
+def by_name(snap: View) -> dict[str, list[Distribution]]:
     out: dict[str, list[Distribution]] = {}
     for d in dists(snap):
         out.setdefault(normalize_name(d.name), []).append(d)
@@ -65,7 +77,7 @@ def variant_of(tag: str | None) -> tuple[str, int | None] | None:
     return None
 
 
-def pypi_variant(snap: Snapshot, key: str, version: str | None) -> tuple[str, int | None] | None:
+def pypi_variant(snap: View, key: str, version: str | None) -> tuple[str, int | None] | None:
     """('cu', None) for an untagged torch/torchvision/torchaudio on Linux x86_64 (PyPI's CUDA builds)."""
     row = table("pypi_default_variant")
     if not version or "+" in version or key not in row["packages"]:
@@ -85,7 +97,7 @@ def cuda_major(n: int | None) -> int | None:
 # --------------------------------------------------------------------------- markers for the target
 
 
-def marker_env(snap: Snapshot) -> dict[str, str]:
+def marker_env(snap: View) -> dict[str, str]:
     """The PEP 508 environment of the TARGET interpreter, from the snapshot (keys we cannot know are absent)."""
     env: dict[str, str] = {"extra": ""}
     py = snap.python
@@ -169,12 +181,12 @@ def contains(req: Requirement, version: str) -> bool | None:
     return req.specifier.contains(version, prereleases=True)
 
 
-def torch_dist(snap: Snapshot) -> Distribution | None:
+def torch_dist(snap: View) -> Distribution | None:
     found = by_name(snap).get("torch")
     return found[0] if found else None
 
 
-def torch_version(snap: Snapshot) -> str | None:
+def torch_version(snap: View) -> str | None:
     """The torch that imports (probe), else the torch distribution's version."""
     t = snap.torch
     if t is not None and t.installed and t.version and not t.import_error:
@@ -195,10 +207,9 @@ def requires_torch(dist: Distribution, env: dict[str, str]) -> list[Req]:
 # --------------------------------------------------------------------------- error texts
 
 
-def all_texts(snap: Snapshot) -> list[tuple[str, str]]:
+def all_texts(snap: View) -> list[tuple[str, str]]:
     """(where, text): dump/probe error texts and everything the extension imports said."""
-    errors = F.error_texts(snap)
-    out = [("error", t) for t in errors]
+    out = [("error", t) for t in error_texts(snap)]
     if len(snap.errors) > 1:
         # a dump parser may hand over a multi-line warning line by line: also look at them together
         out.append(("error", "\n".join(snap.errors)))
@@ -211,10 +222,20 @@ def all_texts(snap: Snapshot) -> list[tuple[str, str]]:
     return out
 
 
+def error_texts(snap: View) -> list[str]:
+    """Error and warning texts seen: the torch probe's, and any from a dump."""
+    texts = list(snap.errors)
+    t = snap.torch
+    if t is not None:
+        texts += [x for x in (t.import_error, t.cuda_error) if x]
+        texts += list(t.warnings)
+    return texts
+
+
 def pattern(pid: str) -> dict[str, Any]:
     for row in table("error_patterns")["rows"]:
         if row["id"] == pid:
-            return row
+            return dict(row)
     raise KeyError(pid)
 
 
@@ -231,12 +252,45 @@ def explain(text: str) -> tuple[dict[str, Any], dict[str, str]] | None:
     return None
 
 
-def fmt(template: str, groups: dict[str, str]) -> str:
-    class Missing(dict):
-        def __missing__(self, key: str) -> str:
-            return "?"
+class _Missing(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "?"
 
-    return template.format_map(Missing(groups))
+
+def fmt(template: str, groups: Mapping[str, str]) -> str:
+    return template.format_map(_Missing(groups))
+
+
+def remedy_for(row: Mapping[str, Any], groups: Mapping[str, str]) -> tuple[str, list[str]]:
+    """(text, commands) of an error pattern's fix; a command whose placeholder is unknown is left out."""
+    commands = []
+    for template in row.get("commands", ()):
+        keys = re.findall(r"\{(\w+)\}", template)
+        if all(groups.get(k) for k in keys):
+            commands.append(template.format_map(dict(groups)))
+    return fmt(row["fix"], groups), commands
+
+
+def is_library(module: str) -> bool:
+    """A shared library pip wheels or the system ship (libcudnn*, libcublas*, torch's libc10/libtorch*), not an
+    extension module of a Python package."""
+    prefixes = [row["prefix"] for row in table("shared_libraries")["rows"]] + ["libc10", "libtorch", "libcuda"]
+    return module not in table("extension_packages")["map"] and module.startswith(tuple(prefixes))
+
+
+def distribution_for(module: str, cuda_major: int | None = None) -> str | None:
+    """The distribution to reinstall for a module the torch probe imported, or for a shared library named in an
+    error: ``flash_attn_2_cuda`` -> flash-attn, ``libcudnn_cnn_train`` -> nvidia-cudnn-cu12.  None when no
+    distribution is known to ship it (a system library): never a library name as a pip requirement."""
+    known = table("extension_packages")["map"].get(module)
+    if known:
+        return str(known)
+    if module.startswith("lib"):
+        for row in table("shared_libraries")["rows"]:
+            if module.startswith(row["prefix"]):
+                return str(row["wheel"]).format(cuda=cuda_major) if cuda_major else None
+        return None
+    return module if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", module) else None
 
 
 def first_line(text: str, limit: int = 300) -> str:
@@ -244,7 +298,7 @@ def first_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def gpu_host(snap: Snapshot) -> bool | None:
+def gpu_host(snap: View) -> bool | None:
     if snap.gpus:
         return True
     if snap.host is not None and snap.host.nvidia_pci_devices:

@@ -103,33 +103,8 @@ def load_fixes() -> dict[str, FixSpec]:
                 if spec.id in found and found[spec.id].func is not spec.func:
                     raise UsageError(f"duplicate fix id {spec.id!r}")
                 found[spec.id] = spec
-    for legacy in _legacy_fixes():
-        found.setdefault(legacy.id, legacy)
     _FIXES = dict(sorted(found.items()))
     return _FIXES
-
-
-def _legacy_fixes() -> list[FixSpec]:
-    """Fixes not yet converted to ``@fix`` (fixes/nccl.py is being converted): adapted here until then.
-
-    Each is used only when no module registers its id, so the converted fix wins as soon as it lands.
-    """
-    from . import shell
-
-    def nccl_script(snapshot: Any, report: Any, format: str) -> Artifact:
-        from . import nccl
-
-        canonical = shell.canonical(format)
-        header = ("NCCL environment for this machine, written by `llmdoctor fix nccl`. "
-                  + ("Source it: . FILE" if canonical == "sh" else "Format: " + canonical))
-        return Artifact(shell.render(nccl.nccl_actions(snapshot), canonical, header=header))
-
-    nccl_script.__doc__ = ("NCCL exports for this machine: interface, IB devices, replacements for wrong names, "
-                           "sane debug level.")
-    choices = tuple(dict.fromkeys([*shell.FORMATS, *shell.ALIASES]))
-    return [FixSpec("nccl", "NCCL exports for this machine", nccl_script,
-                    {"format": Setting(str, "sh", "sh | bash | zsh | fish | powershell | dotenv | docker (run -e "
-                                                  "flags) | k8s (container env YAML)", choices=choices)})]
 
 
 def run_fix(spec: FixSpec, snapshot: Any, report: Any, options: Mapping[str, Any] | None = None) -> Artifact:

@@ -35,6 +35,7 @@ class Facts:
     env: dict[str, str] = field(default_factory=dict)
     env_seen: bool = False
     errors: list[str] = field(default_factory=list)
+    packages_complete: bool = False  # a full listing (pip list / pip freeze / conda list, not cut) was parsed
 
     # -- recording ------------------------------------------------------------------
     def saw(self, fmt: str) -> None:
@@ -104,7 +105,7 @@ class Facts:
             packages=Packages(interpreter=None, distributions=tuple(
                 Distribution(name=p["name"], version=p["version"], location=p["location"],
                              requires=p["requires"], installer=p["installer"])
-                for p in self.packages.values())) if self.packages else None,
+                for p in self.packages.values()), complete=self.packages_complete) if self.packages else None,
             env=freeze_mapping(self.env) if self.env_seen else None,
             errors=tuple(self.errors),
         )

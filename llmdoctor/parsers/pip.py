@@ -1,6 +1,9 @@
 """``pip list``, ``pip freeze``, ``pip show`` and ``conda list``.
 
-A dump lists some packages; a package missing from it is unknown, not absent.
+A dump lists some packages; a package missing from it is unknown, not absent, unless the dump holds a
+whole listing: a ``pip list`` / ``pip freeze`` / ``conda list`` that is not cut short (no "...", "[truncated]"
+or "N more" line) records ``facts.packages_complete``.  ``pip show`` names only the packages asked for: it
+is always partial.
 """
 
 from __future__ import annotations
@@ -19,6 +22,19 @@ _FREEZE = re.compile(rf"^({_NAME})(?:\[[^\]]*\])?\s*===?\s*(\d[^\s;#]*)\s*$")
 _FREEZE_AT = re.compile(rf"^({_NAME})\s+@\s+\S+")
 _CONDA_HEAD = re.compile(r"^#\s*packages in environment at\s+(.+?):?\s*$")
 _CONDA_ROW = re.compile(rf"^({_NAME})\s+(\d[^\s]*)\s+(\S+)(?:\s+(\S+))?\s*$")
+# a line that says the listing was cut: "...", "…", "[truncated]", "(12 more)", "and 40 more packages"
+_CUT = re.compile(r"^\s*(?:\.{3,}|…+|\[?\(?\s*(?:output\s+)?truncated\b.*|.*\b\d+\s+more(?:\s+(?:lines|packages|rows))?\W*)\s*$",
+                  re.IGNORECASE)
+
+
+def is_cut(line: str) -> bool:
+    """Whether a line in or right after a listing says that it was cut short."""
+    return bool(_CUT.match(line))
+
+
+def _mark_complete(facts: Facts, rows: int, cut: bool) -> None:
+    if rows and not cut:
+        facts.packages_complete = True
 
 
 def detect_list(lines: list[str]) -> bool:
@@ -38,31 +54,34 @@ def detect_conda(lines: list[str]) -> bool:
 
 
 def parse_list(lines: list[str], facts: Facts) -> None:
-    inside = False
+    inside, rows, cut = False, 0, False
     for line in lines:
         if _LIST_RULE.match(line):
             inside = True
             continue
-        if not inside:
+        m = _LIST_ROW.match(line) if inside else None
+        if m:
+            facts.add_package(m.group(1), m.group(2), "pip", location=m.group(3))
+            rows += 1
+            facts.saw(LIST)
             continue
-        m = _LIST_ROW.match(line)
-        if not m:
-            if line.strip():
-                inside = False
-            continue
-        facts.add_package(m.group(1), m.group(2), "pip", location=m.group(3))
-        facts.saw(LIST)
+        inside = inside and not line.strip()
+        cut = cut or (rows > 0 and is_cut(line))
+    _mark_complete(facts, rows, cut)
 
 
 def parse_freeze(lines: list[str], facts: Facts) -> None:
-    n = 0
+    n, cut = 0, False
     for line in lines:
         m = _FREEZE.match(line.strip())
         if m:
             facts.add_package(m.group(1), m.group(2), "pip")
             n += 1
+        elif n and is_cut(line):
+            cut = True
     if n:
         facts.saw(FREEZE)
+    _mark_complete(facts, n, cut)
 
 
 def parse_show(lines: list[str], facts: Facts) -> None:
@@ -87,23 +106,24 @@ def parse_show(lines: list[str], facts: Facts) -> None:
 
 
 def parse_conda(lines: list[str], facts: Facts) -> None:
-    inside = False
+    inside, rows, cut = False, 0, False
     for line in lines:
         h = _CONDA_HEAD.match(line)
         if h:
             inside = True
             facts.put(facts.python, "conda_env", h.group(1).strip())
             continue
-        if not inside or line.startswith("#"):
-            continue
-        if not line.strip():
+        if not inside or line.startswith("#") or not line.strip():
             continue
         parts = line.split()
         if len(parts) >= 3 and re.match(r"\d", parts[1]):
             conda_row(parts, facts)
+            rows += 1
             facts.saw(CONDA)
         else:
             inside = False
+            cut = cut or is_cut(line)
+    _mark_complete(facts, rows, cut)
 
 
 def conda_row(parts: list[str], facts: Facts) -> None:

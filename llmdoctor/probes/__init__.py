@@ -7,6 +7,7 @@ Snapshot.  A probe that fails or runs out of time leaves its part unknown and re
 from __future__ import annotations
 
 import datetime
+import os
 import sys
 import threading
 import time
@@ -47,8 +48,12 @@ def _reason(exc: BaseException) -> str:
 
 
 def collect(python: str | None = None, timeout: float = 20.0,
-            progress: Callable[[list[str]], None] | None = None) -> Snapshot:
-    """Probe this machine (and the interpreter ``python``, default: the current one)."""
+            progress: Callable[[list[str]], None] | None = None, cache: str | None = None) -> Snapshot:
+    """Probe this machine (and the interpreter ``python``, default: the current one).
+
+    ``cache``: how torch's build facts are cached (use | refresh | off); default from
+    ``LLMDOCTOR_TORCH_CACHE`` (use when unset).  What the cache did is recorded as probe ``torch-cache``.
+    """
     from . import env, host, nvml, packages, toolkit, torch_probe
 
     target = python or sys.executable
@@ -57,11 +62,19 @@ def collect(python: str | None = None, timeout: float = 20.0,
     def run_nvml() -> Any:
         return nvml.probe_nvml(nvml.load_backend())
 
+    cache_mode = cache or os.environ.get("LLMDOCTOR_TORCH_CACHE", "use")
+    cache_status: list[str] = []
+
+    def run_torch():
+        facts, status = torch_probe.probe_torch_cached(target, budget, cache_mode)
+        cache_status.append(status)
+        return facts
+
     jobs = [
         _Job("host", host.probe_host, budget),
         _Job("python", lambda: packages.probe_python(python, budget), budget),
         _Job("nvml", run_nvml, min(budget, 10.0)),
-        _Job("torch", lambda: torch_probe.probe_torch(target, budget), budget),
+        _Job("torch", run_torch, budget),
         _Job("toolkit", lambda: toolkit.probe_toolkit(timeout=min(budget, 10.0)), budget),
         _Job("packages", lambda: packages.probe_packages(python, budget), budget),
         _Job("env", env.probe_env, budget),
@@ -94,6 +107,9 @@ def collect(python: str | None = None, timeout: float = 20.0,
             records.append(ProbeResult(job.name, True, None, round(job.seconds or 0, 3)))
             results[job.name] = job.result
 
+    if cache_status:
+        records.append(ProbeResult("torch-cache", cache_status[0] == "hit", cache_status[0], None))
+
     driver = gpus = links = None
     nvml_result = results.get("nvml")
     host_result = results.get("host")
@@ -124,3 +140,16 @@ def collect(python: str | None = None, timeout: float = 20.0,
         packages=results.get("packages"),
         env=freeze_mapping(results["env"]) if "env" in results else None,
     )
+
+
+def run_bounded(name: str, func: Callable[[], Any], timeout: float) -> tuple[Any, ProbeResult]:
+    """One extra probe (``func``) under its own time box: (its result or None, its record)."""
+    job = _Job(name, func, timeout)
+    job.thread = threading.Thread(target=_run, args=(job,), name=f"probe-{name}", daemon=True)
+    job.thread.start()
+    job.thread.join(timeout)
+    if not job.done:
+        return None, ProbeResult(name, False, f"{name} probe timed out after {timeout:g} s", None)
+    if job.error is not None:
+        return None, ProbeResult(name, False, job.error, round(job.seconds or 0, 3))
+    return job.result, ProbeResult(name, True, None, round(job.seconds or 0, 3))

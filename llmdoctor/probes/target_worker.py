@@ -70,7 +70,8 @@ def _nccl_version(torch):
 
 
 def probe_torch():
-    out = {"installed": False, "installs": _torch_installs()}
+    # sys.path: where the torch cache looks for (re)installed distributions on later runs
+    out = {"installed": False, "installs": _torch_installs(), "sys_path": [p for p in sys.path if p]}
     try:
         import importlib.util
 

@@ -48,3 +48,17 @@ def _extensions(rows: Any) -> tuple[ExtensionImport, ...] | None:
 def probe_torch(python: str, timeout: float) -> Torch:
     # the worker gets our timeout so that it can bound its extension imports within it
     return torch_from_worker(run_worker(python, "torch", timeout, (f"{timeout:g}",)))
+
+
+def probe_torch_cached(python: str, timeout: float, cache: str = "use") -> tuple[Torch, str]:
+    """torch's facts, its build facts from the cache when still valid (``cache``: use | refresh | off).
+
+    Returns the facts and what the cache did (a line for ``-v``).
+    """
+    from . import cuda_live, torch_cache
+
+    data, status = torch_cache.probe_torch_cached(
+        python, timeout, cache,
+        run_full=lambda: run_worker(python, "torch", timeout, (f"{timeout:g}",)),
+        read_live=cuda_live.read_live)
+    return torch_from_worker(data), status

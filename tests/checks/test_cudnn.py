@@ -2,9 +2,8 @@ import dataclasses
 
 import pytest
 
-from llmdoctor.checks.cudnn import decode_cudnn
+from llmdoctor.facts.derived import decode_cudnn
 from llmdoctor.results import Status
-from llmdoctor.snapshot import Gpu
 
 from .helpers import run, scenario, with_env, with_torch
 
@@ -26,6 +25,13 @@ def test_system_cudnn_on_ld_library_path_shadowing_the_wheel_warns():
     result = run("cudnn.version", snap)
     assert result.status is Status.WARN
     assert "/public/apps/cudnn/v8.0.3/lib64" in result.findings[0].remedy
+    # the command to copy keeps the rest of the path
+    assert result.findings[0].remedy.commands == ("export LD_LIBRARY_PATH=/usr/local/nvidia/lib64",)
+
+
+def test_new_cudnn_with_the_gpus_unknown_is_not_a_pass():
+    snap = dataclasses.replace(with_torch(scenario("h100x8_healthy"), cudnn=91700), gpus=None)
+    assert run("cudnn.version", snap).status is Status.UNKNOWN
 
 
 def test_new_cudnn_on_volta_warns():

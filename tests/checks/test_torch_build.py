@@ -16,7 +16,8 @@ def test_cpu_torch_on_gpu_host_fails_with_the_cuda_reinstall():
     assert "CPU-only" in text
     assert "--index-url https://download.pytorch.org/whl/cu" in text
     assert "torch==2.4.0" in text
-    assert result.findings[0].fix == "pin --repair"
+    assert result.findings[0].fix == "pin"  # a registered fix id; its option is in the command
+    assert "llmdoctor fix pin --repair" in result.findings[0].remedy.commands
 
 
 def test_cpu_torch_without_gpu_passes():
@@ -70,8 +71,30 @@ def test_driver_too_old_is_left_to_cuda_driver():
     assert "cuda.driver" in messages(result)
 
 
-def test_not_installed_skips():
+def test_not_installed_is_not_applicable():
     from llmdoctor.snapshot import Torch
     snap = dataclasses.replace(scenario("h100x8_healthy"), torch=Torch(installed=False))
     result = run("torch.build", snap)
-    assert result.status is Status.UNKNOWN and "--python" in result.findings[0].message
+    assert result.status is Status.NOT_APPLICABLE and "--python" in result.findings[0].message
+
+
+def test_cuda_build_with_the_gpus_unknown_is_unknown_not_a_pass():
+    # a pasted collect_env without nvidia-smi: torch is a CUDA build, whether there is a GPU was not read
+    snap = with_torch(dataclasses.replace(scenario("h100x8_healthy"), gpus=None), cuda_available=None, device_count=None)
+    result = run("torch.build", snap)
+    assert result.status is Status.UNKNOWN
+    assert "whether this host has an NVIDIA GPU" in result.findings[0].message
+
+
+def test_torch_that_counted_the_gpus_passes_on_its_own_facts():
+    snap = dataclasses.replace(scenario("h100x8_healthy"), gpus=None)
+    result = run("torch.build", snap)
+    assert result.status is Status.PASS and "sees 8 GPU(s)" in result.findings[0].message
+
+
+def test_cpu_torch_suggestion_has_wheels_for_the_python():
+    # case_06: Python 3.8 on 2x RTX 3090; torch 2.5+ has no Python 3.8 wheels, so 2.4 (as fix pin chooses)
+    snap = scenario("cpu_torch_on_gpu_host")
+    py38 = dataclasses.replace(snap, python=dataclasses.replace(snap.python, version="3.8.16"))
+    commands = run("torch.build", py38).findings[0].remedy.commands
+    assert any("torch==2.4" in c for c in commands), commands

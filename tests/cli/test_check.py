@@ -177,7 +177,7 @@ def test_python_option_inspects_another_interpreter(tmp_path):
     code, report = run_json("check", "--json", "--python", str(venv / "bin" / "python"))
     assert report["snapshot"]["torch"]["installed"] is False
     assert report["snapshot"]["python"]["executable"].startswith(str(venv))
-    assert statuses(report)["torch.build"] == "unknown"
+    assert statuses(report)["torch.build"] == "not_applicable"  # no torch there: nothing to check
 
 
 # --------------------------------------------------------------------------- issue 12 §4 and the check inputs

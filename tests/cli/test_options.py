@@ -30,7 +30,7 @@ def test_one_timeout_default_everywhere():
     from conftest import run_cli
 
     for command in ("check", "snapshot", "env", "fix", "fix pin", "fix nccl"):
-        help_ = run_cli(*command.split(), "--help").stdout
+        help_ = " ".join(run_cli(*command.split(), "--help").stdout.split())  # unwrapped
         assert f"(default {options.DEFAULT_TIMEOUT:g})" in help_, command
 
 

@@ -13,7 +13,7 @@ from llmdoctor.engine import Context, load_registry, run_check
 from llmdoctor.results import Status
 from llmdoctor.snapshot import Distribution, NetInterface, Packages
 
-from conftest import load_scenario
+from conftest import SCENARIOS, load_scenario
 
 ETH0 = NetInterface("eth0", True, False, ("10.0.0.11",))
 LO = NetInterface("lo", True, True, ("127.0.0.1",))
@@ -317,4 +317,63 @@ def test_nccl_too_old_for_blackwell_warns():
 
 
 def test_cpu_torch_skips():
-    assert run("nccl.version", load_scenario("cpu_torch_on_gpu_host")).status is Status.UNKNOWN
+    assert run("nccl.version", load_scenario("cpu_torch_on_gpu_host")).status is Status.NOT_APPLICABLE
+
+
+# --------------------------------------------------------------------------- contract details
+
+
+def test_debug_ok_is_a_declared_setting_with_its_flag():
+    spec = load_registry().get("nccl.perf-switches")
+    assert spec.settings["debug_ok"].flag == "--debug-ok"
+    env = {"NCCL_DEBUG": "INFO"}
+    assert run("nccl.perf-switches", snap_with(env=env)).status is Status.WARN
+    # the generic CLI path passes the flag's value under its name
+    assert run("nccl.perf-switches", snap_with(env=env), debug_ok=True).status is Status.PASS
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SCENARIOS.glob("*.json")))
+def test_pass_lines_state_what_was_found(name):
+    snap = load_scenario(name)
+    for spec in load_registry():
+        if not spec.id.startswith(("nccl.", "packages.")):
+            continue
+        result = run_check(spec, snap, Context())
+        messages = [f.message for f in result.findings]
+        assert len(messages) == len(set(messages)), (spec.id, messages)  # no finding repeated
+        for f in result.findings:
+            if f.status is Status.PASS:
+                assert f.message != spec.title and f.message.strip(), (spec.id, f.message)
+
+
+def test_switches_on_unread_hardware_are_unknown_not_pass():
+    snap = snap_with(env={"NCCL_P2P_DISABLE": "1", "NCCL_IB_DISABLE": "1", "NCCL_SHM_DISABLE": "1",
+                          "NCCL_NVLS_ENABLE": "0"})
+    blank = dataclasses.replace(snap, gpus=None, gpu_links=None, host=None)
+    r = run("nccl.perf-switches", blank)
+    assert r.status is Status.UNKNOWN
+    assert {f.status for f in r.findings} == {Status.UNKNOWN}
+
+
+def test_shm_on_one_gpu_and_memlock_without_ib():
+    snap = load_scenario("docker_small_shm")  # memlock limited, no IB device
+    r = run("nccl.shm", snap)
+    memlock = next(f for f in r.findings if f.subject == "memlock")
+    assert memlock.status is Status.NOT_APPLICABLE
+    unknown_ib = dataclasses.replace(snap, host=dataclasses.replace(snap.host, ib_devices=None))
+    memlock = next(f for f in run("nccl.shm", unknown_ib).findings if f.subject == "memlock")
+    assert memlock.status is Status.UNKNOWN
+
+
+def test_torch_nccl_names_with_unknown_torch_are_unknown():
+    snap = dataclasses.replace(snap_with(env={"TORCH_NCCL_BLOCKING_WAIT": "1"}), torch=None)
+    assert run("nccl.torch-env", snap).status is Status.UNKNOWN
+
+
+def test_debug_ok_by_its_flag_name_through_run_checks():
+    """A flag's value (under its flag name) wins over the declared default run_checks fills in."""
+    from llmdoctor.engine import run_checks
+
+    spec = load_registry().get("nccl.perf-switches")
+    report = run_checks(snap_with(env={"NCCL_DEBUG": "INFO"}), [spec], Context({"debug_ok": True}))
+    assert report.checks[0].status is Status.PASS

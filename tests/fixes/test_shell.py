@@ -4,6 +4,7 @@ with adversarial values from hypothesis; dotenv read by python-dotenv, Kubernete
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -89,18 +90,65 @@ def test_hypothesis_values_round_trip(shell, values):
     assert [env.get(a.name) for a in actions] == values
 
 
+# Values made of the characters a shell leaves alone: every value NCCL and the recommended settings take.
+WORD = st.text(alphabet="abcXYZ019_@%+=:,./-", max_size=20)
+
+
 @settings(max_examples=60, deadline=None)
-@given(values=st.lists(VALUE, min_size=1, max_size=6))
-def test_docker_flags_parse_back_in_bash(values):
+@given(values=st.lists(WORD, min_size=1, max_size=6))
+def test_docker_words_survive_unquoted_command_substitution(values):
+    """`docker run $(llmdoctor fix nccl -f docker) IMAGE`: bash splits the substitution, unquotes nothing."""
     if shutil.which("bash") is None:
         pytest.skip("bash is not installed")
-    actions = [Action(f"LLMDOCTOR_D{i}", v, why=v) for i, v in enumerate(values)]
-    flags = render(actions, "docker")
-    script = "args=(\n" + flags + ")\nprintf '%s\\0' \"${args[@]}\"\n"
-    proc = subprocess.run(["bash", "--norc", "-c", script], capture_output=True, env={**os.environ, **UTF8}, timeout=30)
+    actions = [Action(f"LLMDOCTOR_D{i}", v, why="a reason # with a comment") for i, v in enumerate(values)]
+    actions.append(Action("GONE", None, "unset"))
+    flags = render(actions, "docker", header="a header")
+    with tempfile.NamedTemporaryFile("w", suffix=".args", delete=False, encoding="utf-8") as fh:
+        fh.write(flags)
+    try:
+        script = "printf '%s\\0' $(cat \"$1\")"
+        proc = subprocess.run(["bash", "--norc", "-c", script, "bash", fh.name], capture_output=True, timeout=30,
+                              env={**os.environ, **UTF8})
+    finally:
+        os.unlink(fh.name)
     assert proc.returncode == 0, proc.stderr
-    argv = [a.decode("utf-8", "surrogateescape") for a in proc.stdout.split(b"\0")[:-1]]
-    assert argv == docker_args(actions)
+    argv = [a.decode() for a in proc.stdout.split(b"\0")[:-1]]
+    assert argv == docker_args(actions) == shlex.split(flags)
+
+
+def test_docker_format_is_words_only_and_refuses_what_cannot_travel_bare():
+    out = render([Action("NCCL_DEBUG", "WARN", "why"), Action("NCCL_P2P_DISABLE", None, "why")], "docker", header="h")
+    assert out == "-e NCCL_DEBUG=WARN\n" and "#" not in out
+    assert render([Action("X", None)], "docker") == ""
+    for bad in ("a b", "'q'", "$HOME", "*", "a\nb"):
+        with pytest.raises(ValueError, match="dotenv"):
+            render([Action("X", bad)], "docker")
+
+
+def docker_env_file(text: str) -> dict[str, str]:
+    """How `docker run --env-file` reads a file (docker/cli opts/parse.go parseKeyValueFile): leading blanks
+    trimmed, blank and '#' lines skipped, the value is everything after the first '=' taken literally."""
+    out = {}
+    for line in text.splitlines():
+        line = line.lstrip()
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            out[name] = value
+    return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(WORD, min_size=1, max_size=6))
+def test_dotenv_of_plain_values_reads_the_same_in_docker_and_python_dotenv(values):
+    dotenv = pytest.importorskip("dotenv", reason="python-dotenv is a test dependency")
+    import io
+
+    actions = [Action(f"LLMDOCTOR_F{i}", v, why=v) for i, v in enumerate(values)] + [Action("GONE", None, "x")]
+    text = render(actions, "dotenv", header="header")
+    parsed = dotenv.dotenv_values(stream=io.StringIO(text))
+    wanted = {a.name: a.value for a in actions if a.value is not None}
+    assert docker_env_file(text) == wanted
+    assert dict(parsed) == wanted
 
 
 @settings(max_examples=150, deadline=None)
@@ -119,8 +167,17 @@ def test_dotenv_reads_back_with_python_dotenv(values):
 def test_kubernetes_env_yaml_reads_back(values):
     yaml = pytest.importorskip("yaml", reason="PyYAML is a test dependency")
     actions = [Action(f"LLMDOCTOR_K{i}", v, why=v) for i, v in enumerate(values)] + [Action("GONE", None, "x")]
-    doc = yaml.safe_load(render(actions, "k8s"))
+    doc = yaml.safe_load(render(actions, "k8s", header="paste under a container"))
     assert doc["env"] == [{"name": a.name, "value": a.value} for a in actions if a.value is not None]
+    # its place in a pod spec: spec.containers[].env, a list of {name, value} string pairs
+    pod = {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"name": "train", "image": "x", **doc}]}}
+    for item in pod["spec"]["containers"][0]["env"]:
+        assert set(item) == {"name", "value"} and all(isinstance(v, str) for v in item.values())
+
+
+def test_kubernetes_env_with_only_unsets_is_an_empty_list():
+    yaml = pytest.importorskip("yaml", reason="PyYAML is a test dependency")
+    assert yaml.safe_load(render([Action("GONE", None, "x")], "k8s", header="h")) == {"env": []}
 
 
 def test_bad_names_and_nul_are_refused():

@@ -1,24 +1,20 @@
-"""gpu.topology through the real NVML probe on fake topologies (and the CLI); dist.launch on injected env."""
+"""gpu.topology (llmdoctor/checks/topology.py), through the real NVML probe on fake topologies and the CLI."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 
 import pytest
 
-from llmdoctor.engine import Context, load_registry, run_check
-from llmdoctor.results import Status
-from llmdoctor.testing.fake_nvml import FakeNvml
 from llmdoctor.probes.nvml import probe_nvml
+from llmdoctor.results import Status
 from llmdoctor.snapshot import Driver, Gpu, Meta, Snapshot
+from llmdoctor.testing.fake_nvml import FakeNvml
 
 from conftest import NVML_SCENARIOS, load_scenario, run_json, statuses
 
-
-def run(check_id, snap, **options):
-    return run_check(load_registry().get(check_id), snap, Context(options=options))
+from .helpers import run
 
 
 def nvml_snapshot(name: str, env: dict | None = None) -> Snapshot:
@@ -34,7 +30,7 @@ def text(result):
 
 def test_h100_nvlink_all_pairs():
     snap = nvml_snapshot("h100x8_driver535")
-    assert len(snap.gpu_links) == 28 and all(l.level == "NVLINK" and l.nvlinks == 18 for l in snap.gpu_links)
+    assert len(snap.gpu_links) == 28 and all(link.level == "NVLINK" and link.nvlinks == 18 for link in snap.gpu_links)
     r = run("gpu.topology", snap)
     assert r.status is Status.PASS and "NVLink" in text(r)
     # P2P off on an NVLink box costs bandwidth; NVLS off on NVSwitch Hopper too
@@ -44,7 +40,7 @@ def test_h100_nvlink_all_pairs():
 
 def test_rtx4090_pcie_without_p2p_warns_with_settings():
     snap = nvml_snapshot("rtx4090x4_pcie_no_p2p")
-    assert all(l.p2p_read is False and l.level == "NODE" for l in snap.gpu_links)
+    assert all(link.p2p_read is False and link.level == "NODE" for link in snap.gpu_links)
     r = run("gpu.topology", snap)
     assert r.status is Status.WARN
     assert "no GPU pair supports peer-to-peer" in text(r)
@@ -56,7 +52,7 @@ def test_rtx4090_pcie_without_p2p_warns_with_settings():
 
 def test_two_socket_a100_reports_cross_socket_pairs():
     snap = nvml_snapshot("a100x8_pcie_2socket")
-    levels = {l.level for l in snap.gpu_links}
+    levels = {link.level for link in snap.gpu_links}
     assert levels == {"SINGLE", "MULTIPLE", "SYSTEM"}
     r = run("gpu.topology", snap)
     assert r.status is Status.PASS
@@ -82,12 +78,12 @@ def test_case11_dump_facts_4x_a10g_without_topology_warns():
     assert run("gpu.topology", h).status is Status.UNKNOWN
 
 
-def test_single_gpu_passes_and_no_gpu_skips():
+def test_single_gpu_passes_no_gpu_is_not_applicable_unknown_gpus_unknown():
     snap = load_scenario("h100x8_healthy")
     one = dataclasses.replace(snap, gpus=snap.gpus[:1], gpu_links=())
     assert run("gpu.topology", one).status is Status.PASS
     assert run("gpu.topology", dataclasses.replace(snap, gpus=None)).status is Status.UNKNOWN
-    assert run("gpu.topology", load_scenario("no_gpu")).status is Status.UNKNOWN
+    assert run("gpu.topology", load_scenario("no_gpu")).status is Status.NOT_APPLICABLE
 
 
 @pytest.mark.parametrize("scenario,expected", [("h100x8_driver535", "pass"), ("rtx4090x4_pcie_no_p2p", "warn")])
@@ -96,43 +92,3 @@ def test_topology_through_cli_with_fake_nvml(scenario, expected):
                             env={"LLMDOCTOR_FAKE_NVML": str(NVML_SCENARIOS / f"{scenario}.json")})
     assert statuses(report)["gpu.topology"] == expected
     assert code == 0
-
-
-# --------------------------------------------------------------------------- dist.launch
-
-
-def launch(env, gpus=8):
-    snap = load_scenario("h100x8_healthy")
-    return dataclasses.replace(snap, env=types.MappingProxyType(env), gpus=snap.gpus[:gpus])
-
-
-def test_no_launcher_passes():
-    assert run("dist.launch", launch({})).status is Status.PASS
-
-
-def test_consistent_torchrun_passes():
-    env = {"MASTER_ADDR": "10.0.0.11", "MASTER_PORT": "29500", "RANK": "9", "WORLD_SIZE": "16", "LOCAL_RANK": "1",
-           "LOCAL_WORLD_SIZE": "8", "SLURM_NTASKS": "2", "SLURM_PROCID": "1"}
-    assert run("dist.launch", launch(env)).status is Status.PASS
-
-
-@pytest.mark.parametrize("env,status,words", [
-    ({"RANK": "8", "WORLD_SIZE": "8"}, "fail", "not below WORLD_SIZE"),
-    ({"MASTER_ADDR": "h", "MASTER_PORT": "70000"}, "fail", "not a TCP port"),
-    ({"MASTER_ADDR": "h", "MASTER_PORT": "http"}, "fail", "not a TCP port"),
-    ({"RANK": "one", "WORLD_SIZE": "2"}, "fail", "not a non-negative integer"),
-    ({"MASTER_ADDR": "h"}, "warn", "without MASTER_PORT"),
-    ({"WORLD_SIZE": "8", "RANK": "0", "SLURM_NTASKS": "4"}, "warn", "disagrees with SLURM_NTASKS"),
-    ({"WORLD_SIZE": "8", "RANK": "0", "OMPI_COMM_WORLD_SIZE": "2"}, "warn", "OMPI_COMM_WORLD_SIZE"),
-    ({"LOCAL_RANK": "5", "LOCAL_WORLD_SIZE": "8", "RANK": "5", "WORLD_SIZE": "8"}, "warn", "only 4 GPU(s) are visible"),
-    ({"LOCAL_RANK": "2", "LOCAL_WORLD_SIZE": "2"}, "fail", "not below LOCAL_WORLD_SIZE"),
-])
-def test_launch_problems(env, status, words):
-    r = run("dist.launch", launch(env, gpus=4))
-    assert r.status.value == status, text(r)
-    assert words in text(r)
-
-
-def test_cuda_visible_devices_limits_local_rank():
-    r = run("dist.launch", launch({"LOCAL_RANK": "1", "CUDA_VISIBLE_DEVICES": "3"}))
-    assert r.status is Status.WARN and "cuda:1" in text(r)
