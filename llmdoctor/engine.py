@@ -439,8 +439,8 @@ def run_checks(snap: Snapshot, specs: Iterable[CheckSpec], ctx: Context | None =
                registry: Registry | None = None, fail_on: str = "fail") -> Report:
     specs = list(specs)
     ctx = ctx or Context()
-    defaults = setting_defaults(specs)
-    if defaults:  # declared settings: ctx.option returns the declared default unless configured
+    defaults = setting_defaults(s for s in specs if s.legacy)
+    if defaults:  # legacy checks read declared defaults through ctx.option; Context.setting has its own
         ctx = Context({**defaults, **{k: v for k, v in ctx.options.items() if v is not None}})
     results = [run_check(spec, snap, ctx) for spec in specs]
     if registry is not None:
