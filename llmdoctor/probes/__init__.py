@@ -65,7 +65,7 @@ def collect(python: str | None = None, timeout: float = 20.0,
     cache_mode = cache or os.environ.get("LLMDOCTOR_TORCH_CACHE", "use")
     cache_status: list[str] = []
 
-    def run_torch():
+    def run_torch() -> Any:
         facts, status = torch_probe.probe_torch_cached(target, budget, cache_mode)
         cache_status.append(status)
         return facts
