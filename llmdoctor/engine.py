@@ -111,12 +111,18 @@ CONTEXT_PARAM = "ctx"
 WHOLE_SNAPSHOT_PARAM = "snapshot"  # the whole snapshot, for the few checks that span every part
 
 
-def snapshot_parts() -> dict[str, Any]:
-    """``{part name: its type}`` for every field of Snapshot a check may declare as a parameter."""
-    import typing
+_PARTS: dict[str, Any] | None = None
 
-    hints = typing.get_type_hints(Snapshot)
-    return {f.name: hints[f.name] for f in dataclasses.fields(Snapshot) if f.name != "schema"}
+
+def snapshot_parts() -> dict[str, Any]:
+    """``{part name: its type}`` for every field of Snapshot a check may declare as a parameter (computed once)."""
+    global _PARTS
+    if _PARTS is None:
+        import typing
+
+        hints = typing.get_type_hints(Snapshot)
+        _PARTS = {f.name: hints[f.name] for f in dataclasses.fields(Snapshot) if f.name != "schema"}
+    return dict(_PARTS)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from . import check_inputs, common, options
 
 # Formats whose file a timer rewrites: -o replaces it without --force and keeps no .bak.
 REWRITTEN_FORMATS = ("prometheus",)
-FAIL_ON = ("fail", "warn", "unknown")
 INPUTS_META = "llmdoctor.check_inputs"
 
 
@@ -120,6 +119,8 @@ def _format(fmt: Optional[str], json_: bool) -> str:
 
 
 def _fail_on(value: Optional[str]) -> Optional[str]:
+    from ..results import FAIL_ON  # the one vocabulary (the report's, the configuration file's)
+
     if value is None:
         return None
     if value.lower() not in FAIL_ON:
