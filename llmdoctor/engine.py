@@ -23,7 +23,7 @@ import pkgutil
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .results import CheckResult, Finding, Remedy, Report, Status
 from .snapshot import Snapshot
@@ -48,6 +48,16 @@ class Setting:
     help: str = ""
     flag: str | None = None
     choices: tuple[str, ...] = ()  # for str settings: the values accepted (case-insensitive)
+    requires: str | None = None  # another flag without which this one means nothing ("--model" for "--seq-len")
+
+    @property
+    def key(self) -> str | None:
+        """The name a flag's value has in ``Context.options`` ("--debug-ok" -> "debug_ok")."""
+        return flag_key(self.flag) if self.flag else None
+
+
+def flag_key(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
 
 
 def _as_setting(name: str, value: Any) -> Setting:
@@ -79,7 +89,8 @@ class Context:
         if self.check_id is not None and name not in self.declared:
             raise UndeclaredSetting(f"check {self.check_id} reads setting {name!r}, which it does not declare")
         decl = self.declared.get(name)
-        for key in (f"{self.check_id}.{name}", decl.flag.lstrip("-").replace("-", "_") if decl and decl.flag else None):
+        # the command line's flag first (it wins over the configuration file), then "<id>.<name>"
+        for key in (decl.key if decl else None, f"{self.check_id}.{name}"):
             if key and self.options.get(key) is not None:
                 return self.options[key]
         return decl.default if decl else None
@@ -199,6 +210,7 @@ def check(id: str, title: str, needs: Iterable[str] | None = None,
         _validate_id(id)
         names = list(inspect.signature(func).parameters)
         legacy = names[:1] == ["snap"]
+        params: tuple[str, ...]
         if legacy:
             params, parts = ("snap", "ctx"), tuple(needs or ())
         else:
@@ -236,7 +248,7 @@ class Registry:
             )
         self._specs[spec.id] = spec
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[CheckSpec]:
         return iter(sorted(self._specs.values(), key=lambda s: s.id))
 
     def __len__(self) -> int:

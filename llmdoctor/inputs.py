@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 from .engine import UsageError
 from .snapshot import Snapshot, SnapshotError
@@ -20,7 +21,7 @@ SKIPPED = b"\n[llmdoctor: middle of the input skipped]\n"
 _CHUNK = 2**20
 
 
-def _read_bounded(fh) -> tuple[bytes, bool]:
+def _read_bounded(fh: BinaryIO) -> tuple[bytes, bool]:
     """(head [+ tail], whether the middle was skipped) of a binary stream, in bounded memory."""
     try:
         size = os.fstat(fh.fileno()).st_size if fh.seekable() else None
@@ -33,7 +34,7 @@ def _read_bounded(fh) -> tuple[bytes, bool]:
     head = fh.read(HEAD_BYTES + TAIL_BYTES)
     if len(head) < HEAD_BYTES + TAIL_BYTES:
         return head, False
-    tail = collections.deque()
+    tail: collections.deque[bytes] = collections.deque()
     kept = 0
     while True:
         chunk = fh.read(_CHUNK)
@@ -113,7 +114,7 @@ def load_snapshot(spec: str) -> Snapshot:
 def parse_text(text: str, name: str) -> Snapshot:
     """Read a pasted text dump.  Recognises llmdoctor's own formats only; dump parsers plug in here."""
     try:
-        from .parsers import parse_dump  # type: ignore[attr-defined]
+        from .parsers import parse_dump
     except ImportError:
         raise UsageError(f"{name}: not an llmdoctor snapshot (expected JSON with \"schema\": "
                          f"\"llmdoctor.snapshot/1\")") from None

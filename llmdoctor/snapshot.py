@@ -19,7 +19,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 SCHEMA = "llmdoctor.snapshot/1"
 
@@ -326,6 +326,8 @@ class Distribution:
     requires: tuple[str, ...] = ()
     installer: str | None = None  # pip | conda | uv | ...
     top_level: tuple[str, ...] = ()
+    direct_url: str | None = None  # direct_url.json's url: installed from a path or URL, not an index
+    editable: bool = False  # direct_url.json says dir_info.editable (pip install -e)
 
 
 @dataclass(frozen=True)
@@ -444,7 +446,7 @@ class Snapshot:
         return f"{part} unknown"
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_jsonable(self)
+        return cast("dict[str, Any]", _to_jsonable(self))
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
@@ -456,7 +458,7 @@ class Snapshot:
         schema = data.get("schema")
         if schema != SCHEMA:
             raise SnapshotError(f"unsupported snapshot schema {schema!r} (expected {SCHEMA!r})")
-        return _from_jsonable(cls, data, "snapshot")
+        return cast("Snapshot", _from_jsonable(cls, data, "snapshot"))
 
     @classmethod
     def from_json(cls, text: str) -> "Snapshot":
@@ -527,7 +529,7 @@ def _from_jsonable(tp: Any, value: Any, where: str) -> Any:
         return _from_jsonable(non_none[0], value, where)
     if value is None:
         raise SnapshotError(f"{where}: must not be null")
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise SnapshotError(f"{where}: expected an object")
         hints = _hints(tp)

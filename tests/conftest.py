@@ -22,8 +22,34 @@ def load_scenario(name: str):
     return Snapshot.from_json((SCENARIOS / f"{name}.json").read_text())
 
 
+# Environment variables only a fresh interpreter sees (import paths, completion mode): such runs use a process.
+PROCESS_ONLY_ENV = ("PYTHONPATH", "_LLMDOCTOR_COMPLETE")
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None,
-            cwd: str | Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+            cwd: str | Path | None = None, timeout: float = 120,
+            process: bool = False) -> subprocess.CompletedProcess:
+    """Run the CLI's entry function in this process (``process=True``: ``python -m llmdoctor`` in a subprocess).
+
+    In process is the default: the same ``llmdoctor.cli.main`` the console script calls, with its stdout,
+    stderr and exit code captured.  Use ``process=True`` where the process is what is tested (a torch-free
+    CLI, signals, an interpreter's import path).
+    """
+    if process or any(k in (env or {}) for k in PROCESS_ONLY_ENV):
+        return run_cli_process(*args, env=env, input=input, cwd=cwd, timeout=timeout)
+    from helpers.cli import run_in_process
+
+    return run_in_process(list(args), env=_cli_env(env), input=input, cwd=cwd)
+
+
+def _cli_env(env: dict[str, str] | None) -> dict[str, str | None]:
+    out: dict[str, str | None] = {"LLMDOCTOR_FAKE_NVML": None, "NO_COLOR": "1", "COLUMNS": "120"}
+    out.update(env or {})
+    return out
+
+
+def run_cli_process(*args: str, env: dict[str, str] | None = None, input: str | None = None,
+                    cwd: str | Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run ``python -m llmdoctor`` (the real entry point) in a subprocess."""
     full_env = dict(os.environ)
     full_env.pop("LLMDOCTOR_FAKE_NVML", None)

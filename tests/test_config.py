@@ -179,3 +179,17 @@ def test_builtin_setting_from_file_changes_the_verdict(tmp_path):
     assert statuses(report)["nccl.shm"] == "pass"
     shown = run_cli("config", cwd=tmp_path).stdout
     assert any(line.startswith("min_bytes = 33554432") and str(tmp_path) in line for line in shown.splitlines())
+
+
+def test_select_as_a_string_is_bad_usage(tmp_path):
+    """A string where a list is documented is refused (exit 2), naming the list to write instead."""
+    write(tmp_path / "llmdoctor.toml", 'select = "cuda"\n')
+    proc = run_cli("check", "--from", str(SCENARIOS / "h100x8_healthy.json"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "expected a list" in proc.stderr and "['cuda']" in proc.stderr
+
+
+@pytest.mark.parametrize("value", ["unknown", "UNKNOWN", "warn", "fail"])
+def test_fail_on_accepts_unknown_in_the_file(tmp_path, value):
+    cfg = write(tmp_path / "llmdoctor.toml", f'fail-on = "{value}"\n')
+    assert load_config(cfg).fail_on.value == value.lower()

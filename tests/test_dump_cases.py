@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dumps_helpers import CASES, case_input, report_for, statuses
+from helpers.dumps import CASES, case_input, report_for, statuses
 
 CUDA_STACK = ("cuda.driver", "cuda.arch", "cuda.toolkit", "torch.build", "cudnn.version")
 

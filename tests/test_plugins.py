@@ -66,6 +66,15 @@ def test_installed_plugin_runs_like_a_builtin_and_reads_its_setting(example_site
     assert "from: llmdoctor-example-plugin:example" in explained.stdout
 
 
+def test_a_plugin_flag_reaches_its_check(example_site, tmp_path):
+    """The flag the plugin's check declares is a `check` option, routed to the check's setting."""
+    code, report = run_json("check", "--from", H100, "--json", "--select", "example", "--min-ram-per-gpu", "300",
+                            env=with_path(example_site), cwd=tmp_path)
+    assert code == 1 and report["checks"][0]["findings"][0]["evidence"]["min_gib"] == 300
+    assert "--min-ram-per-gpu" in run_cli("check", "--help", env=with_path(example_site)).stdout
+    assert run_cli("check", "--from", H100, "--min-ram-per-gpu", "300").returncode == 2  # not installed: no flag
+
+
 def test_setting_of_a_plugin_is_validated(example_site, tmp_path):
     (tmp_path / "llmdoctor.toml").write_text('[checks."example.ram-per-gpu"]\nmin_gb = 300\n')
     proc = run_cli("check", "--from", H100, env=with_path(example_site), cwd=tmp_path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dumps_helpers import CASES, case_input
+from helpers.dumps import CASES, case_input
 from llmdoctor.cli.app import app
 
 TABLE = [line.split("\t") for line in (CASES / "expected.tsv").read_text(encoding="utf-8").splitlines()[1:] if line]

@@ -12,7 +12,7 @@ from typing import Any
 from .. import data
 from ..engine import Context, Setting, check
 from ..facts import derived as F
-from ..probes.deep import jitter_stats
+from ..facts.health import jitter_stats
 from ..results import Finding, not_applicable, passed, unknown, warn
 from ..snapshot import Deep, DeepMeasure, Gpu, ProbeResult
 from .health import gpu_spec

@@ -6,7 +6,7 @@ from ..engine import CheckSpec, Context, check, load_registry
 from ..facts import derived as F
 from ..facts import known_error_findings as E
 from ..facts.known_errors import Match
-from ..results import Finding, Remedy, Status, unknown
+from ..results import Finding, Remedy, Status, not_applicable, unknown
 from ..snapshot import Snapshot
 
 _ON_THE_MACHINE = ("llmdoctor check", "llmdoctor snapshot -o snapshot.json")
@@ -39,7 +39,7 @@ def check_known_errors(snap: Snapshot, ctx: Context) -> Finding | list[Finding]:
     """
     texts = F.error_texts(snap)
     if not texts:
-        return unknown("no error or warning texts in the input")
+        return not_applicable("no error or warning texts were seen: nothing to triage")
     matches = E.matches_for(snap)
     if not matches:
         return _unrecognised(snap, texts)

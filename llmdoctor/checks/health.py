@@ -214,7 +214,7 @@ def _sentence(text: str) -> str:
 
 def _with_error_texts(xids: XidLog | None, errors: tuple[str, ...]) -> XidLog | None:
     """The XID log plus the XID lines found in the given error texts (a pasted dmesg)."""
-    from ..probes.health_host import parse_xid_lines  # a pure parser
+    from ..facts.health import parse_xid_lines  # a pure parser
 
     found = parse_xid_lines(line for text in errors or () for line in text.splitlines())
     if not found:

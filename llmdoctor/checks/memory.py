@@ -21,9 +21,9 @@ def _gib(n: float) -> str:
 
 FIT_SETTINGS = {
     "model": Setting(str, None, "model directory, config.json or cached repo id to plan for", flag="--model"),
-    "seq_len": Setting(int, 4096, "with --model: tokens per sequence", flag="--seq-len"),
-    "batch": Setting(int, 1, "with --model: sequences at once", flag="--batch"),
-    "mode": Setting(str, "inference", "with --model: inference, lora, qlora or full", flag="--mode",
+    "seq_len": Setting(int, 4096, "with --model: tokens per sequence", flag="--seq-len", requires="--model"),
+    "batch": Setting(int, 1, "with --model: sequences at once", flag="--batch", requires="--model"),
+    "mode": Setting(str, "inference", "with --model: inference, lora, qlora or full", flag="--mode", requires="--model",
                     choices=("inference", "lora", "qlora", "full")),
     "dtype": Setting(str, "bf16", "weights dtype (bf16, fp16, fp32, fp8, int8)", flag="--dtype"),
 }

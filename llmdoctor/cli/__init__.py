@@ -18,8 +18,10 @@ def _early_torch_probe(args: list[str]) -> None:
         return
     if any(a in ("-h", "--help", "--from") or a.startswith("--from=") for a in args):
         return
+    from .options import DEFAULT_TIMEOUT
+
     python = sys.executable
-    timeout = "20"
+    timeout = f"{DEFAULT_TIMEOUT:g}"
     for i, a in enumerate(args):
         if a == "--python" and i + 1 < len(args):
             python = args[i + 1]

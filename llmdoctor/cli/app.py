@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional
+import types
+from typing import Any, Optional
 
 import typer
 
@@ -68,7 +69,7 @@ def _register() -> None:
     from . import diff as diff_cmd
     from . import explain_error
 
-    app.command("check")(check.check)
+    app.command("check", cls=check.CheckCommand)(check.check)
     app.command("snapshot")(snapshot.snapshot)
     app.command("checks")(checks_cmd.list_checks)
     app.command("explain")(checks_cmd.explain)
@@ -86,8 +87,60 @@ def _register() -> None:
 _register()
 
 
+def tidy_metavars(command: Any) -> None:
+    """Help names values by their option (``--top TOP``, ``CHECK_ID``), never ``<int>``, ``<str>`` or ``{ID}``."""
+    for param in getattr(command, "params", ()):
+        if param.param_type_name == "argument":
+            param.metavar = (param.metavar or param.name or "ARG").strip("{}").upper()
+            param.make_metavar = types.MethodType(_argument_metavar, param)
+        elif not getattr(param, "is_flag", False) and not getattr(param, "count", False) and param.metavar is None:
+            param.metavar = (param.name or "VALUE").strip("_").upper()
+    for sub in getattr(command, "commands", {}).values():
+        tidy_metavars(sub)
+
+
+def _argument_metavar(self: Any, ctx: Any = None, *, usage: bool = False) -> str:
+    name = str(self.metavar)
+    if self.nargs != 1 and not name.endswith("..."):
+        name += "..."
+    return f"[{name}]" if usage and not self.required else name
+
+
+COMPLETION_SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def _completion_for_named_shell(args: list[str]) -> bool:
+    """``--show-completion SHELL`` / ``--install-completion SHELL``: the named shell wins over $SHELL."""
+    if len(args) != 2 or args[0] not in ("--show-completion", "--install-completion") or args[1] not in COMPLETION_SHELLS:
+        return False
+    from typer import completion
+
+    completion_api: Any = completion  # typer's completion helpers (not re-exported by name)
+    if args[0] == "--show-completion":
+        sys.stdout.write(completion_api.get_completion_script(prog_name="llmdoctor", complete_var="_LLMDOCTOR_COMPLETE",
+                                                          shell=args[1]) + "\n")
+        return True
+    shell, path = completion_api.install(shell=args[1], prog_name="llmdoctor", complete_var="_LLMDOCTOR_COMPLETE")
+    sys.stdout.write(f"{shell} completion installed in {path}\n")
+    return True
+
+
+def _cli_message(exc: Exception) -> str:
+    """Click's message, with its did-you-mean for an unknown option limited to close real options."""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    name = getattr(exc, "option_name", None)
+    possibilities = getattr(exc, "possibilities", None)
+    if name and possibilities is not None:
+        import difflib
+
+        near = difflib.get_close_matches(name, list(possibilities), n=1, cutoff=0.75)
+        message = f"No such option: {name}" + (f" (did you mean {near[0]}?)" if near else "")
+    return message
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Console-script entry point: maps every outcome to the documented exit code."""
+    CliError: Any
     try:  # typer >= 0.2x vendors click; older typer re-exports click's classes
         from typer import TyperException as CliError
     except ImportError:  # pragma: no cover
@@ -97,14 +150,24 @@ def main(argv: Optional[list[str]] = None) -> None:
 
     args = sys.argv[1:] if argv is None else argv
     try:
-        code = app(args=args, prog_name="llmdoctor", standalone_mode=False)
+        if _completion_for_named_shell(args):
+            code = 0
+        else:
+            command = typer.main.get_command(app)
+            tidy_metavars(command)
+            code = command.main(args=args, prog_name="llmdoctor", standalone_mode=False)
     except UsageError as exc:
         sys.stderr.write(f"llmdoctor: error: {exc}\n")
         code = 2
     except CliError as exc:
-        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        command = getattr(getattr(exc, "ctx", None), "command_path", "llmdoctor")
-        sys.stderr.write(f"llmdoctor: error: {message} (see '{command} --help')\n")
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `llmdoctor memory`: its help, not an error
+            ctx = getattr(exc, "ctx", None)
+            sys.stdout.write((ctx.get_help() if ctx is not None else "") + "\n")
+            sys.stdout.flush()
+            sys.exit(0)
+        message = _cli_message(exc)
+        where = getattr(getattr(exc, "ctx", None), "command_path", "llmdoctor")
+        sys.stderr.write(f"llmdoctor: error: {message} (see '{where} --help')\n")
         code = 2
     except typer.Abort:
         sys.stderr.write("llmdoctor: aborted\n")

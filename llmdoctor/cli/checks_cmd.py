@@ -6,10 +6,11 @@ import json
 
 import typer
 
-from ..engine import UsageError, load_registry, _did_you_mean
+from ..engine import UsageError, _did_you_mean, load_registry
+from . import options
 
 
-def list_checks(json_: bool = typer.Option(False, "--json", help="Machine-readable list.")) -> None:
+def list_checks(json_: options.Json = False) -> None:
     """List every check: id, title, the snapshot parts it needs, and where it comes from."""
     registry = load_registry()
     rows = [{"id": s.id, "title": s.title, "needs": list(s.needs), "origin": s.origin,
@@ -30,7 +31,7 @@ def _complete(incomplete: str) -> list[str]:
     return [c for c in complete_check_ids(incomplete) if "." in c]
 
 
-def explain(check_id: str = typer.Argument(..., metavar="ID", help="A check id, e.g. cuda.driver.",
+def explain(check_id: str = typer.Argument(..., metavar="CHECK_ID", help="A check id, e.g. cuda.driver.",
                                             autocompletion=_complete)) -> None:
     """What a check verifies, why it matters, how to fix it, and its sources."""
     registry = load_registry()

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from ..engine import UsageError
+
+if TYPE_CHECKING:
+    from ..results import Report
+    from ..snapshot import Snapshot
 
 
 def error(message: str, code: int = 2) -> "typer.Exit":
@@ -32,10 +37,15 @@ def stderr_is_terminal() -> bool:
         return False
 
 
+def color_forced() -> bool:
+    """FORCE_COLOR set (and NO_COLOR not): colour even through a pipe."""
+    return bool(os.environ.get("FORCE_COLOR")) and not os.environ.get("NO_COLOR")
+
+
 def color_wanted() -> bool:
     if os.environ.get("NO_COLOR"):
         return False
-    if os.environ.get("FORCE_COLOR"):
+    if color_forced():
         return True
     return stdout_is_terminal()
 
@@ -52,23 +62,60 @@ def unicode_ok() -> bool:
     return "utf" in enc
 
 
+PYTHON_NAME = re.compile(r"(python|pypy)[0-9.]*[a-z]?(\.exe)?", re.IGNORECASE)
+
+
 def validate_python(path: Optional[str]) -> Optional[str]:
+    """The absolute path of a Python interpreter given to --python; anything else is bad usage."""
     if path is None:
         return None
     import shutil
 
     resolved = shutil.which(path) if os.sep not in path else path
+    if resolved and os.path.isdir(resolved):
+        inside = _interpreter_in(resolved)
+        hint = f"; did you mean --python {inside}?" if inside else "; give the path to its python"
+        raise UsageError(f"--python {path}: is a directory, not an interpreter{hint}")
     if not resolved or not os.path.isfile(resolved):
         raise UsageError(f"--python {path}: no such interpreter")
     if not os.access(resolved, os.X_OK):
         raise UsageError(f"--python {path}: not executable")
+    if not _is_python(resolved):
+        raise UsageError(f"--python {path}: not a Python interpreter (it does not run 'python -c')")
     return os.path.abspath(resolved)
 
 
-def validate_timeout(value: float) -> float:
-    if not (0 < value <= 3600):
-        raise UsageError(f"--timeout {value}: must be between 0 and 3600 seconds")
-    return value
+def _interpreter_in(folder: str) -> Optional[str]:
+    for rel in ("bin/python", "bin/python3", "Scripts/python.exe", ".venv/bin/python", "python"):
+        candidate = os.path.join(folder, rel)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _is_python(path: str) -> bool:
+    """True for an interpreter: its name says so, or it runs a one-line program (2 s at most)."""
+    if PYTHON_NAME.fullmatch(os.path.basename(path)) or PYTHON_NAME.fullmatch(os.path.basename(os.path.realpath(path))):
+        return True
+    import subprocess
+
+    try:
+        done = subprocess.run([path, "-c", "import sys; print('llmdoctor-ok', sys.version_info[0])"],
+                              capture_output=True, text=True, timeout=2.0, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0 and done.stdout.startswith("llmdoctor-ok")
+
+
+def validate_timeout(value: Optional[float]) -> float:
+    from .options import MAX_TIMEOUT, timeout_or_default
+
+    seconds = timeout_or_default(value)
+    if not seconds > 0:
+        raise UsageError(f"--timeout {seconds:g}: must be > 0 seconds")
+    if seconds > MAX_TIMEOUT:
+        raise UsageError(f"--timeout {seconds:g}: must be at most {MAX_TIMEOUT:g} seconds")
+    return seconds
 
 
 def split_patterns(values: Optional[list[str]]) -> list[str]:
@@ -78,15 +125,17 @@ def split_patterns(values: Optional[list[str]]) -> list[str]:
     return out
 
 
-def probe_with_spinner(python: Optional[str], timeout: float, inputs: Optional[dict] = None):
+def probe_with_spinner(python: Optional[str], timeout: float, inputs: Optional[dict[str, Any]] = None,
+                       cache: Optional[str] = None) -> "Snapshot":
     """Collect a live snapshot; a spinner naming the running probes goes to stderr on a terminal only.
 
-    ``inputs``: check inputs that change what is probed (--deep, --watch-xid, --dcgm; see probes.PROBE_INPUTS).
+    ``inputs``: check inputs that change what is probed (--deep, --watch-xid, --dcgm: probes.PROBE_INPUTS);
+    ``cache``: the torch build-facts cache mode (use | refresh | off).
     """
     from ..probes import collect
 
     if not stderr_is_terminal():
-        return collect(python=python, timeout=timeout, inputs=inputs)
+        return collect(python=python, timeout=timeout, inputs=inputs, cache=cache)
     from rich.console import Console
 
     console = Console(stderr=True)
@@ -95,21 +144,37 @@ def probe_with_spinner(python: Optional[str], timeout: float, inputs: Optional[d
             if pending:
                 status.update(f"probing: {', '.join(pending)}")
 
-        return collect(python=python, timeout=timeout, progress=progress, inputs=inputs)
+        return collect(python=python, timeout=timeout, progress=progress, inputs=inputs, cache=cache)
 
 
-def load_or_probe(from_: Optional[str], python: Optional[str], timeout: float, inputs: Optional[dict] = None):
+def load_or_probe(from_: Optional[str], python: Optional[str], timeout: Optional[float],
+                  inputs: Optional[dict[str, Any]] = None, cache: Optional[str] = None) -> "Snapshot":
     """The snapshot a command works from: a saved one or a dump (--from), or a live probe."""
     if from_ is not None:
         if python is not None:
             raise UsageError("--from and --python cannot be combined: a snapshot is not probed")
-        if any(inputs.values() if inputs else ()):
-            raise UsageError(f"--from cannot be combined with {', '.join('--' + k.replace('_', '-') for k, v in inputs.items() if v)}: "
-                             "they measure this machine")
         from ..inputs import load_snapshot
 
+        from ..probes import PROBE_INPUTS
+
+        asked = [k for k in PROBE_INPUTS if (inputs or {}).get(k)]
+        if asked:
+            raise UsageError(f"--from reads a snapshot; --{asked[0].replace('_', '-')} needs a live probe of the machine")
         return load_snapshot(from_)
-    return probe_with_spinner(validate_python(python), validate_timeout(timeout), inputs)
+    seconds = validate_timeout(timeout)
+    return probe_with_spinner(validate_python(python), seconds, inputs, cache)
+
+
+def refuse_existing(output: Optional[str], force: bool) -> None:
+    """Refuse -o FILE when FILE exists and --force is not given, before any probing (exit 2)."""
+    if output is None or output == "-":
+        return
+    from ..fixes.writer import WriteRefused, preflight
+
+    try:
+        preflight(output, force=force)
+    except WriteRefused as exc:
+        raise UsageError(str(exc)) from None
 
 
 def emit(text: str, output: Optional[str], force: bool, mode: Optional[int] = None) -> None:
@@ -135,11 +200,10 @@ def write_output(path: str, text: str, *, force: bool, backup: bool = True) -> N
         written = write_artifact(path, text, force=force, backup=backup)
     except WriteRefused as exc:
         raise UsageError(str(exc)) from None
-    if stderr_is_terminal():
-        sys.stderr.write(f"report written to {written}\n")
+    sys.stderr.write(f"written to {written}\n")
 
 
-def append_step_summary(report) -> None:
+def append_step_summary(report: "Report") -> None:
     """In GitHub Actions, append the Markdown job summary to $GITHUB_STEP_SUMMARY (when it is set).
 
     A summary that cannot be written is a warning on stderr: it must not change the job's verdict.

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
 from ..engine import load_registry
+from . import options
 
 
 def _toml_value(value: Any) -> str:
@@ -22,10 +23,7 @@ def _toml_value(value: Any) -> str:
     return str(value)
 
 
-def show_config(
-    config_file: Optional[str] = typer.Option(None, "--config", help="Read this file instead of searching for llmdoctor.toml / pyproject.toml."),
-    json_: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
+def show_config(config_file: options.ConfigFile = None, json_: options.Json = False) -> None:
     """Print the effective configuration and where each value comes from (file or default)."""
     from ..config import EXPECTATIONS, load_config
 
@@ -51,11 +49,11 @@ def show_config(
             lines.append(_row(f"{setting} = {_toml_value(value.value)}", value.source + (f"; {help_}" if help_ else "")))
     lines.append("\n[expect]")
     for key, (_, help_) in EXPECTATIONS.items():
-        value = config.expect.get(key)
-        if value is None:
+        expected = config.expect.get(key)
+        if expected is None:
             lines.append(_row(f"# {key} (not set)", help_))
         else:
-            lines.append(_row(f"{key} = {_toml_value(value.value)}", value.source))
+            lines.append(_row(f"{key} = {_toml_value(expected.value)}", expected.source))
     typer.echo("\n".join(lines))
 
 

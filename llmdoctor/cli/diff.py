@@ -8,12 +8,13 @@ from typing import List
 import typer
 
 from ..engine import UsageError
+from . import options
 
 
 def diff(
-    inputs: List[str] = typer.Argument(..., metavar="A B [C ...]", help="Snapshot JSON files or pasted dumps ('-' = stdin, once)."),
-    json_: bool = typer.Option(False, "--json", help="Machine-readable differences."),
-    anonymize: bool = typer.Option(False, "--anonymize", help="Replace host names, user names in paths and GPU UUIDs."),
+    inputs: List[str] = typer.Argument(..., metavar="SNAPSHOT...", help="Snapshot JSON files or pasted dumps ('-' = stdin, once)."),
+    json_: options.Json = False,
+    anonymize: options.Anonymize = False,
 ) -> None:
     """Show the differences between environments that matter, most likely cause of a failure first."""
     from .. import diff as D

@@ -5,33 +5,36 @@ Nothing but the script goes to stdout (no banner, no spinner): progress and erro
 
 from __future__ import annotations
 
-from typing import Optional
+import os
+from typing import Annotated, Optional
 
 import typer
 
 from ..engine import UsageError
+from . import common, options
 
 SHELLS = ("bash", "zsh", "sh", "fish", "powershell")
+Shell = Annotated[Optional[str], typer.Option("--format", "-f", "--shell", metavar="SHELL",
+                                              help="bash | zsh | sh | fish | powershell (default: from $SHELL, else sh); "
+                                                   "--shell is the same option.")]
 
 
-def env(
-    shell_: Optional[str] = typer.Option(None, "--shell", help="bash | zsh | sh | fish | powershell (default: from $SHELL, else sh)."),
-    from_: Optional[str] = typer.Option(None, "--from", help="Use a saved snapshot or dump instead of probing."),
-    python: Optional[str] = typer.Option(None, "--python", help="Inspect another interpreter's torch."),
-    timeout: float = typer.Option(20.0, "--timeout", help="Global probing budget in seconds."),
-) -> None:
+def env(fmt: Shell = None, from_: options.From = None, python: options.Python = None,
+        timeout: options.Timeout = None) -> None:
     """Print the recommended environment for this machine: eval "$(llmdoctor env)" (fish: llmdoctor env | source)."""
-    import os
-
     from ..fixes import nccl, shell
-    from . import fix
 
-    name = shell_ or os.path.basename(os.environ.get("SHELL", "") or "sh")
-    if shell_ is None and name not in SHELLS:
-        name = "sh"
+    name = _shell(fmt)
+    snap = common.load_or_probe(from_, python, timeout)
+    typer.echo(shell.render(nccl.env_actions(snap), name), nl=False)
+
+
+def _shell(given: Optional[str]) -> str:
+    name = (given or os.path.basename(os.environ.get("SHELL", "") or "sh")).lower()
     if name == "pwsh":
         name = "powershell"
-    if name not in SHELLS:
-        raise UsageError(f"--shell {shell_!r}: choose one of {', '.join(SHELLS)}")
-    snap = fix.load_or_probe(from_, python, timeout)
-    typer.echo(shell.render(nccl.env_actions(snap), name), nl=False)
+    if name in SHELLS:
+        return name
+    if given is None:
+        return "sh"
+    raise UsageError(f"--format {given!r}: choose one of {', '.join(SHELLS)}")

@@ -1,32 +1,55 @@
-"""llmdoctor fix: list the fixes that apply to the current findings; ``fix ID`` produces one.
+"""llmdoctor fix: list the fixes the failing findings name; ``fix ID [options]`` produces one.
 
-Each fix is a subcommand (one module each, registered in ``_register``).  Fixes print to stdout by
-default; ``-o FILE`` writes through ``fixes.writer.write_artifact`` (atomic, no clobber without --force).
+Generic over the fix registry (``llmdoctor.fixes.registry``): each registered fix becomes a subcommand
+whose options are the fix's declared options plus the shared ``--from/--python/--timeout/-o/--force``.
+The command reads (or probes) the snapshot, runs the checks once, and hands both to the fix; the
+artifact goes to stdout or, with ``-o FILE``, through ``fixes.writer``.  Options given to ``fix`` itself
+(``llmdoctor fix --from snap.json nccl``) reach every fix.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import shlex
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
-from ..engine import UsageError, load_registry, run_checks
-from . import common
+from ..engine import UsageError
+from . import common, options
+
+if TYPE_CHECKING:
+    from ..fixes.registry import FixSpec
+    from ..results import Report
+    from ..snapshot import Snapshot
+
+SOURCE_NAMES = tuple(o.param for o in options.SOURCE_OPTIONS)
 
 
-class _FixGroup(TyperGroup):
-    """Unknown fix id: one clear line (exit 2) naming the fixes that exist."""
+class FixGroup(TyperGroup):
+    """The registered fixes as subcommands, built when asked for (``llmdoctor --help`` imports none)."""
 
-    def resolve_command(self, ctx, args):
-        if args and not args[0].startswith("-") and args[0] not in self.commands:
-            raise UsageError(f"unknown fix {args[0]!r} (available: {', '.join(sorted(self.commands)) or 'none'}); "
+    def list_commands(self, ctx: Any) -> list[str]:
+        from ..fixes.registry import load_fixes
+
+        return sorted(load_fixes())
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Optional[TyperCommand]:
+        from ..fixes.registry import load_fixes
+
+        spec = load_fixes().get(cmd_name)
+        return fix_command(spec) if spec is not None else None
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            available = ", ".join(self.list_commands(ctx)) or "none"
+            raise UsageError(f"unknown fix {args[0]!r} (available: {available}); "
                              f"'llmdoctor fix' lists the fixes that apply here")
         return super().resolve_command(ctx, args)
 
 
 fix_app = typer.Typer(
-    cls=_FixGroup,
+    cls=FixGroup,
     name="fix",
     help="Produce fixes (scripts, pinned environment files) for what llmdoctor check found.",
     invoke_without_command=True,
@@ -37,49 +60,95 @@ fix_app = typer.Typer(
 
 
 @fix_app.callback()
-def fix_list(
-    ctx: typer.Context,
-    from_: Optional[str] = typer.Option(None, "--from", help="Use a saved snapshot or dump instead of probing."),
-    python: Optional[str] = typer.Option(None, "--python", help="Inspect another interpreter."),
-    timeout: float = typer.Option(20.0, "--timeout", help="Global probing budget in seconds."),
-) -> None:
-    """Without a fix id: list the fixes that apply to this machine's findings."""
+def fix_list(ctx: typer.Context, from_: options.From = None, python: options.Python = None,
+             timeout: options.Timeout = None) -> None:
+    """Without a fix id: list the fixes that this machine's (or the snapshot's) findings name."""
     if ctx.invoked_subcommand is not None:
         return
-    snap = load_or_probe(from_, python, timeout)
-    registry = load_registry()
-    report = run_checks(snap, list(registry), registry=registry)
-    wanted: dict[str, list[str]] = {}
+    from ..fixes.registry import load_fixes
+
+    report = checks_report(common.load_or_probe(from_, python, timeout))
+    wanted: dict[str, set[str]] = {}
     for result in report.checks:
         for finding in result.findings:
             if finding.fix and finding.status.value in ("fail", "warn"):
-                # the command a finding gives for its fix ("llmdoctor fix pin --repair"), else the bare fix
-                line = next((c for c in finding.remedy.commands if c.split()[:3] == ["llmdoctor", "fix", finding.fix]),
-                            f"llmdoctor fix {finding.fix}") if finding.remedy else f"llmdoctor fix {finding.fix}"
-                wanted.setdefault(line, []).append(result.id)
-    available = sorted(c.name for c in _commands())
+                wanted.setdefault(fix_command_line(finding), set()).add(result.id)
+    source = source_flags(from_, python, timeout)
     if not wanted:
         typer.echo("No fix applies: no failing or warning finding names one.")
     for line, checks in sorted(wanted.items()):
-        typer.echo(f"{line}    (for {', '.join(sorted(set(checks)))})")
-    typer.echo(f"\nAvailable fixes: {', '.join(available) if available else '(none)'}")
+        typer.echo(f"{line}{source}    (for {', '.join(sorted(checks))})")
+    typer.echo(f"\nAvailable fixes: {', '.join(load_fixes()) or '(none)'}")
 
 
-# Shared with the other commands; fix subcommands use these two.
-load_or_probe = common.load_or_probe
-emit = common.emit
+def fix_command_line(finding: Any) -> str:
+    """The finding's own ``llmdoctor fix ID ...`` command when its remedy gives one, else ``llmdoctor fix ID``."""
+    prefix = f"llmdoctor fix {finding.fix.split()[0]}"
+    for command in finding.remedy.commands if finding.remedy else ():
+        if command == prefix or command.startswith(prefix + " "):
+            return str(command)
+    return f"llmdoctor fix {finding.fix}"
 
 
-def _commands():
-    return [info for info in fix_app.registered_commands]
+def source_flags(from_: Optional[str], python: Optional[str], timeout: Optional[float]) -> str:
+    """The options that name the same input again, for a follow-up command line."""
+    parts: list[str] = []
+    if from_ is not None:
+        parts += [options.FROM.decls[0], from_]
+    if python is not None:
+        parts += [options.PYTHON.decls[0], python]
+    if timeout is not None and from_ is None:
+        parts += [options.TIMEOUT.decls[0], f"{timeout:g}"]
+    return "".join(f" {shlex.quote(p)}" for p in parts)
 
 
-def _register() -> None:
-    """One line per fix subcommand."""
-    from . import fix_nccl, fix_pin
+def checks_report(snap: "Snapshot") -> "Report":
+    """Every registered check's verdict on ``snap``: what the fixes read (they never run checks)."""
+    from ..engine import load_registry, run_checks
 
-    fix_app.command("nccl")(fix_nccl.fix_nccl)
-    fix_app.command("pin")(fix_pin.pin)
+    registry = load_registry()
+    return run_checks(snap, list(registry), registry=registry)
 
 
-_register()
+def _option_param(name: str, decl: Any) -> TyperOption:
+    flag = "--" + name.replace("_", "-")
+    decls = [flag, *(s for s in options.FORMAT.decls[1:] if flag == options.FORMAT.decls[0]), name]
+    help_ = decl.help + (f" (default: {decl.default})" if decl.default not in (None, False, "") else "")
+    if decl.type is bool:
+        return TyperOption(param_decls=decls, is_flag=True, default=None, help=help_)
+    kind = decl.type if decl.type in (int, float) else str
+    return TyperOption(param_decls=decls, type=kind, default=None, metavar=name.upper(), help=help_)
+
+
+class FixCommand(TyperCommand):
+    """One registered fix as a command: its declared options, then the shared ones."""
+
+    def __init__(self, spec: "FixSpec") -> None:
+        params: list[Any] = [_option_param(name, decl) for name, decl in spec.options.items()]
+        params += options.click_params(*options.SOURCE_OPTIONS, *options.ARTIFACT_OPTIONS)
+        first = spec.explanation.split("\n\n", 1)[0] if spec.explanation else spec.title
+        super().__init__(spec.id, params=params, help=spec.explanation or spec.title,
+                         short_help=first.replace("\n", " "), rich_markup_mode=None,
+                         context_settings={"help_option_names": ["-h", "--help"]})
+        self.spec = spec
+
+    def invoke(self, ctx: Any) -> None:
+        run_fix_command(self.spec, options.inherit(ctx, ctx.params, SOURCE_NAMES))
+
+
+def fix_command(spec: "FixSpec") -> TyperCommand:
+    return FixCommand(spec)
+
+
+def run_fix_command(spec: "FixSpec", params: dict[str, Any]) -> None:
+    from ..fixes.registry import CannotFix, run_fix
+
+    common.refuse_existing(params["output"], params["force"])
+    chosen = {name: params.get(name) for name in spec.options}
+    spec.resolve_options(chosen)  # bad option values are refused before probing
+    snap = common.load_or_probe(params["from_"], params["python"], params["timeout"])
+    try:
+        artifact = run_fix(spec, snap, checks_report(snap), chosen)
+    except CannotFix as exc:
+        raise common.error(f"cannot {exc.what}: {exc}", code=1) from None
+    common.emit(artifact.text, params["output"], params["force"])

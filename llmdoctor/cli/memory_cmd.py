@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from ..engine import UsageError
+from . import options
 
 memory_app = typer.Typer(name="memory", help="GPU memory: analyze a torch memory snapshot.", no_args_is_help=True,
                          rich_markup_mode=None)
@@ -19,7 +20,7 @@ def analyze_cmd(
     json_: bool = typer.Option(False, "--json", help="Print JSON."),
     top: int = typer.Option(10, "--top", help="How many allocation sites to list."),
     torch_version: Optional[str] = typer.Option(None, "--torch", help="The job's torch version (names the allocator variable it reads)."),
-    from_: Optional[str] = typer.Option(None, "--from", help="A llmdoctor snapshot of the job's machine (its torch version)."),
+    from_: options.From = None,
 ) -> None:
     """Reserved vs allocated, fragmentation, largest free block vs the failed allocation, top sites, histogram."""
     from pathlib import Path

@@ -10,6 +10,7 @@ from typing import Any, Optional
 import typer
 
 from ..engine import UsageError
+from . import common, options
 
 
 def probe_live_health(timeout: float = 10.0, watch_xid: float = 0.0) -> Any:
@@ -77,11 +78,11 @@ def changes(previous: dict[str, str] | None, report: Any) -> list[str]:
 
 def watch(
     every: float = typer.Option(60.0, "--every", help="Seconds between rounds."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Prometheus textfile to rewrite atomically each round."),
+    output: options.Output = None,
     select_: Optional[list[str]] = typer.Option(None, "--select", "-s", help="Check ids or prefixes (default: health)."),
     count: int = typer.Option(0, "--count", help="Stop after this many rounds (0 = run until interrupted)."),
     watch_xid: float = typer.Option(0.0, "--watch-xid", help="Also listen to NVML XID events for this many seconds per round."),
-    timeout: float = typer.Option(10.0, "--timeout", help="Probe budget per round in seconds."),
+    timeout: options.Timeout = None,
 ) -> None:
     """Re-run the live health checks every --every seconds; print what changed; rewrite the Prometheus file."""
     from ..engine import load_registry, run_checks, select
@@ -98,7 +99,7 @@ def watch(
     previous: dict[str, str] | None = None
     done = 0
     while True:
-        report = run_checks(probe_live_health(timeout, watch_xid), specs, registry=registry)
+        report = run_checks(probe_live_health(common.validate_timeout(timeout), watch_xid), specs, registry=registry)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         for line in changes(previous, report):
             sys.stdout.write(f"{stamp} {line}\n")

@@ -1,6 +1,6 @@
 """Fact tables (JSON files beside this module), each row with its source, loaded lazily and cached.
 
-Accessors here answer the questions checks ask; tests in tests/data/test_tables.py pin the rows the
+Accessors here answer the questions checks ask; tests in tests/test_data_tables.py pin the rows the
 checks rely on.
 """
 

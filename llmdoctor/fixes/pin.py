@@ -6,19 +6,24 @@ of :data:`FORMATS`.  The same snapshot always gives the same bytes (sorted, no c
 
 Facts used: data/torch_wheels.json (variants, arch lists, cuDNN, index URLs), data/torch_companions.json
 (torchvision/torchaudio/triton/xformers per torch release), data/cuda_images.json (nvidia/cuda tags),
-data/cuda_drivers.json through checks/_facts.py (which driver runs which CUDA).
+data/cuda_drivers.json through llmdoctor/facts/derived.py (which driver runs which CUDA).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from .. import data
+from ..engine import Setting
 from ..facts import derived as F
-from ..snapshot import Snapshot, normalize_name
+from ..results import Report
+from ..snapshot import Distribution, Snapshot, normalize_name
+from .registry import Artifact, CannotFix, fix
 
 FORMATS = ("requirements", "constraints", "conda", "uv", "dockerfile")
 ONLY = ("all", "ml")
@@ -52,8 +57,10 @@ NAME_OK = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 VERSION_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]*")
 
 
-class CannotRepair(Exception):
+class CannotRepair(CannotFix):
     """No official torch build both runs on this driver and covers these GPUs; the message says why."""
+
+    what = "repair"
 
 
 @dataclass(frozen=True)
@@ -115,10 +122,10 @@ def cudnn_text(value: int | None) -> str | None:
     return f"{value // 1000}.{(value % 1000) // 100}.{value % 100}"
 
 
-def companions(release: str) -> dict | None:
+def companions(release: str) -> dict[str, Any] | None:
     for row in data.load("torch_companions")["releases"]:
         if row["torch"] == release:
-            return row
+            return dict(row)
     return None
 
 
@@ -129,11 +136,38 @@ def found_torch(snap: Snapshot) -> str | None:
     return snap.packages.version("torch") if snap.packages else None
 
 
-def _distributions(snap: Snapshot, only: str) -> tuple[list, list[str]]:
+def _imported_first(snap: Snapshot) -> list[Distribution]:
+    """The distributions, with the torch that imports (its location holds torch.__file__) first of its name."""
+    dists = list(snap.packages.distributions if snap.packages else ())
+    torch_file = snap.torch.file if snap.torch is not None else None
+    if not torch_file:
+        return dists
+    site = os.path.dirname(os.path.dirname(torch_file))
+
+    def rank(dist: Distribution) -> int:
+        return 0 if normalize_name(dist.name) != "torch" or dist.location == site else 1
+
+    return sorted(dists, key=rank)  # stable: only a torch that does not import moves back
+
+
+def not_portable(dist: Distribution) -> str | None:
+    """Why NAME==VERSION would install something else (an editable or direct-URL install), or None."""
+    if dist.direct_url is None:
+        return None
+    url = dist.direct_url
+    where = url[len("file://"):] if url.startswith("file://") else url
+    how = f"pip install -e {where}" if dist.editable else (f"pip install {where}" if where != url else
+                                                           f"pip install '{dist.name} @ {url}'")
+    return (f"{dist.name} {dist.version} is {'an editable' if dist.editable else 'a direct-URL'} install from "
+            f"{url}: not pinned by version (an index may hold another project or build under that name); "
+            f"install it with: {one_line(how)}")
+
+
+def _distributions(snap: Snapshot, only: str) -> tuple[list[Distribution], list[str]]:
     """Installed distributions to pin (deduplicated, sorted) and comment lines for what was left out."""
-    seen: dict[str, object] = {}
+    seen: dict[str, Distribution] = {}
     skipped: list[str] = []
-    for dist in (snap.packages.distributions if snap.packages else ()):
+    for dist in _imported_first(snap):
         key = normalize_name(dist.name)
         if key in FREEZE_SKIP:
             continue
@@ -143,10 +177,16 @@ def _distributions(snap: Snapshot, only: str) -> tuple[list, list[str]]:
         if only == "ml" and not is_ml(dist.name):
             continue
         if key in seen:
-            skipped.append(f"{dist.name} is installed twice; pinned the first one found ({seen[key].version})")
+            which = "the one that imports" if key == "torch" and snap.torch and snap.torch.file else "the first one found"
+            skipped.append(f"{dist.name} is installed twice; pinned {which} ({seen[key].version})")
+            continue
+        reason = not_portable(dist)
+        if reason is not None:
+            skipped.append(reason)
+            seen[key] = dist
             continue
         seen[key] = dist
-    return [seen[k] for k in sorted(seen)], skipped
+    return [seen[k] for k in sorted(seen) if not_portable(seen[k]) is None], skipped
 
 
 def _torch_facts(snap: Snapshot) -> tuple[str | None, str | None, str | None]:
@@ -201,10 +241,12 @@ def _untagged_torch(snap: Snapshot, version: str) -> Pin:
     if release.get("default_variant") == variant:
         return Pin("torch", version, why=f"torch {version} from PyPI is the {variant} build "
                                           f"({release.get('default_source')})")
-    base = data.version(version).base_version
-    return Pin("torch", f"{base}+{variant}", index=variant,
+    parsed = data.version(version)
+    if parsed is None:
+        return Pin("torch", version)
+    return Pin("torch", f"{parsed.base_version}+{variant}", index=variant,
                why=f"torch {version} has no local version tag but is a "
-                   f"{'CPU' if variant == 'cpu' else 'CUDA ' + t.cuda} build: pinned to the same build on the "
+                   f"{'CPU' if variant == 'cpu' else 'CUDA ' + str(t.cuda)} build: pinned to the same build on the "
                    f"{variant} index, since PyPI's default build may be another")
 
 
@@ -216,7 +258,7 @@ def _gpu_ccs(snap: Snapshot) -> list[str]:
                   key=lambda c: data.major_minor(c) or (0, 0))
 
 
-def choose_torch(snap: Snapshot) -> tuple[str, str, dict, dict]:
+def choose_torch(snap: Snapshot) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
     """(release 'X.Y', variant, variant row, companion row) of the newest suitable official torch."""
     if snap.gpus == ():
         raise CannotRepair("this host has no NVIDIA GPU, so there is no CUDA stack to repair "
@@ -237,8 +279,11 @@ def choose_torch(snap: Snapshot) -> tuple[str, str, dict, dict]:
                            f"{max_cuda or '?'}) and has kernels for {gpus}: upgrade the NVIDIA driver first "
                            f"(see `llmdoctor explain cuda.driver`)")
     release, variant = best
-    rel_row = data.torch_release(release)
-    return release, variant, rel_row["variants"][variant], companions(release)
+    rel_row, comp = data.torch_release(release), companions(release)
+    if rel_row is None or comp is None:
+        raise CannotRepair(f"torch {release} is not in llmdoctor's release tables (data/torch_wheels.json, "
+                           f"data/torch_companions.json)")
+    return release, variant, dict(rel_row["variants"][variant]), comp
 
 
 def repair(snap: Snapshot, only: str = "all", failing: list[str] | None = None) -> PinSet:
@@ -272,7 +317,7 @@ def repair(snap: Snapshot, only: str = "all", failing: list[str] | None = None) 
         notes.append(f"torch {unlimited[0]} ({unlimited[1]}) would also run here, but its exact torchvision/triton "
                      f"versions are not verified in data/torch_companions.json, so the repair stays at {release}")
     if python:
-        notes.append(f"torch {release} has wheels for Python {data.torch_release(release).get('python')}, "
+        notes.append(f"torch {release} has wheels for Python {(data.torch_release(release) or {}).get('python')}, "
                      f"which includes this Python {python}")
     if failing is not None:
         if failing:
@@ -287,60 +332,87 @@ def repair(snap: Snapshot, only: str = "all", failing: list[str] | None = None) 
     pins: list[Pin] = []
     if "torch" not in names:
         pins.append(Pin("torch", torch_new, index=variant, why=why_torch))
+    target = _Target(torch_new, variant, comp, why_torch, changed_torch)
     for dist in dists:
-        key = normalize_name(dist.name)
-        if key == "torch":
-            pins.append(Pin(dist.name, torch_new, index=variant, why=why_torch))
-        elif key in ("torchvision", "torchaudio"):
-            version = comp.get(key)
-            if version:
-                pins.append(Pin(dist.name, f"{version}+{variant}", index=variant,
-                                why=f"{dist.name} {dist.version} -> {version}+{variant}: the release built for "
-                                    f"torch {comp['patch']} ({comp['source']})"))
-            else:
-                pins.append(Pin(dist.name, None, index=variant,
-                                why=f"{dist.name} {dist.version} -> unpinned: the release built for torch "
-                                    f"{comp['patch']} is not verified in data/torch_companions.json; pip picks "
-                                    f"the one that accepts torch {torch_new}"))
-        elif key in ("triton", "pytorch-triton"):
-            version = comp.get("triton")
-            if version and key == "triton":
-                pins.append(Pin(dist.name, version, why=f"triton {dist.version} -> {version}: the exact triton "
-                                                        f"torch {comp['patch']} requires ({comp['triton_source']})"))
-            else:
-                pins.append(Pin(dist.name, None, why=f"{dist.name} {dist.version} -> unpinned: torch {comp['patch']} "
-                                                     f"requires one exact triton version and pip installs it"))
-        elif NVIDIA_CUDA_LIB.fullmatch(key):
-            skipped.append(f"{dist.name} {dist.version}: dropped; torch {torch_new} requires the exact CUDA "
-                           f"libraries it was built with and pip installs them")
-        elif key == "xformers":
-            version = comp.get("xformers")
-            if version:
-                pins.append(Pin(dist.name, version, why=f"xformers {dist.version} -> {version}: the build for torch "
-                                                        f"{comp['patch']} ({comp.get('xformers_source')})"))
-            else:
-                pins.append(Pin(dist.name, None, why=f"xformers {dist.version} -> unpinned: each xformers release "
-                                                     f"requires one exact torch; pip picks the one built for "
-                                                     f"torch {comp['patch']}"))
-        elif key in PINS_TORCH and changed_torch:
-            pins.append(Pin(dist.name, None, why=f"{dist.name} {dist.version} -> unpinned: its releases require one "
-                                                 f"exact torch; pip picks a release that accepts torch {comp['patch']} "
-                                                 f"(check its changelog)"))
-        elif key in BUILD_AGAINST_TORCH:
-            pins.append(Pin(dist.name, dist.version, after_torch=True,
-                            why=f"{dist.name} {dist.version} kept: it builds against the installed torch, so it is "
-                                f"installed after torch without build isolation"))
-        else:
-            variant_of = local_variant(dist.version)
-            if variant_of and variant_of != variant:
-                pins.append(Pin(dist.name, dist.version.split("+", 1)[0], index=variant,
-                                why=f"{dist.name} {dist.version}: the {variant_of} build is replaced by the "
-                                    f"{variant} build of the same version"))
-            else:
-                pins.append(Pin(dist.name, dist.version, index=variant_of))
+        pin = _repaired_pin(dist, target, skipped)
+        if pin is not None:
+            pins.append(pin)
     pins.sort(key=lambda p: normalize_name(p.name))
     return PinSet("repair", tuple(pins), tuple(notes), torch_new, vrow["cuda"], variant,
                   vrow.get("cudnn"), single_fixes(snap), tuple(skipped), only)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What the repair moves to: torch's new version and index variant, its companions' row, and why."""
+
+    torch: str
+    variant: str
+    comp: dict[str, Any]
+    why_torch: str
+    changed_torch: bool
+
+
+def _repaired_pin(dist: Distribution, t: _Target, skipped: list[str]) -> Pin | None:
+    """The pin of one installed distribution after the repair (None: dropped, with the reason in ``skipped``)."""
+    key = normalize_name(dist.name)
+    if key == "torch":
+        return Pin(dist.name, t.torch, index=t.variant, why=t.why_torch)
+    if key in ("torchvision", "torchaudio"):
+        return _companion_pin(dist, key, t)
+    if key in ("triton", "pytorch-triton"):
+        return _triton_pin(dist, key, t)
+    if NVIDIA_CUDA_LIB.fullmatch(key):
+        skipped.append(f"{dist.name} {dist.version}: dropped; torch {t.torch} requires the exact CUDA "
+                       f"libraries it was built with and pip installs them")
+        return None
+    if key == "xformers":
+        return _xformers_pin(dist, t)
+    if key in PINS_TORCH and t.changed_torch:
+        return Pin(dist.name, None, why=f"{dist.name} {dist.version} -> unpinned: its releases require one "
+                                        f"exact torch; pip picks a release that accepts torch {t.comp['patch']} "
+                                        f"(check its changelog)")
+    if key in BUILD_AGAINST_TORCH:
+        return Pin(dist.name, dist.version, after_torch=True,
+                   why=f"{dist.name} {dist.version} kept: it builds against the installed torch, so it is "
+                       f"installed after torch without build isolation")
+    variant_of = local_variant(dist.version)
+    if variant_of and variant_of != t.variant:
+        return Pin(dist.name, dist.version.split("+", 1)[0], index=t.variant,
+                   why=f"{dist.name} {dist.version}: the {variant_of} build is replaced by the "
+                       f"{t.variant} build of the same version")
+    return Pin(dist.name, dist.version, index=variant_of)
+
+
+def _companion_pin(dist: Distribution, key: str, t: _Target) -> Pin:
+    version = t.comp.get(key)
+    if version:
+        return Pin(dist.name, f"{version}+{t.variant}", index=t.variant,
+                   why=f"{dist.name} {dist.version} -> {version}+{t.variant}: the release built for "
+                       f"torch {t.comp['patch']} ({t.comp['source']})")
+    return Pin(dist.name, None, index=t.variant,
+               why=f"{dist.name} {dist.version} -> unpinned: the release built for torch "
+                   f"{t.comp['patch']} is not verified in data/torch_companions.json; pip picks "
+                   f"the one that accepts torch {t.torch}")
+
+
+def _triton_pin(dist: Distribution, key: str, t: _Target) -> Pin:
+    version = t.comp.get("triton")
+    if version and key == "triton":
+        return Pin(dist.name, version, why=f"triton {dist.version} -> {version}: the exact triton "
+                                           f"torch {t.comp['patch']} requires ({t.comp['triton_source']})")
+    return Pin(dist.name, None, why=f"{dist.name} {dist.version} -> unpinned: torch {t.comp['patch']} "
+                                    f"requires one exact triton version and pip installs it")
+
+
+def _xformers_pin(dist: Distribution, t: _Target) -> Pin:
+    version = t.comp.get("xformers")
+    if version:
+        return Pin(dist.name, version, why=f"xformers {dist.version} -> {version}: the build for torch "
+                                           f"{t.comp['patch']} ({t.comp.get('xformers_source')})")
+    return Pin(dist.name, None, why=f"xformers {dist.version} -> unpinned: each xformers release "
+                                    f"requires one exact torch; pip picks the one built for "
+                                    f"torch {t.comp['patch']}")
 
 
 # --------------------------------------------------------------------------- single fixes
@@ -360,17 +432,17 @@ def single_fixes(snap: Snapshot) -> tuple[str, ...]:
         if best:
             rel, variant = best
             v = data.version(t.version)
-            same = v is not None and f"{v.major}.{v.minor}" == rel
-            pin = f"torch=={v.base_version}+{variant}" if same else f"'torch=={rel}.*'"
+            pin = f"torch=={v.base_version}+{variant}" if v is not None and f"{v.major}.{v.minor}" == rel \
+                else f"'torch=={rel}.*'"
             out.append(f"CPU-only torch on a GPU host -> the CUDA build for this driver: pip install "
                        f"--force-reinstall {pin} --index-url {data.index_url(variant)}")
     xf = snap.packages.get("xformers") if snap.packages else None
     if xf is not None and t.version and not cpu:
         wanted = _required_torch(xf.requires)
         tv = data.version(t.version)
-        if wanted is not None and tv is not None and wanted.base_version != tv.base_version:
-            variant = local_variant(t.version) or data.variant_for_cuda(t.cuda)
-            index = data.index_url(variant)
+        xf_variant = local_variant(t.version) or data.variant_for_cuda(t.cuda)
+        if wanted is not None and tv is not None and wanted.base_version != tv.base_version and xf_variant:
+            index = data.index_url(xf_variant)
             row = companions(f"{tv.major}.{tv.minor}")
             known = row.get("xformers") if row and row["patch"] == tv.base_version else None
             if known:
@@ -589,8 +661,12 @@ def _uv(snap: Snapshot, pins: PinSet, fmt: str) -> str:
 # --------------------------------------------------------------------------- dockerfile
 
 
+def _mm(version: str | None) -> tuple[int, int]:
+    return data.major_minor(version) or (0, 0)
+
+
 def choose_image(cuda: str | None, cudnn: str | None, python: str | None,
-                 driver_max: str | None = None) -> tuple[dict | None, list[str]]:
+                 driver_max: str | None = None) -> tuple[dict[str, Any] | None, list[str]]:
     """The nvidia/cuda runtime tag for torch's CUDA (and cuDNN major), and why (comment lines).
 
     nvidia/cuda images declare NVIDIA_REQUIRE_CUDA=cuda>=X.Y, and the NVIDIA container runtime refuses
@@ -604,16 +680,19 @@ def choose_image(cuda: str | None, cudnn: str | None, python: str | None,
     ubuntu_py = {k: v for k, v in table["ubuntu_python"].items() if k != "source"}
     if cuda is None:
         return None, ["torch is a CPU build: no CUDA base image is needed"]
-    mm, dmax = data.major_minor(cuda), data.major_minor(driver_max)
-    same_major = [r for r in images if data.major_minor(r["cuda"])[0] == mm[0]]
+    found_mm, dmax = data.major_minor(cuda), data.major_minor(driver_max)
+    if found_mm is None:
+        return None, [f"torch's CUDA {cuda!r} is not a version: no CUDA base image chosen"]
+    mm = found_mm
+    same_major = [r for r in images if _mm(r["cuda"])[0] == mm[0]]
     if not same_major:
         return None, [f"no nvidia/cuda tag for CUDA {mm[0]}.x is in data/cuda_images.json"]
     ceiling = min(mm, dmax) if dmax is not None and dmax[0] == mm[0] else mm
-    fitting = [r for r in same_major if data.major_minor(r["cuda"]) <= ceiling]
+    fitting = [r for r in same_major if _mm(r["cuda"]) <= ceiling]
     why: list[str] = []
     if fitting:
-        top = max(data.major_minor(r["cuda"]) for r in fitting)
-        same = [r for r in fitting if data.major_minor(r["cuda"]) == top]
+        top = max(_mm(r["cuda"]) for r in fitting)
+        same = [r for r in fitting if _mm(r["cuda"]) == top]
         if top == mm:
             why.append(f"image CUDA {same[0]['cuda']} matches torch's CUDA {cuda}")
         elif dmax is not None and dmax < mm:
@@ -624,8 +703,8 @@ def choose_image(cuda: str | None, cudnn: str | None, python: str | None,
             why.append(f"no verified nvidia/cuda tag for CUDA {cuda}; CUDA {same[0]['cuda']} is the closest older "
                        f"one of the same major (torch's wheel brings its own CUDA {cuda} runtime)")
     else:
-        top = min(data.major_minor(r["cuda"]) for r in same_major)
-        same = [r for r in same_major if data.major_minor(r["cuda"]) == top]
+        top = min(_mm(r["cuda"]) for r in same_major)
+        same = [r for r in same_major if _mm(r["cuda"]) == top]
         why.append(f"no verified nvidia/cuda tag for CUDA {cuda} or older of the same major; CUDA {same[0]['cuda']} "
                    f"is the closest")
     if dmax is not None and top > dmax:
@@ -641,7 +720,7 @@ def choose_image(cuda: str | None, cudnn: str | None, python: str | None,
         why.append(f"no such image ships cuDNN {want_cudnn or '?'}: the plain runtime image; torch's wheel installs "
                    f"cuDNN {cudnn or ''} itself (nvidia-cudnn pip package)")
 
-    def score(r):
+    def score(r: dict[str, Any]) -> tuple[bool, bool, str]:
         match_py = py is not None and data.major_minor(ubuntu_py.get(r["ubuntu"])) == py
         return (not match_py, r["ubuntu"] != "22.04", r["tag"])
 
@@ -706,18 +785,36 @@ def _dockerfile(snap: Snapshot, pins: PinSet, fmt: str) -> str:
 REPAIRED_CHECKS = ("cuda.driver", "cuda.arch", "torch.build")
 
 
-def failing_checks(snap: Snapshot) -> list[str]:
-    """The CUDA-stack checks the repair is for that fail on this snapshot (findings, run purely)."""
-    from ..engine import load_registry, run_checks
-
-    registry = load_registry()
-    specs = [registry.get(i) for i in REPAIRED_CHECKS if registry.get(i) is not None]
-    report = run_checks(snap, specs)
-    return [c.id for c in report.checks if c.status.value in ("fail", "error")]
+def failing_checks(report: Report | None) -> list[str]:
+    """The CUDA-stack checks the repair is for that failed (or raised) in ``report``; read, never re-run."""
+    if report is None:
+        return []
+    return [c.id for c in report.checks if c.id in REPAIRED_CHECKS and c.status.value in ("fail", "error")]
 
 
-def generate(snap: Snapshot, fmt: str = "requirements", only: str = "all", repair_mode: bool = False) -> str:
-    """The whole artifact as text (the CLI's only call)."""
-    failing = failing_checks(snap)
+def generate(snap: Snapshot, fmt: str = "requirements", only: str = "all", repair_mode: bool = False,
+             report: Report | None = None) -> str:
+    """The whole artifact as text; ``report`` (the checks' verdicts on ``snap``) names what fails."""
+    failing = failing_checks(report)
     pins = repair(snap, only, failing) if repair_mode else reproduce(snap, only, failing)
     return render(snap, pins, fmt)
+
+
+@fix("pin", "A pinned environment file that reproduces this environment, or (--repair) repairs its CUDA stack",
+     options={"format": Setting(str, "requirements", "requirements | constraints | conda | uv | dockerfile",
+                                choices=FORMATS),
+              "only": Setting(str, "all", "all: every installed distribution; ml: only the ML stack", choices=ONLY),
+              "repair": Setting(bool, False, "Choose versions that make the CUDA-stack checks pass on this machine "
+                                             "instead of reproducing what is installed.")})
+def pin_environment(snapshot: Snapshot, report: Report, format: str, only: str, repair: bool) -> Artifact:
+    """A pinned environment file: exact versions of what is installed, each PyTorch build from its index.
+
+    ``--repair`` chooses the torch (and its companions) that run on this driver and cover these GPUs, for the
+    checks cuda.driver, cuda.arch and torch.build that failed in the report.  Editable and direct-URL installs
+    are written in their path/URL form (or as a comment), never as NAME==VERSION, which pip would fetch from
+    PyPI.  The same snapshot always gives the same bytes.
+    """
+    text = generate(snapshot, format, only, repair, report)
+    names = {"requirements": "requirements.txt", "constraints": "constraints.txt", "conda": "environment.yml",
+             "uv": "pyproject.toml", "dockerfile": "Dockerfile"}
+    return Artifact(text, suggested_name=names.get(format), description="pinned environment")

@@ -37,6 +37,8 @@ class Artifact:
 class CannotFix(Exception):
     """The fix cannot produce an artifact for this snapshot (the CLI prints the reason, exit 1)."""
 
+    what = "fix"  # the verb of the CLI's line: "cannot fix: <reason>"
+
 
 @dataclass(frozen=True)
 class FixSpec:
@@ -62,7 +64,8 @@ class FixSpec:
             elif decl.choices:
                 lowered = {c.lower(): c for c in decl.choices}
                 if str(value).lower() not in lowered:
-                    raise UsageError(f"fix {self.id}: {name} {value!r}: choose one of {', '.join(decl.choices)}")
+                    raise UsageError(f"fix {self.id}: --{name.replace('_', '-')} {value!r}: choose one of "
+                                     f"{', '.join(decl.choices)}")
                 value = lowered[str(value).lower()]
             out[name] = value
         return out

@@ -11,14 +11,10 @@ class WriteRefused(Exception):
     """The file could not be written as asked; the message is one line for the user (exit 2)."""
 
 
-def write_artifact(path: str | os.PathLike[str], text: str, *, force: bool = False, backup: bool = True,
-                   mode: int | None = None) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename).
+def preflight(path: str | os.PathLike[str], *, force: bool = False) -> tuple[Path, Path]:
+    """(target, its folder) when ``path`` may be written; WriteRefused saying why not.
 
-    Refuses to replace an existing file unless ``force``; with ``force`` and ``backup`` the old content
-    is kept as ``PATH.bak``.  On any failure nothing at ``path`` has changed and no temporary file is
-    left behind.  Without ``force`` the final step is a hard link, which fails if ``path`` appeared in
-    the meantime, so a file created concurrently is never clobbered either.
+    Commands call it before doing slow work (probing), so a refusal comes first.
     """
     target = Path(path)
     if str(path) == "" or target.is_dir():
@@ -31,6 +27,20 @@ def write_artifact(path: str | os.PathLike[str], text: str, *, force: bool = Fal
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise WriteRefused(f"cannot write {target}: folder {folder} does not exist")
+    return target, folder
+
+
+def write_artifact(path: str | os.PathLike[str], text: str, *, force: bool = False, backup: bool = True,
+                   mode: int | None = None) -> Path:
+    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename).
+
+    Refuses to replace an existing file unless ``force``; with ``force`` and ``backup`` the old content
+    is kept as ``PATH.bak``.  On any failure nothing at ``path`` has changed and no temporary file is
+    left behind.  Without ``force`` the final step is a hard link, which fails if ``path`` appeared in
+    the meantime, so a file created concurrently is never clobbered either.
+    """
+    target, folder = preflight(path, force=force)
+    exists = os.path.lexists(target)
     try:
         payload = text.encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -72,13 +72,13 @@ def collect(python: str | None = None, timeout: float = 20.0,
     target = python or sys.executable
     budget = max(timeout, 0.5)
 
-    def run_nvml():
+    def run_nvml() -> Any:
         return nvml.probe_nvml(nvml.load_backend())
 
     cache_mode = cache or os.environ.get("LLMDOCTOR_TORCH_CACHE", "use")
     cache_status: list[str] = []
 
-    def run_torch():
+    def run_torch() -> Any:
         facts, status = torch_probe.probe_torch_cached(target, budget, cache_mode)
         cache_status.append(status)
         return facts

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..snapshot import Deep, DeepMeasure
+from ..facts.health import jitter_stats  # noqa: F401  (pure: shared with the checks)
 
 WORKER = Path(__file__).with_name("deep_worker.py")
 MARKER = "@@LLMDOCTOR@@"
@@ -40,17 +41,6 @@ def matmul_tflops(n: int, iters: int, seconds: float) -> float:
 
 def bandwidth_gbs(nbytes: int, iters: int, seconds: float) -> float:
     return nbytes * iters / seconds / 1e9
-
-
-def jitter_stats(samples_ms: Iterable[float]) -> dict[str, float]:
-    """Mean, coefficient of variation, and the slowest sample against the median, of repeated runs."""
-    values = [float(v) for v in samples_ms]
-    if len(values) < 2:
-        raise ValueError("jitter needs at least two samples")
-    mean = statistics.fmean(values)
-    median = statistics.median(values)
-    return {"mean_ms": mean, "cv": statistics.pstdev(values) / mean if mean > 0 else 0.0,
-            "median_ms": median, "max_ms": max(values), "slowest_over_median": max(values) / median if median else 0.0}
 
 
 def _sig(value: float) -> float:

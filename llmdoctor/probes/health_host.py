@@ -17,8 +17,7 @@ from typing import Any, Iterable
 from ..snapshot import DcgmDiag, DcgmTest, FabricManager, XidEvent, XidLog
 
 # "NVRM: Xid (PCI:0000:cb:00): 13, pid='<unknown>', name=<unknown>, Graphics SM Warp Exception ..."
-XID_LINE = re.compile(r"NVRM: Xid \((?:PCI:)?([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}(?:\.\d)?)\): (\d+)")
-MAX_LINE = 400
+from ..facts.health import MAX_LINE, XID_LINE, parse_xid_lines  # noqa: F401  (pure: shared with the checks)
 KERNEL_LOG_COMMANDS = (("dmesg",), ("journalctl", "-k", "-q", "--no-pager", "-o", "short"))
 
 
@@ -34,17 +33,6 @@ def _run(argv: tuple[str, ...], timeout: float) -> tuple[int | None, str, str]:
     except OSError as exc:
         return None, "", f"{argv[0]}: {exc.strerror or exc}"
     return proc.returncode, proc.stdout, proc.stderr.strip()
-
-
-def parse_xid_lines(lines: Iterable[str], source: str = "kernel-log") -> tuple[XidEvent, ...]:
-    """The XID lines of a kernel log, kept verbatim (long lines cut at 400 characters)."""
-    events = []
-    for line in lines:
-        match = XID_LINE.search(line)
-        if match:
-            events.append(XidEvent(xid=int(match.group(2)), source=source, pci_bus_id=match.group(1).lower(),
-                                   text=line.rstrip()[:MAX_LINE]))
-    return tuple(events)
 
 
 def _fake_scenario() -> dict[str, Any] | None:

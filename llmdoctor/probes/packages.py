@@ -16,7 +16,8 @@ def packages_from_worker(data: dict[str, Any]) -> Packages:
         distributions=tuple(
             Distribution(name=d["name"], version=d["version"], location=d.get("location"),
                          requires=tuple(d.get("requires") or ()), installer=d.get("installer"),
-                         top_level=tuple(d.get("top_level") or ()))
+                         top_level=tuple(d.get("top_level") or ()), direct_url=d.get("direct_url"),
+                         editable=bool(d.get("editable")))
             for d in data.get("distributions", [])
         ),
         problems=tuple(data.get("problems") or ()),

@@ -385,6 +385,19 @@ def _search_path():
     return path
 
 
+def _direct_url(dist):
+    """{"direct_url": url, "editable": bool} from PEP 610's direct_url.json; {} for an index install."""
+    try:
+        raw = dist.read_text("direct_url.json")
+        doc = json.loads(raw) if raw else None
+    except Exception:
+        return {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("url"), str):
+        return {}
+    info = doc.get("dir_info")
+    return {"direct_url": doc["url"], "editable": bool(isinstance(info, dict) and info.get("editable"))}
+
+
 def probe_packages():
     from importlib import metadata
 
@@ -443,8 +456,10 @@ def probe_packages():
             shared = set()
         if shared:
             top = [t for t in top if t not in shared]
-        dists.append({"name": name, "version": version, "location": location, "requires": requires,
-                      "installer": installer, "top_level": top})
+        entry = {"name": name, "version": version, "location": location, "requires": requires,
+                 "installer": installer, "top_level": top}
+        entry.update(_direct_url(dist))
+        dists.append(entry)
     dists.sort(key=lambda d: (d["name"].lower(), d["location"] or "", d["version"]))
     return {"interpreter": sys.executable, "distributions": dists, "problems": problems}
 

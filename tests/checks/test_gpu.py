@@ -129,7 +129,7 @@ def test_dtype_accepts_torch_names_case_insensitively(spelling):
 def test_pasted_nvidia_smi_does_not_pass_gpu_visible():
     # `llmdoctor check --from tests/data/dumps/nvidia_smi_q.txt --select gpu.visible`: the dump lists two GPUs
     # but not the environment, so what CUDA_VISIBLE_DEVICES selects was never read
-    from dumps_helpers import dump, report_for
+    from helpers.dumps import dump, report_for
 
     report = report_for(dump("nvidia_smi_q.txt"))
     result = next(c for c in report.checks if c.id == "gpu.visible")

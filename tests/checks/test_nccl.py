@@ -371,6 +371,7 @@ def test_torch_nccl_names_with_unknown_torch_are_unknown():
 
 
 def test_debug_ok_by_its_flag_name_through_run_checks():
+    """A flag's value (under its flag name) wins over the declared default run_checks fills in."""
     from llmdoctor.engine import run_checks
 
     spec = load_registry().get("nccl.perf-switches")

@@ -535,7 +535,7 @@ INTERNAL = re.compile(r"reference_facts|failure[_ ]catalog|shared/|Known error [
 
 def _every_input():
     from conftest import SCENARIOS, load_scenario
-    from dumps_helpers import CASES, DUMPS, case_input
+    from helpers.dumps import CASES, DUMPS, case_input
     from llmdoctor.parsers import parse_dump
 
     for p in sorted(SCENARIOS.glob("*.json")):

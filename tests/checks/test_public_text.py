@@ -27,7 +27,7 @@ def test_public_source_drops_internal_parts_only():
 
 
 def _snapshots():
-    from dumps_helpers import CASES, case_input
+    from helpers.dumps import CASES, case_input
     from llmdoctor.parsers import parse_dump
 
     yield from ((p.stem, lambda p=p: load_scenario(p.stem)) for p in sorted(SCENARIOS.glob("*.json")))

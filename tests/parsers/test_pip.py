@@ -7,7 +7,7 @@ import pytest
 from llmdoctor.parsers import parse_dump
 from llmdoctor.parsers.pip import is_cut
 
-from dumps_helpers import dump, report_for, statuses
+from helpers.dumps import dump, report_for, statuses
 
 PIP_LIST = """Package            Version
 ------------------ -----------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from importlib.metadata import version
 
+import pytest
+
 from conftest import SCENARIOS, run_cli
 
 H100 = str(SCENARIOS / "h100x8_healthy.json")
@@ -60,3 +62,29 @@ def test_checks_lists_origin_of_every_check():
     assert proc.returncode == 0
     assert all(line.rstrip().endswith("]") for line in proc.stdout.splitlines())
     assert any(line.startswith("expect.gpu-count") and "[builtin]" in line for line in proc.stdout.splitlines())
+
+
+def test_completion_for_the_named_shell_wins_over_the_login_shell():
+    proc = run_cli("--show-completion", "bash", env={"SHELL": "/bin/zsh"})
+    assert proc.returncode == 0 and "complete -o" in proc.stdout and "compdef" not in proc.stdout
+    zsh = run_cli("--show-completion", "zsh", env={"SHELL": "/bin/bash"})
+    assert "compdef" in zsh.stdout
+
+
+def test_a_group_alone_prints_its_help_not_an_error():
+    proc = run_cli("memory")
+    assert proc.returncode == 0 and "error" not in proc.stderr
+    assert "analyze" in proc.stdout and proc.stdout.startswith("Usage: llmdoctor memory")
+
+
+COMMANDS = ("check", "snapshot", "checks", "explain", "config", "env", "fit", "explain-error", "diff", "fix",
+            "fix pin", "fix nccl", "memory analyze")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_names_values_by_their_option(command):
+    import re
+
+    help_ = run_cli(*command.split(), "--help").stdout
+    assert help_.startswith("Usage: llmdoctor")
+    assert not re.search(r"<(str|int|float)>|\{[A-Za-z_|.]+\}| TEXT\b(?! ?\|)| INTEGER\b| FLOAT\b", help_), help_

@@ -1,4 +1,4 @@
-"""The CLI through its real entry point (python -m llmdoctor in a subprocess)."""
+"""llmdoctor check: exit codes, formats, selection and check inputs (the entry function, in process)."""
 
 import json
 import os
@@ -7,6 +7,7 @@ import pytest
 
 from conftest import NVML_SCENARIOS, SCENARIOS, has_torch, run_cli, run_json, statuses
 
+H100 = str(SCENARIOS / "h100x8_healthy.json")
 CORE = {"cuda.driver", "cuda.arch", "cuda.toolkit", "cudnn.version", "gpu.dtype", "gpu.visible", "torch.build"}
 
 
@@ -42,7 +43,7 @@ def test_plain_output_when_not_a_terminal_has_no_escape_codes():
     proc = run_cli("check", "--from", str(SCENARIOS / "v100_fp16_only.json"))
     assert proc.returncode == 0
     assert "\x1b[" not in proc.stdout
-    assert "! gpu.dtype" in proc.stdout and "1 warning" in proc.stdout
+    assert "! gpu.dtype" in proc.stdout
     assert "float16" in proc.stdout  # the remedy is shown under the warning
 
 
@@ -115,18 +116,19 @@ def test_bad_input_files(tmp_path, content, fragment):
 
 def test_snapshot_round_trip_and_no_clobber(tmp_path):
     out = tmp_path / "snap.json"
-    proc = run_cli("snapshot", "-o", str(out))
+    proc = run_cli("snapshot", "-o", str(out))  # the one live probe: this machine's snapshot, saved
     assert proc.returncode == 0 and out.exists()
     first = out.read_text()
     assert json.loads(first)["schema"] == "llmdoctor.snapshot/1"
-    proc = run_cli("snapshot", "-o", str(out))
-    assert "exists" in one_line_error(proc)
-    assert out.read_text() == first  # nothing overwritten
-    proc = run_cli("snapshot", "-o", str(out), "--force")
-    assert proc.returncode == 0 and (tmp_path / "snap.json.bak").read_text() == first
     # the saved snapshot checks offline
     code, report = run_json("check", "--from", str(out), "--json")
     assert report["snapshot"]["meta"]["source"] == "file"
+    # no clobbering (the same writer whatever the source; --from keeps it offline)
+    proc = run_cli("snapshot", "--from", H100, "-o", str(out))
+    assert "exists" in one_line_error(proc)
+    assert out.read_text() == first  # nothing overwritten
+    proc = run_cli("snapshot", "--from", H100, "-o", str(out), "--force")
+    assert proc.returncode == 0 and (tmp_path / "snap.json.bak").read_text() == first
 
 
 def test_snapshot_into_a_missing_folder_is_bad_usage(tmp_path):
@@ -137,15 +139,13 @@ def test_secrets_never_appear(tmp_path):
     secret = "hf_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4"
     env = {"HF_TOKEN": secret, "NCCL_IB_HCA": "mlx5_0", "WANDB_API_KEY": "0123456789abcdef",
            "TORCH_HOME": f"https://user:{secret}@example.org/x"}
-    proc = run_cli("snapshot", env=env)
-    assert proc.returncode == 0
+    proc = run_cli("check", "--json", "-v", env=env)  # one live probe: the report holds the snapshot
+    assert proc.stdout, proc.stderr
     assert secret not in proc.stdout and "0123456789abcdef" not in proc.stdout
-    snap = json.loads(proc.stdout)
+    snap = json.loads(proc.stdout)["snapshot"]
     assert snap["env"]["HF_TOKEN"] == "<redacted>"
     assert snap["env"]["NCCL_IB_HCA"] == "mlx5_0"
     assert snap["env"]["TORCH_HOME"] == "https://user:<redacted>@example.org/x"
-    proc = run_cli("check", "--json", "-v", env=env)
-    assert secret not in proc.stdout
 
 
 def test_checks_and_explain():
@@ -178,3 +178,109 @@ def test_python_option_inspects_another_interpreter(tmp_path):
     assert report["snapshot"]["torch"]["installed"] is False
     assert report["snapshot"]["python"]["executable"].startswith(str(venv))
     assert statuses(report)["torch.build"] == "not_applicable"  # no torch there: nothing to check
+
+
+# --------------------------------------------------------------------------- issue 12 §4 and the check inputs
+
+V100 = str(SCENARIOS / "v100_fp16_only.json")
+
+
+def test_python_that_is_not_python_is_bad_usage():
+    line = one_line_error(run_cli("check", "--python", "/bin/ls"))
+    assert "not a Python interpreter" in line
+
+
+def test_python_given_a_venv_folder_suggests_its_interpreter(tmp_path):
+    venv = tmp_path / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    line = one_line_error(run_cli("check", "--python", str(venv)))
+    assert f"did you mean --python {python}?" in line
+
+
+def test_output_file_is_announced_on_stderr(tmp_path):
+    out = tmp_path / "report.json"
+    proc = run_cli("check", "--from", H100, "--select", "cuda.driver", "--json", "-o", str(out))
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert f"written to {out}" in proc.stderr
+    assert json.loads(out.read_text())["schema"] == "llmdoctor.report/2"
+
+
+def test_output_file_that_exists_is_refused_before_checking(tmp_path):
+    out = tmp_path / "report.txt"
+    out.write_text("keep me")
+    line = one_line_error(run_cli("check", "--from", H100, "-o", str(out)))
+    assert "exists; use --force" in line and out.read_text() == "keep me"
+
+
+def test_empty_selection_is_bad_usage_with_a_hint():
+    line = one_line_error(run_cli("check", "--from", H100, "--select", "gpu.dtype", "--ignore", "gpu"))
+    assert "selection is empty" in line and "--ignore" in line
+
+
+def test_force_color_colours_through_a_pipe_without_format():
+    proc = run_cli("check", "--from", H100, "--select", "cuda.driver", env={"NO_COLOR": "", "FORCE_COLOR": "1"})
+    assert "\x1b[" in proc.stdout
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_timeout_must_be_positive(value):
+    assert "must be > 0" in one_line_error(run_cli("check", "--timeout", value))
+
+
+def test_seq_len_without_model_is_bad_usage():
+    line = one_line_error(run_cli("check", "--from", H100, "--seq-len", "8192"))
+    assert "--seq-len only applies with --model" in line
+
+
+@pytest.mark.parametrize("alias", ["bfloat16", "BF16", "torch.bfloat16", "Bf16"])
+def test_dtype_aliases_are_accepted_case_insensitively(alias):
+    code, report = run_json("check", "--from", V100, "--select", "gpu.dtype", "--dtype", alias, "--json")
+    assert code == 1 and statuses(report)["gpu.dtype"] == "fail"  # V100 has no bf16: the alias reached the check
+
+
+def test_unknown_dtype_names_the_choices():
+    line = one_line_error(run_cli("check", "--from", H100, "--dtype", "bfloat17"))
+    assert "--dtype 'bfloat17'" in line and "bf16" in line
+
+
+def test_unknown_flag_suggests_only_a_close_real_flag():
+    bogus = one_line_error(run_cli("check", "--from", H100, "--bogus"))
+    assert "--bogus" in bogus and "did you mean" not in bogus
+    typo = one_line_error(run_cli("check", "--from", H100, "--dtyp", "bf16"))
+    assert "did you mean --dtype?" in typo
+
+
+def test_fail_on_accepts_unknown():
+    proc = run_cli("check", "--from", H100, "--select", "cuda.driver", "--fail-on", "UNKNOWN")
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "error" not in proc.stderr
+
+
+def test_fail_on_bad_value_names_unknown():
+    assert "'unknown'" in one_line_error(run_cli("check", "--from", H100, "--fail-on", "sometimes"))
+
+
+def test_a_flag_a_check_declares_reaches_it_as_a_setting(monkeypatch):
+    """The generic path: a check declares Setting(flag=...), `check` accepts the flag and the check reads it."""
+    from llmdoctor import engine
+    from llmdoctor.engine import Context, Setting, check
+    from llmdoctor.results import passed
+
+    @check("test.answer", "reads a declared flag",
+           settings={"answer": Setting(int, 1, "the answer", flag="--the-answer")})
+    def check_answer(ctx: Context):
+        return passed(f"the answer is {ctx.setting('answer')}")
+
+    registry = engine.Registry()
+    for spec in engine.load_registry():
+        registry.register(spec)
+    registry.register(engine.verify(check_answer.__llmdoctor_check__))
+    monkeypatch.setattr(engine, "_REGISTRY", registry)
+    code, report = run_json("check", "--from", H100, "--select", "test.answer", "--the-answer", "42", "--json")
+    assert code == 0
+    assert report["checks"][0]["findings"][0]["message"] == "the answer is 42"
+    assert "must be" in one_line_error(run_cli("check", "--from", H100, "--the-answer", "0"))
+    assert "--the-answer" in run_cli("check", "--help").stdout

@@ -24,7 +24,7 @@ def one_error_line(proc, code=2):
 def test_fix_lists_the_fixes_findings_name():
     proc = run_cli("fix", "--from", A100)
     assert proc.returncode == 0, proc.stderr
-    assert "llmdoctor fix pin --repair    (for cuda.driver)" in proc.stdout
+    assert f"llmdoctor fix pin --repair --from {A100}    (for cuda.driver)" in proc.stdout
     assert "Available fixes: " in proc.stdout and "pin" in proc.stdout.split("Available fixes: ")[1]
 
 
@@ -40,7 +40,7 @@ def test_unknown_fix_id_is_one_line_exit_2():
 
 
 @pytest.mark.parametrize("args,needle", [
-    (("--format", "xml"), "unsupported format 'xml'"),
+    (("--format", "xml"), "--format 'xml': choose one of requirements"),
     (("--only", "gpu"), "--only 'gpu'"),
     (("--from", "/no/such/snapshot.json"), "no such file"),
     (("--from", H100, "--python", "/usr/bin/python3"), "cannot be combined"),
@@ -147,3 +147,44 @@ def test_repaired_file_fed_back_passes_cuda_driver_and_cuda_arch(tmp_path):
 
 def test_from_given_to_fix_applies_to_the_subcommand():
     assert run_cli("fix", "--from", A100, "pin").stdout == run_cli("fix", "pin", "--from", A100).stdout
+
+
+# --------------------------------------------------------------------------- generic over the registry
+
+NCCL_BAD = str(SCENARIOS / "nccl_misconfigured.json")
+
+
+def test_options_given_to_fix_reach_the_fix():
+    """Regression: `fix --from SNAP nccl` ignored --from and wrote a script for this machine."""
+    parent = run_cli("fix", "--from", NCCL_BAD, "nccl")
+    child = run_cli("fix", "nccl", "--from", NCCL_BAD)
+    assert parent.returncode == 0 and child.returncode == 0, parent.stderr
+    assert parent.stdout == child.stdout
+    assert "NCCL_SOCKET_IFNAM" in parent.stdout  # the snapshot's misspelled variable, not this machine's env
+
+
+def test_fix_list_from_a_snapshot_suggests_commands_with_from():
+    proc = run_cli("fix", "--from", NCCL_BAD)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("llmdoctor fix ")]
+    assert lines and all(f"--from {NCCL_BAD}" in line for line in lines)
+
+
+def test_every_registered_fix_is_a_subcommand_with_the_shared_options():
+    from llmdoctor.fixes.registry import load_fixes
+
+    for fix_id, spec in load_fixes().items():
+        help_ = run_cli("fix", fix_id, "--help").stdout
+        for flag in ("--from", "--python", "--timeout", "--output", "--force"):
+            assert flag in help_, (fix_id, flag)
+        for name in spec.options:
+            assert "--" + name.replace("_", "-") in help_
+
+
+def test_fix_output_file_goes_through_the_writer(tmp_path):
+    out = tmp_path / "requirements.txt"
+    proc = run_cli("fix", "pin", "--from", H100, "-o", str(out))
+    assert proc.returncode == 0 and f"written to {out}" in proc.stderr
+    again = run_cli("fix", "pin", "--from", H100, "-o", str(out))
+    assert again.returncode == 2 and "exists; use --force" in again.stderr
+    assert run_cli("fix", "pin", "--from", H100, "-o", str(out), "--force").returncode == 0
+    assert (tmp_path / "requirements.txt.bak").exists()

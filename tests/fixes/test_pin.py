@@ -30,8 +30,15 @@ EXT = {"requirements": "txt", "constraints": "constraints.txt", "conda": "enviro
 CASES = [(s, m, f) for s in SCENARIOS for m in ("reproduce", "repair") for f in P.FORMATS]
 
 
+def report_for(snap):
+    """The report `llmdoctor fix` hands the fix: every check's verdict on the snapshot."""
+    registry = load_registry()
+    return run_checks(snap, list(registry), registry=registry)
+
+
 def generate(name, mode, fmt, only="all"):
-    return P.generate(load_scenario(name), fmt, only, mode == "repair")
+    snap = load_scenario(name)
+    return P.generate(snap, fmt, only, mode == "repair", report_for(snap))
 
 
 @pytest.mark.parametrize("scenario,mode,fmt", CASES)
@@ -415,7 +422,7 @@ def test_repair_of_an_already_repaired_set_keeps_it():
     snap = load_scenario("a100_driver470_cu121")
     first = P.generate(snap, "requirements", "all", True)
     fixed = repaired_snapshot(snap, first)
-    again = P.repair(fixed, failing=P.failing_checks(fixed))
+    again = P.repair(fixed, failing=P.failing_checks(report_for(fixed)))
     assert again.torch_version == "2.6.0+cu118"
     torch = [p for p in again.pins if p.name == "torch"][0]
     assert torch.why.startswith("torch 2.6.0+cu118 kept: it is already the newest torch")
@@ -453,3 +460,36 @@ def test_reproduce_torch_without_local_tag_pins_the_build_it_is(version, cuda, e
     snap = dataclasses.replace(snap, torch=dataclasses.replace(snap.torch, version=version, cuda=cuda),
                                packages=Packages(distributions=(Distribution("torch", version),)))
     assert expected in requirement_lines(P.generate(snap, "requirements"))
+
+
+# --------------------------------------------------------------------------- installs that NAME==VERSION would not reproduce
+
+
+def with_distributions(snap: Snapshot, *dists: Distribution, torch_file: str | None = None) -> Snapshot:
+    torch = dataclasses.replace(snap.torch, file=torch_file) if torch_file and snap.torch else snap.torch
+    return dataclasses.replace(snap, packages=Packages(distributions=dists), torch=torch)
+
+
+@pytest.mark.parametrize("fmt", P.FORMATS)
+def test_editable_and_direct_url_installs_are_never_pinned_by_version(fmt):
+    snap = with_distributions(
+        load_scenario("h100x8_healthy"),
+        Distribution("llmdoctor", "0.1.0", "/site", direct_url="file:///home/u/llmdoctor", editable=True),
+        Distribution("mylib", "1.2.3", "/site", direct_url="https://example.org/mylib-1.2.3.tar.gz"),
+        Distribution("numpy", "1.26.4", "/site"))
+    text = P.generate(snap, fmt)
+    assert "llmdoctor==" not in text and "mylib==" not in text and "llmdoctor-0.1.0" not in text
+    assert "pip install -e /home/u/llmdoctor" in text  # a comment with the path form
+    assert "pip install 'mylib @ https://example.org/mylib-1.2.3.tar.gz'" in text
+    assert "numpy==1.26.4" in text
+
+
+def test_with_two_torch_installs_the_one_that_imports_is_pinned():
+    snap = with_distributions(
+        load_scenario("h100x8_healthy"),
+        Distribution("torch", "2.3.0", "/home/u/.local/lib/python3.10/site-packages"),
+        Distribution("torch", "2.4.0+cu121", "/usr/lib/python3/site-packages"),
+        torch_file="/usr/lib/python3/site-packages/torch/__init__.py")
+    text = P.generate(snap, "requirements")
+    assert "torch==2.4.0+cu121" in text and "torch==2.3.0" not in text
+    assert "installed twice; pinned the one that imports (2.4.0+cu121)" in text

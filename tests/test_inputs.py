@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from conftest import run_cli, run_json, statuses
-from dumps_helpers import CASES, DUMPS, case_input
+from helpers.dumps import CASES, DUMPS, case_input
 
 
 def test_check_from_case_file_fails_on_its_cause(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 from llmdoctor.engine import Context, load_registry, run_checks, select
 from llmdoctor.parsers import parse_dump
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "data"
 CASES = DATA / "cases"
 DUMPS = DATA / "dumps"
 

@@ -1,0 +1,1 @@
+"""Test helpers in one place (tests/conftest.py re-exports the common ones)."""
