@@ -103,11 +103,13 @@ def snapshot_from_json(text: str, name: str) -> Snapshot | None:
 
 
 def load_snapshot(spec: str) -> Snapshot:
+    from .redact import redact_snapshot
+
     text, name = read_input(spec)
     snap = snapshot_from_json(text, name)
     if snap is not None:
-        return snap
-    return parse_text(text, name)
+        return redact_snapshot(snap)
+    return redact_snapshot(parse_text(text, name))
 
 
 def parse_text(text: str, name: str) -> Snapshot:
