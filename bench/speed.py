@@ -65,7 +65,7 @@ def fake_nvml(n: int, folder: Path) -> str:
 def peer_env(scratch: Path) -> dict[str, str]:
     home = scratch / "home"
     home.mkdir(exist_ok=True)
-    env = dict(os.environ, HOME=str(home), NO_COLOR="1", HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",
+    env = dict(os.environ, HOME=str(home), NO_COLOR="1", PYTHONDONTWRITEBYTECODE="", HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",
                http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", NO_PROXY="")
     return env
 
@@ -91,6 +91,7 @@ def commands(py: str, scratch: Path, peers: Path | None) -> tuple[dict[str, tupl
     exe = shutil.which("llmdoctor", path=str(Path(py).parent)) or "llmdoctor"
     cache = scratch / "cache"
     env = dict(os.environ, NO_COLOR="1", LLMDOCTOR_CACHE_DIR=str(cache))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as users run it: bytecode cached (the warm-up run writes it)
     env.pop("LLMDOCTOR_FAKE_NVML", None)
     snap = scratch / "snap.json"
     subprocess.run([exe, "snapshot", "-o", str(snap)], env=env, check=True, stdout=subprocess.DEVNULL)

@@ -100,12 +100,18 @@ CONTEXT_PARAM = "ctx"
 WHOLE_SNAPSHOT_PARAM = "snapshot"  # the whole snapshot, for the few checks that span every part
 
 
-def snapshot_parts() -> dict[str, Any]:
-    """``{part name: its type}`` for every field of Snapshot a check may declare as a parameter."""
-    import typing
+_PARTS: dict[str, Any] | None = None
 
-    hints = typing.get_type_hints(Snapshot)
-    return {f.name: hints[f.name] for f in dataclasses.fields(Snapshot) if f.name != "schema"}
+
+def snapshot_parts() -> dict[str, Any]:
+    """``{part name: its type}`` for every field of Snapshot a check may declare as a parameter (computed once)."""
+    global _PARTS
+    if _PARTS is None:
+        import typing
+
+        hints = typing.get_type_hints(Snapshot)
+        _PARTS = {f.name: hints[f.name] for f in dataclasses.fields(Snapshot) if f.name != "schema"}
+    return dict(_PARTS)
 
 
 @dataclass(frozen=True)
@@ -427,8 +433,8 @@ def run_checks(snap: Snapshot, specs: Iterable[CheckSpec], ctx: Context | None =
                registry: Registry | None = None, fail_on: str = "fail") -> Report:
     specs = list(specs)
     ctx = ctx or Context()
-    defaults = setting_defaults(specs)
-    if defaults:  # declared settings: ctx.option returns the declared default unless configured
+    defaults = setting_defaults(s for s in specs if s.legacy)
+    if defaults:  # legacy checks read declared defaults through ctx.option; Context.setting has its own
         ctx = Context({**defaults, **{k: v for k, v in ctx.options.items() if v is not None}})
     results = [run_check(spec, snap, ctx) for spec in specs]
     if registry is not None:

@@ -500,7 +500,7 @@ def _shm_disable(env: Mapping[str, str], gpus: tuple[Gpu, ...] | None) -> Findin
         return unknown("NCCL_SHM_DISABLE=1 is set; the local GPU count is unknown (not read)", ev, subject=subject)
     if count <= 1:
         return passed(f"NCCL_SHM_DISABLE=1 costs nothing here: {count} GPU, no local peer", ev, subject=subject)
-    return _change_finding(f"NCCL_SHM_DISABLE=1 on a {count}-GPU host: where P2P is not possible, intra-node traffic "
+    return _change_finding(f"NCCL_SHM_DISABLE=1 on a host with {count} GPUs: where P2P is not possible, intra-node traffic "
                            "goes over the network transport instead of shared memory", ev,
                            _unset(subject, "shared memory is NCCL's intra-node path where P2P is not possible"),
                            subject, text="unset NCCL_SHM_DISABLE (if /dev/shm is too small, enlarge it: see nccl.shm)")
@@ -580,11 +580,14 @@ def _judge_shm(host: Host, gpus: int | None, min_bytes: int) -> Finding:
     if gpus is None:
         return unknown(f"/dev/shm is {_size(host.shm_total)}; the local GPU count is unknown, so whether NCCL needs "
                        "more is unknown", ev, subject="/dev/shm")
+    if gpus == 0:
+        return not_applicable("no GPU on this host: NCCL has no local peer to share memory with", ev,
+                              subject="/dev/shm")
     if gpus < 2:
         return passed(f"/dev/shm is {_size(host.shm_total)}; with {gpus} GPU there is no local NCCL peer", ev,
                       subject="/dev/shm")
     if host.shm_total < min_bytes:
-        return fail(f"/dev/shm is {_size(host.shm_total)} on a {gpus}-GPU host (needs ≥ {_size(min_bytes)}): NCCL "
+        return fail(f"/dev/shm is {_size(host.shm_total)} on a host with {gpus} GPUs (needs ≥ {_size(min_bytes)}): NCCL "
                     "fails with 'failed to extend /dev/shm' / 'unhandled system error'", ev,
                     remedy=_shm_remedy(host.container, min_bytes),
                     commands=[] if host.container else [_remount(min_bytes)], subject="/dev/shm",

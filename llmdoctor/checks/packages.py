@@ -47,6 +47,17 @@ def _settle(result: Result, view: View, needs_probe: bool = False) -> Result:
     return result
 
 
+def _needs_metadata(result: Result, view: View, field: str, what: str) -> Result:
+    """A pass that rests on per-distribution metadata (``requires``, ``top_level``) the listing does not carry
+    (a text dump, an older snapshot) is not a pass: say what could be checked and what is unknown."""
+    findings = _as_list(result)
+    if not findings or not _all_pass(findings) or any(getattr(d, field) for d in pkg.dists(view)):
+        return result
+    kind = "requirement metadata (Requires-Dist)" if field == "requires" else "import names (RECORD, top_level.txt)"
+    return unknown(f"the package listing carries no {kind}, so {what} is unknown; what could be checked: "
+                   + "; ".join(f.message for f in findings))
+
+
 def _no_packages() -> Finding:
     return unknown("the installed packages are unknown (not read)")
 
@@ -111,7 +122,8 @@ def check_torch_pins(packages: Packages | None, torch: Torch | None, python: Pyt
     findings += _deepspeed_ops(view, ctx)
     if findings:
         return findings
-    return _settle(_torch_pins_pass(tv, checked), view, needs_probe=True)
+    result = _needs_metadata(_torch_pins_pass(tv, checked), view, "requires", "which packages pin torch")
+    return _settle(result, view, needs_probe=True)
 
 
 def _torch_pins_pass(tv: str, checked: list[str]) -> Finding:
@@ -509,8 +521,8 @@ def check_numpy_abi(packages: Packages | None, torch: Torch | None, python: Pyth
     if nv.major < 2:
         return findings or passed(f"numpy {numpy.version} (1.x): extensions built for NumPy 1 or 2 both work")
     findings += [_numpy1_finding(dist, why, numpy) for dist, why in _numpy1_bound(view, numpy)]
-    return findings or _settle(passed(f"numpy {numpy.version}, and no installed package is pinned to or known to be "
-                                      "built for NumPy 1"), view)
+    ok = passed(f"numpy {numpy.version}, and no installed package is pinned to or known to be built for NumPy 1")
+    return findings or _settle(_needs_metadata(ok, view, "requires", "which packages exclude NumPy 2"), view)
 
 
 def _numpy1_error_text(view: View) -> list[Finding]:
@@ -730,8 +742,8 @@ def check_duplicates(packages: Packages) -> Result:
     findings += _deprecated_dists(by)
     if findings:
         return findings
-    return _settle(passed(f"{len(pkg.dists(view))} distributions: each import name has one provider, nothing "
-                          "deprecated"), view)
+    ok = passed(f"{len(pkg.dists(view))} distributions: each import name has one provider, nothing deprecated")
+    return _settle(_needs_metadata(ok, view, "top_level", "whether two of them install the same module"), view)
 
 
 def _copies_finding(ds: list[Distribution]) -> Finding:

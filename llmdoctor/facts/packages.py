@@ -3,6 +3,7 @@ local version tags, error-text patterns.  Pure functions of the snapshot and dat
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -149,13 +150,21 @@ class Req:
     applies: bool | None  # None: its marker needs a fact the snapshot lacks
 
 
+@functools.lru_cache(maxsize=8192)
+def _parse(text: str) -> Requirement | None:
+    """One PEP 508 string parsed once per run (several checks walk the same requirements)."""
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
+
+
 def requirements(dist: Distribution, env: dict[str, str]) -> list[Req]:
     """The distribution's own requirements (no extras, like pip check) for the target environment."""
     out = []
     for text in dist.requires:
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
+        req = _parse(text)
+        if req is None:
             out.append(Req(dist, text, None, None))
             continue
         applies: bool | None = True

@@ -368,3 +368,11 @@ def test_shm_on_one_gpu_and_memlock_without_ib():
 def test_torch_nccl_names_with_unknown_torch_are_unknown():
     snap = dataclasses.replace(snap_with(env={"TORCH_NCCL_BLOCKING_WAIT": "1"}), torch=None)
     assert run("nccl.torch-env", snap).status is Status.UNKNOWN
+
+
+def test_debug_ok_by_its_flag_name_through_run_checks():
+    from llmdoctor.engine import run_checks
+
+    spec = load_registry().get("nccl.perf-switches")
+    report = run_checks(snap_with(env={"NCCL_DEBUG": "INFO"}), [spec], Context({"debug_ok": True}))
+    assert report.checks[0].status is Status.PASS

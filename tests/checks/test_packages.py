@@ -30,6 +30,9 @@ def D(name, version, *requires, top=(), location="/site", installer="pip"):
                         installer=installer, top_level=tuple(top))
 
 
+META = D("jinja2", "3.1.4", "MarkupSafe>=2.0", top=("jinja2",))  # a listing that carries metadata (a live probe's)
+
+
 def snap(*dists, torch="2.5.1+cu124", gpus=H100, os="Linux", py="3.11.7", extensions=None, errors=(),
          problems=(), packages=True):
     t = None
@@ -135,7 +138,7 @@ def test_deepspeed_ops_built_for_another_torch():
                                                            "prebuilt_ops": "fused_adam"}),)
     assert run("packages.torch-pins", snap(torch="2.5.1+cu124", extensions=ext)).status is Status.FAIL
     ext_jit = (ExtensionImport("deepspeed:ops", ok=True, info={"version": "2.1", "prebuilt_ops": ""}),)
-    assert run("packages.torch-pins", snap(torch="2.5.1+cu124", extensions=ext_jit)).status is Status.PASS
+    assert run("packages.torch-pins", snap(META, torch="2.5.1+cu124", extensions=ext_jit)).status is Status.PASS
 
 
 def test_torch_pins_skip_without_torch_or_packages():
@@ -203,7 +206,7 @@ def test_numpy2_with_a_numpy1_pin_fails():
 
 def test_numpy2_with_torch_built_for_numpy1():
     assert run("packages.numpy-abi", snap(D("numpy", "2.0.0"), torch="2.2.2+cu121")).status is Status.FAIL
-    assert run("packages.numpy-abi", snap(D("numpy", "2.0.0"), torch="2.5.1+cu124")).status is Status.PASS
+    assert run("packages.numpy-abi", snap(D("numpy", "2.0.0"), META, torch="2.5.1+cu124")).status is Status.PASS
 
 
 def test_numpy1_is_fine_and_no_numpy_skips():
@@ -450,9 +453,10 @@ def partial(s):
     ("packages.pip-check", [D("xformers", "0.0.28", "numpy", "torch")]),
 ])
 def test_a_partial_listing_never_passes(check_id, dists):
-    whole = snap(*dists, D("numpy", "2.1.0") if check_id == "packages.pip-check" else D("filler", "1.0"))
+    whole = snap(*dists, D("numpy", "2.1.0") if check_id == "packages.pip-check" else META,
+                 D("MarkupSafe", "2.1.5"))
     assert run(check_id, whole).status is Status.PASS
-    r = run(check_id, partial(snap(*dists)))
+    r = run(check_id, partial(snap(*dists, META)))
     assert r.status is Status.UNKNOWN, r.findings
     assert "partial" in r.findings[-1].message
 
@@ -555,3 +559,14 @@ def test_nccl_and_packages_findings_and_explanations_cite_no_internal_file():
                     continue  # worded by facts/known_error_findings.py, not by these checks
                 text = json.dumps(finding.to_dict(), ensure_ascii=False, default=str)
                 assert not INTERNAL.search(text), f"{spec.id} on {name}: {text[:300]}"
+
+
+@pytest.mark.parametrize("check_id,dists", [
+    ("packages.torch-pins", [D("xformers", "0.0.28")]),
+    ("packages.numpy-abi", [D("numpy", "2.1.0")]),
+    ("packages.duplicates", [D("numpy", "1.26.4")]),
+])
+def test_a_listing_without_metadata_never_passes(check_id, dists):
+    """A text dump lists names and versions only: what pins torch or installs which module is not read."""
+    r = run(check_id, snap(*dists, torch=None if check_id == "packages.duplicates" else "2.5.1+cu124"))
+    assert r.status is Status.UNKNOWN and "carries no" in r.findings[0].message, r.findings
