@@ -68,7 +68,10 @@ def _headline(result: CheckResult) -> str:
 
 def render_github_summary(report: Report) -> str:
     """Markdown for the job summary: verdict, one table row per check, the fixes."""
+    from ..sanitize import sanitize_report
     from .text import environment_line
+
+    report = sanitize_report(report)
 
     verdict = "❌ FAILED" if report.failed else ("‼️ ERROR" if report.errored else "✅ OK")
     counts = ", ".join(f"{n} {status}" for status, n in report.summary.items() if n)
@@ -82,4 +85,6 @@ def render_github_summary(report: Report) -> str:
         out += ["", "### What to do", ""]
         for result, finding in fixes:
             out.append(f"- **{result.id}**: {_cell(remedy_text(finding))}")
-    return "\n".join(out) + "\n"
+    from ..redact import redact_value
+
+    return redact_value("\n".join(out) + "\n")
