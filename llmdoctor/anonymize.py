@@ -13,6 +13,7 @@ from typing import Any, Callable
 _USER_PATH = re.compile(r"(?P<pre>/home/|/Users/|[A-Za-z]:(?:\\\\|\\)Users(?:\\\\|\\))(?P<user>[^/\\\s\"':;,]+)")
 _UUID = re.compile(r"\b(?P<kind>GPU|MIG)-[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\b")
 _PROMPT = re.compile(r"\b(?P<user>[A-Za-z_][\w.-]*)@(?P<host>[A-Za-z0-9][\w.-]*):(?=[~/])")
+MIN_HOST_LENGTH = 2
 _KEEP_USERS = {"user", "runner", "root", "ubuntu", "shared", "public"}
 
 
@@ -22,7 +23,9 @@ def anonymizer(snapshot_json: str, hostnames: tuple[str, ...] = ()) -> Callable[
     uuids: dict[str, str] = {}
     for m in _UUID.finditer(snapshot_json):
         uuids.setdefault(m.group(0).lower(), f"{m['kind']}-uuid-{len(uuids)}")
-    hosts = [h for h in hostnames if h and len(h) >= 3 and h.lower() not in ("localhost",)]
+    # a host name of two characters ("g1") is replaced too, as a whole token; one character is too little
+    # to tell a name from the text around it
+    hosts = [h for h in hostnames if h and len(h) >= MIN_HOST_LENGTH and h.lower() not in ("localhost",)]
 
     def apply(text: str) -> str:
         def path_user(m: re.Match[str]) -> str:

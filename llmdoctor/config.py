@@ -5,7 +5,7 @@ Searched from the working directory upward; in each folder ``llmdoctor.toml`` wi
 
     select = ["cuda", "gpu"]          # check ids or prefixes (default: all)
     ignore = ["cudnn.version"]
-    fail-on = "warn"                  # "fail" (default) or "warn"
+    fail-on = "warn"                  # "fail" (default), "warn" or "unknown"
 
     [checks."nccl.shm"]               # per-check settings: exactly those the check declares
     min_bytes = 1073741824            # reaches the check as ctx.option("nccl.shm.min_bytes")
@@ -25,6 +25,7 @@ Reading the file is input, like ``inputs.py``: checks only ever see the resultin
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -36,10 +37,11 @@ from .engine import CheckSpec, Registry, UsageError
 FILE_NAME = "llmdoctor.toml"
 DEFAULT = "default"
 COMMAND_LINE = "command line"
+FAIL_ON = ("fail", "warn", "unknown")  # exit 1 on a failure; also on a warning; also on a check that could not run
 TOP_KEYS = ("select", "ignore", "fail-on", "checks", "expect")
 
 
-def _toml():
+def _toml() -> Any:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
@@ -227,7 +229,7 @@ def _read(path: Path, is_pyproject: bool) -> dict[str, Any]:
         if not isinstance(table, dict):
             raise UsageError(f"{path}: tool.llmdoctor must be a table")
         return table
-    return data
+    return dict(data)
 
 
 def _near(word: str, options: Iterable[str]) -> str:
@@ -237,7 +239,8 @@ def _near(word: str, options: Iterable[str]) -> str:
 
 def _patterns(where: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
-        value = [value]
+        raise UsageError(f"{where}: expected a list of check ids or prefixes, got the string {value!r}; "
+                         f"write [{', '.join(repr(p.strip()) for p in value.split(',') if p.strip())}]")
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UsageError(f"{where}: expected a list of check ids or prefixes")
     return tuple(p.strip() for item in value for p in item.split(",") if p.strip())
@@ -283,52 +286,72 @@ def load_config(path: str | os.PathLike[str] | None = None, registry: Registry |
     file, is_pyproject = found
     data = _read(file, is_pyproject)
     config.path = file
-    src = str(file)
     prefix = f"{file}: " + ("tool.llmdoctor." if is_pyproject else "")
+    reader = _Reader(config, prefix, str(file), registry, specs)
     for key, value in data.items():
-        where = f"{prefix}{key}"
+        reader.read(key, value)
+    return config
+
+
+@dataclass
+class _Reader:
+    """Reads one configuration file's top-level keys into ``config``, validating each (UsageError: where and why)."""
+
+    config: Config
+    prefix: str
+    src: str
+    registry: Registry | None
+    specs: Mapping[str, CheckSpec]
+
+    def read(self, key: str, value: Any) -> None:
+        where = f"{self.prefix}{key}"
         if key not in TOP_KEYS:
             raise UsageError(f"{where}: unknown key{_near(key, TOP_KEYS)}; known: {', '.join(TOP_KEYS)}")
         if key in ("select", "ignore"):
             patterns = _patterns(where, value)
-            if registry is not None:
-                _known_patterns(where, patterns, registry)
-            setattr(config, key, Value(patterns, src))
+            if self.registry is not None:
+                _known_patterns(where, patterns, self.registry)
+            setattr(self.config, key, Value(patterns, self.src))
         elif key == "fail-on":
-            if value not in ("fail", "warn"):
-                raise UsageError(f"{where}: expected \"fail\" or \"warn\", got {value!r}")
-            config.fail_on = Value(value, src)
+            if not isinstance(value, str) or value.lower() not in FAIL_ON:
+                raise UsageError(f"{where}: expected one of {', '.join(json.dumps(v) for v in FAIL_ON)}, got {value!r}")
+            self.config.fail_on = Value(value.lower(), self.src)
         elif key == "checks":
             if not isinstance(value, dict):
                 raise UsageError(f'{where}: expected tables like [checks."nccl.shm"]')
             for check_id, table in value.items():
-                cwhere = f'{prefix}checks."{check_id}"'
-                if registry is not None and check_id not in specs:
-                    raise UsageError(f"{cwhere}: unknown check id{_near(check_id, specs)}; see 'llmdoctor checks'")
-                if not isinstance(table, dict):
-                    raise UsageError(f"{cwhere}: expected a table of settings")
-                declared_all = specs[check_id].settings if registry is not None else {}
-                for name, setting in table.items():
-                    swhere = f"{cwhere}.{name}"
-                    if registry is None:
-                        config.settings[f"{check_id}.{name}"] = Value(setting, src)
-                        continue
-                    if name not in declared_all:
-                        known = ", ".join(sorted(declared_all)) or "none"
-                        raise UsageError(f"{swhere}: unknown setting{_near(name, declared_all)}; {check_id} has: {known}")
-                    config.settings[f"{check_id}.{name}"] = Value(_setting_value(swhere, declared_all[name], setting), src)
+                self.check_table(check_id, table)
         elif key == "expect":
-            if not isinstance(value, dict):
-                raise UsageError(f"{where}: expected a table")
-            for ekey, evalue in value.items():
-                ewhere = f"{prefix}expect.{ekey}"
-                if ekey not in EXPECTATIONS:
-                    raise UsageError(f"{ewhere}: unknown expectation{_near(ekey, EXPECTATIONS)}; known: {', '.join(EXPECTATIONS)}")
-                try:
-                    config.expect[ekey] = Value(EXPECTATIONS[ekey][0](ekey, evalue), src)
-                except ValueError as exc:
-                    raise UsageError(f"{ewhere}: {exc}") from None
-    return config
+            self.expectations(where, value)
+
+    def check_table(self, check_id: str, table: Any) -> None:
+        cwhere = f'{self.prefix}checks."{check_id}"'
+        if self.registry is not None and check_id not in self.specs:
+            raise UsageError(f"{cwhere}: unknown check id{_near(check_id, self.specs)}; see 'llmdoctor checks'")
+        if not isinstance(table, dict):
+            raise UsageError(f"{cwhere}: expected a table of settings")
+        declared_all = self.specs[check_id].settings if self.registry is not None else {}
+        for name, setting in table.items():
+            swhere = f"{cwhere}.{name}"
+            if self.registry is None:
+                self.config.settings[f"{check_id}.{name}"] = Value(setting, self.src)
+                continue
+            if name not in declared_all:
+                known = ", ".join(sorted(declared_all)) or "none"
+                raise UsageError(f"{swhere}: unknown setting{_near(name, declared_all)}; {check_id} has: {known}")
+            self.config.settings[f"{check_id}.{name}"] = Value(_setting_value(swhere, declared_all[name], setting), self.src)
+
+    def expectations(self, where: str, value: Any) -> None:
+        if not isinstance(value, dict):
+            raise UsageError(f"{where}: expected a table")
+        for ekey, evalue in value.items():
+            ewhere = f"{self.prefix}expect.{ekey}"
+            if ekey not in EXPECTATIONS:
+                raise UsageError(f"{ewhere}: unknown expectation{_near(ekey, EXPECTATIONS)}; known: {', '.join(EXPECTATIONS)}")
+            try:
+                self.config.expect[ekey] = Value(EXPECTATIONS[ekey][0](ekey, evalue), self.src)
+            except ValueError as exc:
+                raise UsageError(f"{ewhere}: {exc}") from None
 
 
 def prune_unconfigured_expectations(specs: list[CheckSpec], config: Config, selected: Iterable[str]) -> list[CheckSpec]:

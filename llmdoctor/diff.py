@@ -11,6 +11,8 @@ from typing import Any, Callable, Sequence
 
 from . import data
 from .snapshot import Snapshot
+from .facts.derived import cudnn_text
+from .units import format_bytes, truncate
 
 SCHEMA = "llmdoctor.diff/1"
 
@@ -93,9 +95,10 @@ FACTS: list[tuple[str, str, int, str, Callable[[Snapshot], Any]]] = [
      lambda s: None if s.torch is None or s.torch.cuda_available is None else str(s.torch.cuda_available)),
     ("torch.arch_list", "torch arch list", 75, "GPU architectures torch has kernels for", _t("arch_list")),
     ("torch.nccl", "NCCL (torch)", 70, "collectives: NCCL bugs and GPU support differ by version", _t("nccl")),
-    ("torch.cudnn", "cuDNN (torch)", 60, "cuDNN torch loads", _t("cudnn")),
+    ("torch.cudnn", "cuDNN (torch)", 60, "cuDNN torch loads",
+     lambda s: cudnn_text(s.torch.cudnn) if s.torch and s.torch.installed else _t("cudnn")(s)),
     ("host.shm_total", "/dev/shm size", 50, "NCCL and DataLoader workers need shared memory",
-     lambda s: f"{s.host.shm_total / 2**20:.0f} MiB" if s.host and s.host.shm_total else None),
+     lambda s: format_bytes(s.host.shm_total) if s.host and s.host.shm_total else None),
     ("toolkit.nvcc_version", "nvcc (CUDA toolkit)", 40, "what extensions are compiled with",
      lambda s: s.toolkit.nvcc_version if s.toolkit else None),
     ("python.version", "Python", 35, "wheels are built per Python version",
@@ -120,6 +123,12 @@ def diff_snapshots(snaps: Sequence[Snapshot]) -> list[Difference]:
         d = _difference(key, label, weight, why, values)
         if d:
             out.append(d)
+    out += _package_differences(snaps) + _env_differences(snaps)
+    return sorted(out, key=lambda d: (-d.score, d.key))
+
+
+def _package_differences(snaps: Sequence[Snapshot]) -> list[Difference]:
+    out = []
     names = sorted({d.name.lower() for s in snaps if s.packages for d in s.packages.distributions})
     for name in names:
         weight = KEY_PACKAGES.get(name)
@@ -129,8 +138,12 @@ def diff_snapshots(snaps: Sequence[Snapshot]) -> list[Difference]:
         d = _difference(f"packages.{name}", name, weight, f"{name} version", values)
         if d:
             out.append(d)
-    env_names = sorted({k for s in snaps if s.env for k in s.env})
-    for name in env_names:
+    return out
+
+
+def _env_differences(snaps: Sequence[Snapshot]) -> list[Difference]:
+    out = []
+    for name in sorted({k for s in snaps if s.env for k in s.env}):
         weight = next((w for prefix, w in ENV_PREFIXES if name.startswith(prefix)), None)
         if weight is None:
             continue
@@ -138,7 +151,7 @@ def diff_snapshots(snaps: Sequence[Snapshot]) -> list[Difference]:
         d = _difference(f"env.{name}", name, weight, f"environment variable {name}", values)
         if d:
             out.append(d)
-    return sorted(out, key=lambda d: (-d.score, d.key))
+    return out
 
 
 def _str(value: Any) -> str | None:
@@ -162,19 +175,40 @@ def to_dict(names: Sequence[str], snaps: Sequence[Snapshot], diffs: Sequence[Dif
             "differences": [d.to_dict() for d in diffs]}
 
 
-def render_text(names: Sequence[str], diffs: Sequence[Difference]) -> str:
+def render_text(names: Sequence[str], diffs: Sequence[Difference], width: int | None = None) -> str:
+    """The differences as a table that fits ``width`` columns (cells cut at a word, with an ellipsis).
+
+    Without ``width``: the terminal's (``COLUMNS``), 100 when there is none.
+    """
+    import shutil
+    import textwrap
+
+    width = width or shutil.get_terminal_size((100, 24)).columns
+
     letters = [chr(ord("A") + i) for i in range(len(names))]
-    lines = ["llmdoctor diff: " + ", ".join(f"{l} = {n}" for l, n in zip(letters, names))]
+    head = "llmdoctor diff: " + ", ".join(f"{l} = {n}" for l, n in zip(letters, names))
+    lines = textwrap.wrap(head, width=max(width, 40), subsequent_indent="  ", break_long_words=False,
+                          break_on_hyphens=False) or [head]
     if not diffs:
-        lines.append("No differences in the facts that matter (driver, CUDA, torch, GPUs, key packages, NCCL/allocator variables).")
+        lines += textwrap.wrap("No differences in the facts that matter (driver, CUDA, torch, GPUs, key packages, "
+                               "NCCL/allocator variables).", width=max(width, 40), break_long_words=False)
         return "\n".join(lines) + "\n"
     rows = [["#", "what", *letters]] + [[str(i + 1), d.label, *[v if v is not None else "?" for v in d.values]]
                                         for i, d in enumerate(diffs)]
-    widths = [min(max(len(r[c]) for r in rows), 48) for c in range(len(rows[0]))]
+    limits = _column_limits(rows, max(width, 40))
+    widths = [min(max(len(r[c]) for r in rows), limits[c]) for c in range(len(rows[0]))]
     lines.append("")
     for r in rows:
-        lines.append("  ".join((cell if len(cell) <= 48 else cell[:45] + "...").ljust(w)
-                               for cell, w in zip(r, widths)).rstrip())
+        lines.append("  ".join(truncate(cell, w).ljust(w) for cell, w in zip(r, widths)).rstrip())
     lines.append("")
     lines.append(f"{len(diffs)} difference(s), most likely cause first; '?' = not in that input.")
     return "\n".join(lines) + "\n"
+
+
+def _column_limits(rows: list[list[str]], width: int) -> list[int]:
+    """The widest each column may be: '#' and 'what' as they need (at most 28), the values share the rest."""
+    number = max(len(r[0]) for r in rows)
+    what = min(max(len(r[1]) for r in rows), 28)
+    values = len(rows[0]) - 2
+    room = width - number - what - 2 * (values + 1)
+    return [number, what] + [max(12, min(48, room // max(values, 1)))] * values

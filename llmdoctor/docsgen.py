@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine import CheckSpec, load_registry
-from .results import REPORT_SCHEMA, Status
+from .results import FAIL_ON, REPORT_SCHEMA, Status
 from .snapshot import SCHEMA as SNAPSHOT_SCHEMA, Snapshot
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -135,7 +135,7 @@ def report_schema() -> dict[str, Any]:
             "summary": {"type": "object", "additionalProperties": False, "required": statuses,
                         "properties": {s: {"type": "integer", "minimum": 0} for s in statuses}},
             "ok": {"type": "boolean"},
-            "fail_on": {"enum": ["fail", "warn"]},
+            "fail_on": {"enum": list(FAIL_ON)},
             "checks": {"type": "array", "items": {"$ref": "#/$defs/CheckResult"}},
             "snapshot": {"$ref": "#/$defs/Snapshot"},
         },

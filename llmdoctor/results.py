@@ -6,7 +6,14 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from .units import truncate
+
 REPORT_SCHEMA = "llmdoctor.report/2"
+# What ``--fail-on`` / ``fail-on =`` accept: fail (default), warn (fail or warn), unknown (fail, or a check
+# that could not run: unknown or error; the preflight setting: a node whose facts can't be read fails).
+FAIL_ON = ("fail", "warn", "unknown")
+# The longest evidence text a report carries (JSON included); longer ones are cut at a word boundary.
+EVIDENCE_LIMIT = 500
 # Report schemas this version still reads (``check --from report.json`` takes the snapshot inside).
 READABLE_REPORT_SCHEMAS = ("llmdoctor.report/1", REPORT_SCHEMA)
 
@@ -105,10 +112,19 @@ class Finding:
         return {
             "status": self.status.value,
             "message": self.message,
-            "evidence": dict(self.evidence),
+            "evidence": {k: _cut(v) for k, v in self.evidence.items()},
             "remedy": self.remedy.to_dict() if self.remedy else None,
             "subject": self.subject,
         }
+
+
+def _cut(value: Any) -> Any:
+    """An evidence value as reports carry it: long texts cut at a word boundary (see EVIDENCE_LIMIT)."""
+    if isinstance(value, str):
+        return truncate(value, EVIDENCE_LIMIT)
+    if isinstance(value, (list, tuple)):
+        return [_cut(v) for v in value]
+    return value
 
 
 def passed(message: str, evidence: Mapping[str, Any] | None = None, subject: str | None = None) -> Finding:
@@ -171,27 +187,52 @@ class CheckResult:
 class Report:
     checks: tuple[CheckResult, ...]
     snapshot: Any  # llmdoctor.snapshot.Snapshot
-    fail_on: str = "fail"  # "fail" | "warn"
+    fail_on: str = "fail"  # one of FAIL_ON
 
     @property
     def summary(self) -> dict[str, int]:
+        """How many checks ended with each status (not applicable and unknown counted apart)."""
         counts = {s.value: 0 for s in Status}
         for c in self.checks:
             counts[c.status.value] += 1
         return counts
 
     @property
-    def failed(self) -> bool:
-        """Whether the report should make the command exit 1."""
+    def failing_statuses(self) -> frozenset[Status]:
+        """The statuses that make the command exit 1 under ``fail_on``."""
         bad = {Status.FAIL}
         if self.fail_on == "warn":
             bad.add(Status.WARN)
-        return any(c.status in bad for c in self.checks)
+        if self.fail_on == "unknown":  # an applicable check that could not run is a failure
+            bad.update((Status.UNKNOWN, Status.ERROR))
+        return frozenset(bad)
+
+    @property
+    def failures(self) -> tuple[CheckResult, ...]:
+        """The checks that make the report fail, worst first (then in report order)."""
+        bad = self.failing_statuses
+        hits = [c for c in self.checks if c.status in bad]
+        return tuple(sorted(hits, key=lambda c: -_FAIL_RANK[c.status]))
+
+    @property
+    def failed(self) -> bool:
+        """Whether the report should make the command exit 1."""
+        return bool(self.failures)
 
     @property
     def errored(self) -> bool:
         """A check raised: llmdoctor could not verify something (exit 3 unless a check failed)."""
         return any(c.status is Status.ERROR for c in self.checks)
+
+    @property
+    def unverified(self) -> tuple[CheckResult, ...]:
+        """Applicable checks that could not decide (unknown) or could not run (error)."""
+        return tuple(c for c in self.checks if c.status in (Status.UNKNOWN, Status.ERROR))
+
+    @property
+    def incomplete(self) -> bool:
+        """Some applicable check could not decide: an OK is then an OK on what could be read."""
+        return bool(self.unverified)
 
     @property
     def exit_code(self) -> int:
@@ -210,3 +251,8 @@ class Report:
             "checks": [c.to_dict() for c in self.checks],
             "snapshot": self.snapshot.to_dict(),
         }
+
+
+# Which failing check a summary names first: a failure, then a check that raised, then a warning, then unknown.
+_FAIL_RANK = {Status.FAIL: 4, Status.ERROR: 3, Status.WARN: 2, Status.UNKNOWN: 1, Status.PASS: 0,
+              Status.NOT_APPLICABLE: 0}

@@ -17,3 +17,36 @@ def format_bytes(n: float | None, unknown: str = "?") -> str:
             return f"{sign}{value:.3g} {unit}" if value < 100 else f"{sign}{value:.0f} {unit}"
         value /= 1024
     return f"{sign}{value:.0f} TiB"
+
+
+# --- appended (issue 12): durations and cut texts --------------------------------------------------------
+
+ELLIPSIS = "…"
+
+
+def _number(value: float, digits: int) -> str:
+    text = f"{value:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def fmt_seconds(seconds: float) -> str:
+    """A duration as written in messages: "0.5 s", "20 s", "1.25 s" (never "0s" for half a second)."""
+    if seconds >= 10:
+        return f"{seconds:.0f} s"
+    return f"{_number(seconds, 2)} s"
+
+
+def truncate(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, ending with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    if limit <= len(ellipsis):
+        return ellipsis[:limit]
+    keep = limit - len(ellipsis)
+    cut = text[:keep]
+    if not text[keep].isspace():  # the cut falls inside a word: go back to the word's start
+        space = max(cut.rfind(" "), cut.rfind("\n"))
+        if space > 0:
+            cut = cut[:space]
+    return cut.rstrip(" ,;:\n") + ellipsis
+

@@ -165,9 +165,9 @@ def test_no_color_and_forced_color(monkeypatch):
     assert "\x1b[" not in proc.stdout  # NO_COLOR=1 from run_cli
 
 
-def test_verbose_shows_passing_evidence():
+def test_verbose_shows_every_check_with_what_it_found():
     proc = run_cli("check", "--from", str(SCENARIOS / "h100x8_healthy.json"), "-v")
-    assert "evidence:" in proc.stdout and "535.104.05" in proc.stdout
+    assert "cuda.driver" in proc.stdout and "535.104.05" in proc.stdout  # -vv adds the full evidence
 
 
 def test_python_option_inspects_another_interpreter(tmp_path):

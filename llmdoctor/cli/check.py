@@ -24,7 +24,7 @@ def check(
                                              autocompletion=common.complete_check_ids),
     ignore: Optional[list[str]] = typer.Option(None, "--ignore", "-i", help="Skip these check ids or prefixes.",
                                             autocompletion=common.complete_check_ids),
-    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Exit 1 on 'fail' (default) or also on 'warn'."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Exit 1 on 'fail' (default), also on 'warn', or also on 'unknown' (a check that could not run)."),
     json_: bool = typer.Option(False, "--json", help="Print the JSON report (same as --format json)."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="rich | plain | json | markdown | junit | github | prometheus (default: rich on a terminal, plain otherwise).",
                                        autocompletion=lambda incomplete: [f for f in RENDERERS if f.startswith(incomplete)]),
@@ -42,8 +42,12 @@ def check(
     anonymize: bool = typer.Option(False, "--anonymize", help="Replace host names, user names in paths and GPU UUIDs in the output."),
 ) -> None:
     """Examine this machine (or a snapshot) and report a verdict per check."""
-    if fail_on is not None and fail_on not in ("fail", "warn"):
-        raise UsageError(f"--fail-on {fail_on!r}: use 'fail' or 'warn'")
+    if fail_on is not None:
+        from ..results import FAIL_ON
+
+        if fail_on.lower() not in FAIL_ON:
+            raise UsageError(f"--fail-on {fail_on!r}: use {', '.join(repr(v) for v in FAIL_ON)}")
+        fail_on = fail_on.lower()
     if json_:
         if fmt not in (None, "json"):
             raise UsageError("--json and --format disagree")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..snapshot import Meta, ProbeResult, Snapshot, freeze_mapping
+from ..units import fmt_seconds
 
 PROBE_NAMES = ("host", "python", "nvml", "torch", "toolkit", "packages", "env")
 
@@ -100,7 +101,7 @@ def collect(python: str | None = None, timeout: float = 20.0,
     records = []
     for job in jobs:
         if not job.done:
-            records.append(ProbeResult(job.name, False, f"{job.name} probe timed out after {job.timeout:.0f}s", None))
+            records.append(ProbeResult(job.name, False, f"{job.name} probe timed out after {fmt_seconds(job.timeout)}", None))
         elif job.error is not None:
             records.append(ProbeResult(job.name, False, job.error, round(job.seconds or 0, 3)))
         else:

@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from ..units import fmt_seconds
+
 WORKER = Path(__file__).with_name("target_worker.py")
 MARKER = "@@LLMDOCTOR@@"
 # Run the worker by path without putting its folder (or the cwd) on sys.path, so that nothing of
@@ -138,7 +140,7 @@ def run_worker(python: str, what: str, timeout: float, args: tuple[str, ...] = (
     except subprocess.TimeoutExpired:
         kill_group(proc)
         proc.communicate()
-        raise WorkerFailed(f"timed out after {timeout:.0f}s") from None
+        raise WorkerFailed(f"timed out after {fmt_seconds(timeout)}") from None
     except OSError as exc:
         raise WorkerFailed(f"could not run {python}: {exc.strerror or exc}") from None
     kill_group(proc)

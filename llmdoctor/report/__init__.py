@@ -13,10 +13,24 @@ from ..results import Report
 
 @dataclass(frozen=True)
 class RenderOptions:
+    """How a human report is laid out.
+
+    verbosity: 0 the short default view (areas, what is not fine expanded, unknown/not applicable summarised),
+    1 (``-v``) every check with what it found, 2 (``-vv``) every finding with its full evidence.
+    verbose: the older switch, the same as verbosity 1.
+    width: the terminal's columns; text wraps with hanging indents, never inside a word.
+    """
+
     verbose: bool = False
     color: bool = False
     width: int = 100
     unicode: bool = True
+    verbosity: int = 0
+
+    @property
+    def level(self) -> int:
+        """The verbosity in force (``verbose=True`` counts as 1)."""
+        return max(self.verbosity, 1 if self.verbose else 0)
 
 
 def _rich(report: Report, options: RenderOptions) -> str:

@@ -10,11 +10,11 @@ Sources: GitHub docs, "Workflow commands for GitHub Actions" (setting an error/w
 and "Adding a job summary" (``GITHUB_STEP_SUMMARY``).
 """
 
-from __future__ import annotations
-
-from ..results import CheckResult, Finding, Report, Status
+# (no ``from __future__ import annotations``: this module's public function is named ``annotations``; the
+# annotations used here all evaluate on Python >= 3.10)
+from ..results import Finding, Report, Status
 from . import RenderOptions
-from .vocabulary import ICONS, remedy_text
+from .vocabulary import ICONS, finding_line, headline, md_escape, remedy_text, verdict_line
 
 _COMMAND = {Status.FAIL: "error", Status.ERROR: "error", Status.WARN: "warning"}
 
@@ -28,7 +28,7 @@ def escape_property(text: str) -> str:
 
 
 def _body(finding: Finding) -> str:
-    text = (f"{finding.subject}: " if finding.subject and not finding.message.startswith(finding.subject) else "") + finding.message
+    text = finding_line(finding)
     if finding.remedy:
         text += f"\nFix: {remedy_text(finding)}"
     return text
@@ -53,19 +53,6 @@ def render_github(report: Report, options: RenderOptions) -> str:
     return plain + "".join(line + "\n" for line in annotations(report))
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _headline(result: CheckResult) -> str:
-    worst = [f for f in result.findings if f.status is result.status]
-    if not worst or result.status is Status.PASS:
-        return result.title
-    first = worst[0]
-    text = (f"{first.subject}: " if first.subject and not first.message.startswith(first.subject) else "") + first.message
-    return text + (f" (+{len(worst) - 1} more)" if len(worst) > 1 else "")
-
-
 def render_github_summary(report: Report) -> str:
     """Markdown for the job summary: verdict, one table row per check, the fixes."""
     from ..sanitize import sanitize_report
@@ -74,17 +61,16 @@ def render_github_summary(report: Report) -> str:
     report = sanitize_report(report)
 
     verdict = "❌ FAILED" if report.failed else ("‼️ ERROR" if report.errored else "✅ OK")
-    counts = ", ".join(f"{n} {status}" for status, n in report.summary.items() if n)
-    out = [f"## llmdoctor: {verdict}", "", f"`{environment_line(report.snapshot)}`", "", counts, "",
-           "| | check | result |", "|---|---|---|"]
+    out = [f"## llmdoctor: {verdict}", "", md_escape(environment_line(report.snapshot)), "",
+           md_escape(verdict_line(report)), "", "| | check | result |", "|---|---|---|"]
     for result in report.checks:
-        out.append(f"| {ICONS[result.status]} | `{result.id}` | {_cell(_headline(result))} |")
+        out.append(f"| {ICONS[result.status]} | `{result.id}` | {md_escape(headline(result))} |")
     fixes = [(r, f) for r in report.checks for f in r.findings
              if f.remedy and f.status in (Status.FAIL, Status.WARN, Status.ERROR)]
     if fixes:
         out += ["", "### What to do", ""]
         for result, finding in fixes:
-            out.append(f"- **{result.id}**: {_cell(remedy_text(finding))}")
+            out.append(f"- **{result.id}**: {md_escape(remedy_text(finding))}")
     from ..redact import redact_value
 
     return redact_value("\n".join(out) + "\n")

@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from ..results import CheckResult, Finding, Report, Status
+from ..results import EVIDENCE_LIMIT, CheckResult, Finding, Report, Status
+from ..units import truncate
 from . import RenderOptions
-from .vocabulary import QUIET, remedy_text
+from .vocabulary import QUIET, finding_line, headline, remedy_text
 
 # XML 1.0 cannot carry most control characters (verbatim error texts may hold ANSI escapes).
 _BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -29,21 +30,16 @@ def _seconds(value: float) -> str:
 
 
 def finding_text(finding: Finding) -> str:
-    lines = [f"[{finding.status.value}] " + (f"{finding.subject}: " if finding.subject and not finding.message.startswith(finding.subject) else "") + finding.message]
+    lines = [f"[{finding.status.value}] " + finding_line(finding)]
     for key, value in finding.evidence.items():
-        lines.append(f"  {key}: {value}")
+        lines.append(f"  {key}: {truncate(str(value), EVIDENCE_LIMIT)}")
     if finding.remedy:
         lines.append(f"  fix: {remedy_text(finding)}")
     return "\n".join(lines)
 
 
-def _first(result: CheckResult) -> str:
-    worst = [f for f in result.findings if f.status is result.status]
-    return worst[0].message if worst else result.title
-
-
 def _failing(report: Report, result: CheckResult) -> bool:
-    return result.status is Status.FAIL or (report.fail_on == "warn" and result.status is Status.WARN)
+    return result.status in report.failing_statuses and result.status is not Status.ERROR
 
 
 def render_junit(report: Report, options: RenderOptions | None = None) -> str:
@@ -70,7 +66,7 @@ def render_junit(report: Report, options: RenderOptions | None = None) -> str:
             case = ET.SubElement(suite, "testcase", name=result.id, classname=f"llmdoctor.{area}",
                                  time=_seconds(result.seconds))
             details = _clean("\n".join(finding_text(f) for f in result.findings))
-            message = _clean(_first(result))
+            message = _clean(headline(result))
             if result.status is Status.ERROR:
                 counts["errors"] += 1
                 el = ET.SubElement(case, "error", type="error", message=message)

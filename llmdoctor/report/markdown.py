@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from ..results import CheckResult, Finding, Report, Status
 from ..redact import redact_value
+from ..results import EVIDENCE_LIMIT
+from ..units import truncate
 from . import RenderOptions
-from .text import _fmt_value, _headline, environment_line
-from .vocabulary import ICONS, QUIET, WORDS, remedy_text
+from .text import _fmt_value, environment_line
+from .vocabulary import ICONS, QUIET, commands_of, finding_line, headline, md_escape, verdict_line
 
-
-
-def _cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+_cell = md_escape
 
 
 def _code(text: str) -> str:
@@ -30,16 +29,14 @@ def render_markdown(report: Report, options: RenderOptions) -> str:
     out.append("")
     out.append(_cell(environment_line(report.snapshot)))
     out.append("")
-    counts = report.summary
-    out.append(", ".join(f"{counts[s.value]} {WORDS[s]}" for s in
-                         (Status.FAIL, Status.ERROR, Status.WARN, Status.PASS, Status.UNKNOWN, Status.NOT_APPLICABLE) if counts[s.value]))
+    out.append(_cell(verdict_line(report)))
     out.append("")
-    shown = [r for r in report.checks if options.verbose or r.status in (Status.FAIL, Status.ERROR, Status.WARN)]
+    shown = [r for r in report.checks if options.level >= 1 or r.status in (Status.FAIL, Status.ERROR, Status.WARN)]
     if shown:
         out.append("| | check | finding |")
         out.append("|---|---|---|")
         for r in shown:
-            out.append(f"| {ICONS[r.status]} | `{r.id}` | {_cell(_headline(r))} |")
+            out.append(f"| {ICONS[r.status]} | `{r.id}` | {_cell(headline(r))} |")
         out.append("")
         out.append("<details><summary>Details and fixes</summary>")
         out.append("")
@@ -52,7 +49,7 @@ def render_markdown(report: Report, options: RenderOptions) -> str:
         out.append(f"<details><summary>{len(others)} other checks</summary>")
         out.append("")
         for r in others:
-            out.append(f"- {ICONS[r.status]} `{r.id}`: {_cell(r.title if r.status is Status.PASS else _headline(r))}")
+            out.append(f"- {ICONS[r.status]} `{r.id}`: {_cell(headline(r))}")
         out.append("")
         out.append("</details>")
         out.append("")
@@ -62,9 +59,9 @@ def render_markdown(report: Report, options: RenderOptions) -> str:
 def _details(result: CheckResult, options: RenderOptions) -> list[str]:
     lines = [f"**`{result.id}`** — {_cell(result.title)}", ""]
     for f in result.findings:
-        if f.status is Status.PASS and not options.verbose:
+        if f.status is Status.PASS and not options.level >= 1:
             continue
-        if f.status in QUIET and result.status not in QUIET and not options.verbose:
+        if f.status in QUIET and result.status not in QUIET and not options.level >= 1:
             continue
         lines.extend(_finding(f))
     lines.append("")
@@ -72,12 +69,13 @@ def _details(result: CheckResult, options: RenderOptions) -> list[str]:
 
 
 def _finding(f: Finding) -> list[str]:
-    subject = f"{f.subject}: " if f.subject and not f.message.startswith(f.subject) else ""
-    lines = [f"- {ICONS[f.status]} {_cell(subject + f.message)}"]
+    lines = [f"- {ICONS[f.status]} {_cell(finding_line(f))}"]
     if f.remedy:
-        lines.append(f"  - fix: {_cell(remedy_text(f))}")
+        lines.append(f"  - fix: {_cell(f.remedy.text)}" if f.remedy.text else "  - fix:")
+        commands = commands_of(f)
+        if commands:  # lines to copy, as they are
+            lines += ["", "    ```sh", *(f"    {c}" for c in commands), "    ```", ""]
     if f.evidence:
-        lines.append("  - evidence: " + "; ".join(f"{_cell(k)}={_code(_fmt_value(v))}" for k, v in f.evidence.items()))
+        lines.append("  - evidence: " + "; ".join(f"{_cell(k)}={_code(truncate(_fmt_value(v), EVIDENCE_LIMIT))}"
+                                                  for k, v in f.evidence.items()))
     return lines
-
-

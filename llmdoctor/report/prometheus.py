@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from typing import Any, Callable
 
 from ..results import Report, Status
 from . import RenderOptions
@@ -51,7 +52,7 @@ class _Out:
         self.lines: list[str] = []
         self._declared: set[str] = set()
 
-    def metric(self, name: str, help_: str, samples: list[tuple[dict, float | int]]) -> None:
+    def metric(self, name: str, help_: str, samples: list[tuple[dict[str, object], float | int]]) -> None:
         if not samples:
             return
         if name not in self._declared:
@@ -98,7 +99,7 @@ def render_prometheus(report: Report, options: RenderOptions | None = None) -> s
                 value = STATUS_VALUE[finding.status]
                 health[index] = max(health.get(index, -1), value)
 
-    def per_gpu(attr: str, convert=lambda v: v) -> list[tuple[dict, float | int]]:
+    def per_gpu(attr: str, convert: Callable[[Any], Any] = lambda v: v) -> list[tuple[dict[str, object], float | int]]:
         rows = []
         for gpu in gpus:
             value = getattr(gpu, attr)

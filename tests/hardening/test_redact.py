@@ -6,7 +6,7 @@ import pytest
 
 from llmdoctor.redact import REDACTED, redact_env, redact_value
 
-from secret_corpus import CORPUS, ENV_VALUES
+from hardening.secret_corpus import CORPUS, ENV_VALUES
 
 
 def test_corpus_has_at_least_60_forms() -> None:
