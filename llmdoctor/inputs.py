@@ -53,14 +53,19 @@ def _read_bounded(fh) -> tuple[bytes, bool]:
 
 def read_input(spec: str) -> tuple[str, str]:
     """(text, display name) of a file path or ``-`` (stdin).  Bad input raises UsageError."""
+    from .boundedio import read_stdin, require_regular
+
     if spec == "-":
-        data, _cut = _read_bounded(sys.stdin.buffer)
+        import io
+
+        data, _cut = _read_bounded(io.BytesIO(read_stdin()))
         name = "<stdin>"
     else:
         path = Path(spec)
         name = str(path)
         if path.is_dir():
             raise UsageError(f"{name} is a directory, not a snapshot or dump file")
+        require_regular(path, "snapshots and dumps")
         try:
             with path.open("rb") as fh:
                 data, _cut = _read_bounded(fh)
