@@ -98,7 +98,9 @@ def predict(cfg: dict) -> float:
 
     spec = spec_from_config(cfg)
     total = activation_bytes(spec, Options(mode="full", grad_ckpt=False), SEQ, BATCH)
-    return total - SEQ * BATCH * spec.vocab * (4 + 2)  # the logits' gradients exist only during backward, not saved
+    # of the loss's bytes per logit element only cross_entropy's fp32 log-softmax (4) is saved for backward; the
+    # bf16 logits, the fp32 upcast and the gradients are live (peak) but not saved tensors
+    return total - SEQ * BATCH * spec.vocab * (Options().logit_bytes - 4)
 
 
 def main() -> int:

@@ -2,76 +2,219 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Mapping
+
 from .. import data
-from ..engine import Context, check
-from ..memory import allocconf
-from ..memory.plan import FORMULAS, GiB, GpuBudget, Options, plan, remedies
-from ..results import fail, passed, skip, warn
-from ..snapshot import Snapshot
+from ..engine import Context, Setting, check
 from ..facts import derived as F
+from ..memory import allocconf
+from ..memory.architectures import ModelSpec
+from ..memory.plan import FORMULAS, GiB, GpuBudget, Options, normalize_dtype, plan, remedies
+from ..results import Finding, fail, not_applicable, passed, unknown, warn
+from ..snapshot import Gpu, Host, Torch
 
 
 def _gib(n: float) -> str:
     return f"{n / GiB:.1f} GiB"
 
 
-@check("memory.fit", "The model fits in the GPUs' free memory", needs=("gpus",))
-def check_memory_fit(snap: Snapshot, ctx: Context):
+FIT_SETTINGS = {
+    "model": Setting(str, None, "model directory, config.json or cached repo id to plan for", flag="--model"),
+    "seq_len": Setting(int, 4096, "with --model: tokens per sequence", flag="--seq-len"),
+    "batch": Setting(int, 1, "with --model: sequences at once", flag="--batch"),
+    "mode": Setting(str, "inference", "with --model: inference, lora, qlora or full", flag="--mode",
+                    choices=("inference", "lora", "qlora", "full")),
+    "dtype": Setting(str, "bf16", "weights dtype (bf16, fp16, fp32, fp8, int8)", flag="--dtype"),
+}
+
+
+def _fit_spec(model: Any) -> ModelSpec | None:
+    """The model to plan for: a ModelSpec the command line resolved, or the path/repo id it names."""
+    if model is None or isinstance(model, ModelSpec):
+        return model
+    from ..model_config import load_model_spec
+
+    return load_model_spec(str(model))  # reads the user's config.json (and safetensors headers): their input
+
+
+def _fit_options(ctx: Context) -> Options:
+    given = ctx.option("memory.fit.options")  # planner Options the command line built (legacy key)
+    if isinstance(given, Options):
+        return given
+    dtype = normalize_dtype(str(ctx.setting("dtype") or "bf16"))
+    dtype = dtype if dtype in ("bf16", "fp16", "fp32", "fp8", "int8") else "bf16"
+    return Options(dtype=dtype, quant="bnb" if dtype == "int8" else None, seq_len=int(ctx.setting("seq_len")),
+                   batch=int(ctx.setting("batch")), mode=str(ctx.setting("mode")).lower()).validate()
+
+
+def _budgets(gpus: tuple[Gpu, ...]) -> list[GpuBudget] | str:
+    """Budgets of the GPUs (MIG slices count as what they are), or the reason one is unknown."""
+    out: list[GpuBudget] = []
+    for g in gpus:
+        slices = [m for m in (g.mig_devices or ()) if m.memory_total]
+        if g.mig_mode and slices:
+            out += [GpuBudget(f"{F.gpu_label(g)} MIG {m.index}", f"{g.name or 'GPU'} MIG {m.profile or m.index}",
+                              int(m.memory_total or 0), int(m.memory_used or 0), compute_capability=F.gpu_cc(g)[0])
+                    for m in slices]
+            continue
+        if g.memory_total is None:
+            return f"memory of {F.gpu_label(g)} is unknown"
+        out.append(GpuBudget(F.gpu_label(g), g.name or "GPU", g.memory_total, g.memory_used or 0,
+                             compute_capability=F.gpu_cc(g)[0]))
+    return out
+
+
+def _fit_message(spec: ModelSpec, opts: Options) -> str:
+    return (f"{spec.name} ({spec.params / 1e9:.2f}B params, {opts.effective_dtype}, {opts.mode}, seq {opts.seq_len} x "
+            f"batch {opts.batch})")
+
+
+def _fit_finding(spec: ModelSpec, opts: Options, gpus: list[GpuBudget], host: Host | None) -> Finding:
+    p = plan(spec, gpus, opts)
+    evidence = {"model": spec.name, "params": spec.params, "params_source": spec.params_source,
+                "mode": opts.mode, "dtype": opts.effective_dtype, "seq_len": opts.seq_len, "batch": opts.batch,
+                "strategy": p.strategy, **{f"{k}_GiB": round(v / GiB, 2) for k, v in p.totals.items() if v}}
+    if p.problems:
+        return fail(f"{_fit_message(spec, opts)}: {p.problems[0]}", evidence,
+                    remedy=f"Use --seq-len {spec.max_position} or less, or a long-context variant of the model.")
+    if p.fits:
+        msg = f"{_fit_message(spec, opts)} fits: {p.strategy}, " + ", ".join(
+            f"{g.gpu.label} {_gib(g.needed)} of {_gib(g.gpu.total)}" for g in p.gpus)
+        if sum(g.free for g in p.gpus) < 0.05 * sum(g.gpu.total for g in p.gpus):
+            return warn(msg + "; less than 5% headroom left", evidence,
+                        remedy="Expect OOMs from fragmentation or longer inputs; shorten the context or free memory.")
+        return passed(msg, evidence)
+    rem = remedies(spec, gpus, opts, ram_available=host.ram_available if host else None)
+    have = sum(g.total - g.used for g in gpus)
+    others = sum(g.used for g in gpus)
+    msg = (f"{_fit_message(spec, opts)} does not fit: it needs about {_gib(sum(p.totals.values()))} plus overhead, "
+           f"the GPUs have {_gib(have)} free" + (f" ({_gib(others)} held by other processes)" if others else ""))
+    text = " ".join(f"({i}) {r.text}" for i, r in enumerate([r for r in rem if r.fits][:3], 1)) or \
+        "No single change makes it fit; see llmdoctor fit for the options."
+    return fail(msg, evidence, remedy=text)
+
+
+@check("memory.fit", "The model fits in the GPUs' free memory", settings=FIT_SETTINGS)
+def check_memory_fit(gpus: tuple[Gpu, ...], host: Host | None, ctx: Context) -> Finding:
     """Will the model given with `llmdoctor check --model MODEL` fit on these GPUs, with the memory free now?
 
     The plan adds, per GPU: weights (by dtype/quantization), KV cache (GQA/MQA/MLA, sliding windows),
     activations, gradients and optimizer states (training modes), the CUDA context and an allocator
     reserve, and what other processes hold now (NVML).  Several GPUs are filled in order as
-    `device_map="auto"` does.  FAIL names the ranked ways to make it fit (shorter context, quantization,
-    more GPUs with a max_memory dict, offload).  Without --model the check is skipped.
+    `device_map="auto"` does; a GPU in MIG mode counts as its slices.  FAIL names the ranked ways to make
+    it fit (shorter context, quantization, more GPUs with a max_memory dict, offload), or says the model
+    cannot take the context (beyond max_position_embeddings).  Without --model: not applicable.
 
     Formulas: `llmdoctor fit MODEL --explain`.  Sources: QLoRA paper (nf4 + double quant), ZeRO paper
     (16 bytes/param for mixed-precision Adam), Korthikanti et al. 2022 (activations), DeepSeek-V2 (MLA).
     """
-    spec = ctx.option("memory.fit.model")
+    spec = _fit_spec(ctx.setting("model"))
     if spec is None:
-        return skip("no model given (llmdoctor check --model MODEL)")
-    opts = ctx.option("memory.fit.options") or Options()
-    if not snap.gpus:
-        return skip("no NVIDIA GPU on this host to place the model on")
-    gpus = []
-    for g in snap.gpus:
-        if g.memory_total is None:
-            return skip(f"memory of {F.gpu_label(g)} is unknown")
-        gpus.append(GpuBudget(F.gpu_label(g), g.name or "GPU", g.memory_total, g.memory_used or 0,
-                              compute_capability=F.gpu_cc(g)[0]))
-    if opts.tp > len(gpus):
-        return skip(f"--tp {opts.tp} needs {opts.tp} GPUs; this host has {len(gpus)}")
-    p = plan(spec, gpus, opts)
-    evidence = {"model": spec.name, "params": spec.params, "params_source": spec.params_source,
-                "mode": opts.mode, "dtype": opts.effective_dtype, "seq_len": opts.seq_len, "batch": opts.batch,
-                "strategy": p.strategy, **{f"{k}_GiB": round(v / GiB, 2) for k, v in p.totals.items() if v}}
-    if p.fits:
-        tight = sum(g.free for g in p.gpus) < 0.05 * sum(g.gpu.total for g in p.gpus)
-        msg = (f"{spec.name} ({spec.params / 1e9:.2f}B params, {opts.effective_dtype}, {opts.mode}, seq {opts.seq_len} x batch "
-               f"{opts.batch}) fits: {p.strategy}, " + ", ".join(f"{g.gpu.label} {_gib(g.needed)} of {_gib(g.gpu.total)}" for g in p.gpus))
-        if tight:
-            return warn(msg + "; less than 5% headroom left", evidence,
-                        remedy="Expect OOMs from fragmentation or longer inputs; shorten the context or free memory.")
-        return passed(msg, evidence)
-    rem = remedies(spec, gpus, opts, ram_available=snap.host.ram_available if snap.host else None)
-    need = sum(p.totals.values())
-    have = sum(g.total - g.used for g in gpus)
-    others = sum(g.used for g in gpus)
-    msg = (f"{spec.name} ({spec.params / 1e9:.2f}B params, {opts.effective_dtype}, {opts.mode}, seq {opts.seq_len} x batch "
-           f"{opts.batch}) does not fit: it needs about {_gib(need)} plus overhead, the GPUs have {_gib(have)} free"
-           + (f" ({_gib(others)} held by other processes)" if others else ""))
-    text = " ".join(f"({i}) {r.text}" for i, r in enumerate([r for r in rem if r.fits][:3], 1)) or \
-        "No single change makes it fit; see llmdoctor fit for the options."
-    return fail(msg, evidence, remedy=text)
+        return not_applicable("no model given (llmdoctor check --model MODEL)")
+    if not gpus:
+        return not_applicable("no NVIDIA GPU on this host to place the model on")
+    budgets = _budgets(gpus)
+    if isinstance(budgets, str):
+        return unknown(budgets)
+    opts = _fit_options(ctx)
+    if opts.tp > len(budgets):
+        return unknown(f"--tp {opts.tp} needs {opts.tp} GPUs; this host has {len(budgets)}")
+    return _fit_finding(spec, opts, budgets, host)
 
 
 check_memory_fit.__doc__ = (check_memory_fit.__doc__ or "") + "\n    Formulas:\n" + "".join(
     f"    - {k}: {v}\n" for k, v in FORMULAS.items())
 
 
-@check("memory.alloc-conf", "PyTorch allocator settings are valid for this torch", needs=("env",))
-def check_alloc_conf(snap: Snapshot, ctx: Context):
+@dataclass(frozen=True)
+class _AllocEnv:
+    """What the allocator rules look at: both variables, the torch that reads them, the parsed settings."""
+
+    legacy_name: str
+    generic_name: str
+    legacy: str | None
+    generic: str | None
+    tver: str | None
+    generic_read: bool
+    table: Mapping[str, Any]
+
+    @property
+    def effective(self) -> dict[str, str]:
+        value = self.generic if self.generic is not None and self.generic_read else self.legacy
+        return allocconf.parse(value, self.tver)[0] if value is not None else {}
+
+
+def _alloc_env(env: Mapping[str, str], torch: Torch | None) -> _AllocEnv:
+    table = data.load("alloc_conf")
+    names = table["variables"]
+    tver = torch.version if torch is not None and torch.installed else None
+    tv = data.version(tver)
+    since = data.version(names["generic_since"])
+    generic_read = tv is None or since is None or tv >= since
+    return _AllocEnv(names["legacy"], names["generic"], env.get(names["legacy"]), env.get(names["generic"]), tver,
+                     generic_read, table)
+
+
+def _syntax_findings(a: _AllocEnv) -> list[Finding]:
+    out = []
+    for name, value in ((a.generic_name, a.generic), (a.legacy_name, a.legacy)):
+        if value is None:
+            continue
+        for pr in allocconf.parse(value, a.tver)[1]:
+            f = fail if pr.severity == "fail" else warn
+            out.append(f(f"{name}: {pr.message}", {name: value, "torch": a.tver},
+                         remedy="Fix the value (syntax: key:value,key2:value2; see llmdoctor explain memory.alloc-conf).",
+                         subject=name))
+    return out
+
+
+def _unread_generic(a: _AllocEnv) -> list[Finding]:
+    if a.generic is not None and a.tver is not None and not a.generic_read:
+        return [warn(f"{a.generic_name} is set, but torch {a.tver} reads only {a.legacy_name}: the setting has no "
+                     "effect", {a.generic_name: a.generic, "torch": a.tver},
+                     remedy=f"export {a.legacy_name}='{a.generic}'")]
+    return []
+
+
+def _disagreeing(a: _AllocEnv) -> list[Finding]:
+    if a.generic is None or a.legacy is None or not a.generic_read:
+        return []
+    if allocconf.parse(a.generic, a.tver)[0] == allocconf.parse(a.legacy, a.tver)[0]:
+        return []
+    return [warn(f"{a.generic_name} and {a.legacy_name} are both set and disagree; torch {a.tver or '>= 2.9'} uses "
+                 f"{a.generic_name} and ignores {a.legacy_name}",
+                 {a.generic_name: a.generic, a.legacy_name: a.legacy, "torch": a.tver},
+                 remedy=f"Set one of them (unset {a.legacy_name}).")]
+
+
+def _expandable_ignored(a: _AllocEnv) -> list[Finding]:
+    bug = a.table["expandable_ignored_in_generic"]
+    tv = data.version(a.tver)
+    if a.generic is None or tv is None or "expandable_segments" not in a.effective:
+        return []
+    mm = f"{tv.major}.{tv.minor}"
+    legacy_has = a.legacy is not None and "expandable_segments" in allocconf.parse(a.legacy, a.tver)[0]
+    if legacy_has or mm not in bug["versions"] + bug["unconfirmed"]:
+        return []
+    sure = mm in bug["versions"]
+    return [warn(f"torch {a.tver} {'ignores' if sure else 'may ignore'} expandable_segments in {a.generic_name} "
+                 f"for CUDA (pytorch #183387; fixed in {bug['fixed']})", {a.generic_name: a.generic, "torch": a.tver},
+                 remedy=f"Also set {a.legacy_name}='{a.generic}' (or upgrade torch to >= {bug['fixed']}).")]
+
+
+def _windows_expandable(a: _AllocEnv, host: Host | None) -> list[Finding]:
+    on = a.effective.get("expandable_segments") == "True" or bool(
+        a.legacy and "expandable_segments:True" in a.legacy.replace(" ", ""))
+    if on and host is not None and (host.os or "").lower() == "windows":
+        return [warn("expandable_segments:True is not supported on Windows builds: torch warns "
+                     "'expandable_segments not supported on this platform' and ignores it",
+                     {"os": host.os}, remedy="Drop it; use max_split_size_mb to limit fragmentation.")]
+    return []
+
+
+@check("memory.alloc-conf", "PyTorch allocator settings are valid for this torch")
+def check_alloc_conf(env: Mapping[str, str], torch: Torch | None, host: Host | None) -> list[Finding]:
     """Are PYTORCH_CUDA_ALLOC_CONF / PYTORCH_ALLOC_CONF valid for the installed torch?
 
     torch parses these at the first CUDA allocation: an unknown key or a bad value (max_split_size_mb
@@ -83,101 +226,62 @@ def check_alloc_conf(snap: Snapshot, ctx: Context):
     2.11).  backend:cudaMallocAsync ignores the native allocator's options.  For training with variable
     shapes, expandable_segments:True reduces fragmentation.
 
-    Sources: data/alloc_conf.json (pytorch CUDAAllocatorConfig.cpp, AllocatorConfig.cpp,
-    notes/cuda.rst; reference_facts.md 7).
+    Sources: pytorch c10/cuda/CUDAAllocatorConfig.cpp, c10/core/AllocatorConfig.cpp, docs notes/cuda.rst;
+    pytorch #183387.
     """
-    env = snap.env or {}
-    table = data.load("alloc_conf")
-    legacy_name, generic_name = table["variables"]["legacy"], table["variables"]["generic"]
-    legacy, generic = env.get(legacy_name), env.get(generic_name)
-    tver = snap.torch.version if snap.torch is not None and snap.torch.installed else None
-    tv = data.version(tver)
-    if legacy is None and generic is None:
-        return [passed("PYTORCH_CUDA_ALLOC_CONF / PYTORCH_ALLOC_CONF not set: allocator defaults apply "
-                      "(for training with variable shapes, consider PYTORCH_ALLOC_CONF=expandable_segments:True)",
-                      {"torch": tver})]
-    findings = []
-    generic_since = data.version(table["variables"]["generic_since"])
-    generic_read = tv is None or tv >= generic_since
-    effective = {}
-    for name, value in ((generic_name, generic), (legacy_name, legacy)):
-        if value is None:
-            continue
-        settings, problems = allocconf.parse(value, tver)
-        if name == generic_name or not generic_read or generic is None:
-            effective = effective or settings
-        for pr in problems:
-            f = fail if pr.severity == "fail" else warn
-            findings.append(f(f"{name}: {pr.message}", {name: value, "torch": tver},
-                              remedy=f"Fix the value (syntax: key:value,key2:value2; see llmdoctor explain memory.alloc-conf).",
-                              subject=name))
-    if generic is not None and tv is not None and not generic_read:
-        findings.append(warn(f"{generic_name} is set, but torch {tver} reads only {legacy_name}: the setting has no effect",
-                             {generic_name: generic, "torch": tver}, remedy=f"export {legacy_name}='{generic}'"))
-    if generic is not None and legacy is not None and generic_read:
-        a, _ = allocconf.parse(generic, tver)
-        b, _ = allocconf.parse(legacy, tver)
-        if a != b:
-            findings.append(warn(f"{generic_name} and {legacy_name} are both set and disagree; torch {tver or '>= 2.9'} uses "
-                                 f"{generic_name} and ignores {legacy_name}",
-                                 {generic_name: generic, legacy_name: legacy, "torch": tver},
-                                 remedy=f"Set one of them (unset {legacy_name})."))
-    bug = table["expandable_ignored_in_generic"]
-    if generic is not None and tv is not None and "expandable_segments" in (effective or {}):
-        mm = f"{tv.major}.{tv.minor}"
-        legacy_has = legacy is not None and "expandable_segments" in allocconf.parse(legacy, tver)[0]
-        if not legacy_has and (mm in bug["versions"] or mm in bug["unconfirmed"]):
-            sure = mm in bug["versions"]
-            findings.append(warn(f"torch {tver} {'ignores' if sure else 'may ignore'} expandable_segments in {generic_name} "
-                                 f"for CUDA (pytorch #183387; fixed in {bug['fixed']})",
-                                 {generic_name: generic, "torch": tver},
-                                 remedy=f"Also set {legacy_name}='{generic}' (or upgrade torch to >= {bug['fixed']})."))
-    if (effective.get("expandable_segments") == "True" or (legacy and "expandable_segments:True" in legacy.replace(" ", ""))) \
-            and snap.host is not None and (snap.host.os or "").lower() == "windows":
-        findings.append(warn("expandable_segments:True is not supported on Windows builds: torch warns "
-                             "'expandable_segments not supported on this platform' and ignores it",
-                             {"os": snap.host.os}, remedy="Drop it; use max_split_size_mb to limit fragmentation."))
-    if not findings:
-        shown = {k: v for k, v in ((generic_name, generic), (legacy_name, legacy)) if v is not None}
-        findings.append(passed("allocator settings are valid for torch " + (tver or "(version unknown)") + ": "
-                               + "; ".join(f"{k}={v}" for k, v in shown.items()), {**shown, "torch": tver}))
-    return findings
+    a = _alloc_env(env, torch)
+    if a.legacy is None and a.generic is None and a.tver is None:
+        return [not_applicable(f"{a.legacy_name} / {a.generic_name} not set: nothing to validate (torch version "
+                               f"unknown; {allocconf.expandable_setting(None)} is read by every release)")]
+    if a.legacy is None and a.generic is None:
+        return [passed(f"{a.legacy_name} / {a.generic_name} not set: allocator defaults apply (for training with "
+                       f"variable shapes, consider {allocconf.expandable_setting(a.tver)})", {"torch": a.tver})]
+    findings = (_syntax_findings(a) + _unread_generic(a) + _disagreeing(a) + _expandable_ignored(a)
+                + _windows_expandable(a, host))
+    if findings:
+        return findings
+    shown = {k: v for k, v in ((a.generic_name, a.generic), (a.legacy_name, a.legacy)) if v is not None}
+    if a.tver is None:
+        return [unknown("torch version unknown: cannot tell which of the allocator variables it reads or which keys "
+                        "it accepts: " + "; ".join(f"{k}={v}" for k, v in shown.items()), shown)]
+    return [passed(f"allocator settings are valid for torch {a.tver}: "
+                   + "; ".join(f"{k}={v}" for k, v in shown.items()), {**shown, "torch": a.tver})]
 
 
-@check("memory.gpu-free", "No other process holds much GPU memory", needs=("gpus",),
-       settings={"threshold": (float, 0.05, "fraction of a GPU's memory others may hold before a warning")})
-def check_gpu_free(snap: Snapshot, ctx: Context):
+def _gpu_free_finding(g: Gpu, threshold: float) -> Finding:
+    label = F.gpu_label(g)
+    if g.memory_total is None or g.memory_used is None:
+        return unknown(f"memory use of {label} is unknown", subject=label)
+    frac = g.memory_used / g.memory_total if g.memory_total else 0
+    procs: list[dict[str, Any]] = [{"pid": p.pid, "name": p.name, "used_bytes": p.used_memory}
+                                   for p in (g.processes or ())]
+    evidence = {"memory_used": g.memory_used, "memory_total": g.memory_total, "fraction": round(frac, 4),
+                "threshold": threshold, "processes": procs}
+    if frac <= threshold:
+        return passed(f"{label}: {_gib(g.memory_used)} of {_gib(g.memory_total)} in use ({frac:.0%})",
+                      evidence, subject=label)
+    who = ", ".join(f"pid {p['pid']} {p['name'] or '?'} ({_gib(p['used_bytes'] or 0)})" for p in procs) \
+        or "no process listed (another container, or the driver)"
+    return warn(f"{label}: {_gib(g.memory_used)} of {_gib(g.memory_total)} ({frac:.0%}) is already in use: {who}",
+                evidence, subject=label,
+                remedy="Stop those processes (check first: ps -o pid,user,cmd -p PID; then kill PID), "
+                       "or select another GPU with CUDA_VISIBLE_DEVICES.")
+
+
+@check("memory.gpu-free", "No other process holds much GPU memory",
+       settings={"threshold": Setting(float, 0.05, "fraction of a GPU's memory others may hold before a warning")})
+def check_gpu_free(gpus: tuple[Gpu, ...], ctx: Context) -> list[Finding] | Finding:
     """How much memory do other processes already hold on each GPU?
 
     A job plans for the whole GPU; memory held by another process (a forgotten notebook kernel, a
     zombie trainer, a second server) is missing at the worst time and turns into CUDA out-of-memory.
-    WARN when a GPU has more than a threshold (default 5 %, option memory.gpu-free.threshold) of its
+    WARN when a GPU has more than a threshold (default 5 %, setting threshold) of its
     memory in use, naming the processes (pids, names, bytes) NVML reports.
 
     Fix: stop the processes (`kill PID`, after checking what they are), or pick another GPU with
     CUDA_VISIBLE_DEVICES.  Source: NVML nvmlDeviceGetMemoryInfo / nvmlDeviceGetComputeRunningProcesses.
     """
-    if not snap.gpus:
-        return skip("no NVIDIA GPU on this host")
-    threshold = float(ctx.option("memory.gpu-free.threshold", 0.05))
-    findings = []
-    for g in snap.gpus:
-        label = F.gpu_label(g)
-        if g.memory_total is None or g.memory_used is None:
-            findings.append(skip(f"memory use of {label} is unknown", subject=label))
-            continue
-        frac = g.memory_used / g.memory_total if g.memory_total else 0
-        procs = [{"pid": p.pid, "name": p.name, "used_bytes": p.used_memory} for p in (g.processes or ())]
-        evidence = {"memory_used": g.memory_used, "memory_total": g.memory_total, "fraction": round(frac, 4),
-                    "threshold": threshold, "processes": procs}
-        if frac > threshold:
-            who = ", ".join(f"pid {p['pid']} {p['name'] or '?'} ({_gib(p['used_bytes'] or 0)})" for p in procs) \
-                or "no process listed (another container, or the driver)"
-            findings.append(warn(f"{label}: {_gib(g.memory_used)} of {_gib(g.memory_total)} ({frac:.0%}) is already in use: {who}",
-                                 evidence, subject=label,
-                                 remedy="Stop those processes (check first: ps -o pid,user,cmd -p PID; then kill PID), "
-                                        "or select another GPU with CUDA_VISIBLE_DEVICES."))
-        else:
-            findings.append(passed(f"{label}: {_gib(g.memory_used)} of {_gib(g.memory_total)} in use ({frac:.0%})",
-                                   evidence, subject=label))
-    return findings
+    if not gpus:
+        return not_applicable("no NVIDIA GPU on this host")
+    threshold = float(ctx.setting("threshold"))
+    return [_gpu_free_finding(g, threshold) for g in gpus]

@@ -79,6 +79,7 @@ def _register() -> None:
     app.add_typer(memory_cmd.memory_app, name="memory")
     app.command("explain-error")(explain_error.explain_error)
     app.command("diff")(diff_cmd.diff)
+    __import__("llmdoctor.cli.cluster", fromlist=["register"]).register(app)
 
 
 _register()

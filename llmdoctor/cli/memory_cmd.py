@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Optional
 
 import typer
 
@@ -17,6 +18,8 @@ def analyze_cmd(
     file: str = typer.Argument(..., help="A pickle written by torch.cuda.memory._dump_snapshot()."),
     json_: bool = typer.Option(False, "--json", help="Print JSON."),
     top: int = typer.Option(10, "--top", help="How many allocation sites to list."),
+    torch_version: Optional[str] = typer.Option(None, "--torch", help="The job's torch version (names the allocator variable it reads)."),
+    from_: Optional[str] = typer.Option(None, "--from", help="A llmdoctor snapshot of the job's machine (its torch version)."),
 ) -> None:
     """Reserved vs allocated, fragmentation, largest free block vs the failed allocation, top sites, histogram."""
     from pathlib import Path
@@ -36,7 +39,12 @@ def analyze_cmd(
         snap = safe_load(raw)
     except UsageError as exc:
         raise UsageError(f"{file}: {exc}") from None
-    result = analyze(snap, top=top)
+    if torch_version is None and from_ is not None:
+        from ..inputs import load_snapshot
+
+        t = load_snapshot(from_).torch
+        torch_version = t.version if t is not None and t.installed else None
+    result = analyze(snap, top=top, torch_version=torch_version)
     if json_:
         typer.echo(json.dumps({"schema": "llmdoctor.memory-analysis/1", **result}, indent=2, default=str))
     else:

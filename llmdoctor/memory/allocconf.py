@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from .. import data
 
@@ -44,7 +45,7 @@ def _pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
-def check_value(row: dict, val: str) -> str | None:
+def check_value(row: dict[str, Any], val: str) -> str | None:
     """None when valid, else why not (torch's own error text where known)."""
     t = row["type"]
     err = row.get("error")
@@ -104,7 +105,8 @@ def parse(value: str, torch_version: str | None) -> tuple[dict[str, str], list[P
             problems.append(Problem("fail", key, f"{key}:{val} is invalid: {why}"))
             continue
         since = row.get("since")
-        if since and tv is not None and tv < data.version(since):
+        since_v = data.version(since) if since else None
+        if since_v is not None and tv is not None and tv < since_v:
             confirmed = row.get("since_confirmed", True)
             problems.append(Problem("fail" if confirmed else "warn", key,
                                     f"{key} is new in torch {since}{'' if confirmed else ' (version estimated)'}; "
@@ -116,3 +118,24 @@ def parse(value: str, torch_version: str | None) -> tuple[dict[str, str], list[P
             problems.append(Problem("warn", "backend", f"backend:cudaMallocAsync ignores {', '.join(ignored)} "
                                     "(they apply to the native allocator only)"))
     return settings, problems
+
+
+def expandable_setting(torch_version: str | None) -> str:
+    """The line that turns on expandable segments for this torch, naming the variable it reads.
+
+    torch < 2.9 reads only PYTORCH_CUDA_ALLOC_CONF; 2.9 and 2.10 read PYTORCH_ALLOC_CONF first but ignore
+    expandable_segments there for CUDA (pytorch #183387), so the legacy name is the one that works; from 2.11
+    the generic PYTORCH_ALLOC_CONF does.  Unknown torch: the legacy name, which every release reads when the
+    generic one is unset.
+    """
+    table = data.load("alloc_conf")
+    names = table["variables"]
+    tv = data.version(torch_version) if torch_version else None
+    fixed = data.version(table["expandable_ignored_in_generic"]["fixed"])
+    since = data.version(names["generic_since"])
+    if tv is not None and fixed is not None and tv >= fixed:
+        return f"{names['generic']}=expandable_segments:True (torch {torch_version} reads it)"
+    why = (f"torch {torch_version} reads only {names['legacy']}" if tv is not None and since is not None and tv < since
+           else f"torch {torch_version} ignores expandable_segments in {names['generic']} (pytorch #183387)"
+           if tv is not None else f"torch version unknown: every release reads {names['legacy']}")
+    return f"{names['legacy']}=expandable_segments:True ({why})"

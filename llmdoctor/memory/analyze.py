@@ -81,7 +81,7 @@ def safe_load(raw: bytes) -> Any:
     return obj
 
 
-def _segments(snap: Any) -> list[dict]:
+def _segments(snap: Any) -> list[dict[str, Any]]:
     if isinstance(snap, list):  # the older format: a bare list of segments
         return [s for s in snap if isinstance(s, dict)]
     if isinstance(snap, dict) and isinstance(snap.get("segments"), list):
@@ -111,7 +111,7 @@ BUCKETS = [(0, "< 1 MiB"), (MiB, "1–2 MiB"), (2 * MiB, "2–20 MiB"), (20 * Mi
            (128 * MiB, "128 MiB–1 GiB"), (GiB, ">= 1 GiB")]
 
 
-def analyze(snap: Any, top: int = 10) -> dict[str, Any]:
+def analyze(snap: Any, top: int = 10, torch_version: str | None = None) -> dict[str, Any]:
     """Reserved vs allocated, fragmentation, largest free block vs the failed allocation, sites, histogram."""
     segs = _segments(snap)
     reserved = allocated = active = pending = inactive_split = 0
@@ -178,6 +178,7 @@ def analyze(snap: Any, top: int = 10) -> dict[str, Any]:
         "devices": {str(k): v for k, v in sorted(by_device.items())}, "oom": oom,
         "allocator_settings": snap.get("allocator_settings") if isinstance(snap, dict) else None,
     }
+    result["torch_version"] = torch_version
     result["recommendations"] = recommendations(result)
     return result
 
@@ -193,8 +194,10 @@ def recommendations(r: dict[str, Any]) -> list[str]:
                    f"({r['largest_free_block'] / MiB:.0f} MiB): this OOM is fragmentation.")
     if frag > 0.1 or (oom and r["cached_free"] > 0.1 * max(r["reserved"], 1)):
         if not expandable:
-            out.append("Set PYTORCH_ALLOC_CONF=expandable_segments:True (and PYTORCH_CUDA_ALLOC_CONF on torch 2.9.x): "
-                       "segments grow in place instead of splitting, which removes most of this fragmentation.")
+            from .allocconf import expandable_setting
+
+            out.append(f"Set {expandable_setting(r.get('torch_version'))}: segments grow in place instead of "
+                       "splitting, which removes most of this fragmentation.")
         out.append("Or cap block splitting: max_split_size_mb:<size> (>= 20), a bit above your largest common "
                    "tensor, so big blocks are not split into unusable pieces.")
         out.append("Call torch.cuda.empty_cache() between phases with different shapes (releases unsplit cached segments).")
@@ -209,9 +212,11 @@ def recommendations(r: dict[str, Any]) -> list[str]:
 
 def analyze_stats(stats: dict[str, Any]) -> dict[str, Any]:
     """The same headline numbers from torch.cuda.memory_stats() (in-job report)."""
-    g = lambda k: _num(stats.get(k))  # noqa: E731
+    def g(k: str) -> int:
+        return _num(stats.get(k))
+
     reserved = g("reserved_bytes.all.current")
-    r = {
+    r: dict[str, Any] = {
         "reserved": reserved, "allocated": g("allocated_bytes.all.current"), "active": g("active_bytes.all.current"),
         "inactive_split": g("inactive_split_bytes.all.current"), "peak_allocated": g("allocated_bytes.all.peak"),
         "peak_reserved": g("reserved_bytes.all.peak"), "alloc_retries": g("num_alloc_retries"), "ooms": g("num_ooms"),
@@ -223,7 +228,9 @@ def analyze_stats(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_text(r: dict[str, Any]) -> str:
-    m = lambda n: f"{n / MiB:,.1f} MiB"  # noqa: E731
+    def m(n: float) -> str:
+        return f"{n / MiB:,.1f} MiB"
+
     lines = [
         f"segments        {r['segments']} ({r['segment_counts']['large']} large, {r['segment_counts']['small']} small"
         + (f", {r['segment_counts']['expandable']} expandable" if r['segment_counts']['expandable'] else "") + ")",

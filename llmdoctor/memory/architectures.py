@@ -144,6 +144,9 @@ def spec_from_config(cfg: Mapping[str, Any], name: str = "model") -> ModelSpec:
 
 
 def _dtype_name(cfg: _Cfg) -> str | None:
+    quant = cfg.get("quantization_config")
+    if isinstance(quant, Mapping) and quant.get("quant_method") == "fp8":
+        return "fp8"  # an fp8 checkpoint (DeepSeek-V3, *-FP8): engines load the Linear weights as fp8
     d = str(cfg.get("torch_dtype", "dtype", default="") or "")
     return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(d)
 

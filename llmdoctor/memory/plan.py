@@ -7,6 +7,7 @@ and ``llmdoctor fit --explain``).  Sizes are bytes.  Nothing here touches the ma
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,6 +20,11 @@ MiB = 2**20
 DTYPES = ("bf16", "fp16", "fp32", "fp8", "int8", "nf4", "int4")
 QUANTS = ("bnb", "gptq", "awq")
 MODES = ("inference", "lora", "qlora", "full")
+STACKS = ("hf", "trl", "peft", "unsloth", "llamafactory", "axolotl")
+DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32",
+                 "float8": "fp8", "fp8_e4m3": "fp8", "4bit": "nf4", "8bit": "int8"}
+# bytes per logit element the loss costs (forward copies kept + the backward peak), per stack
+LOGIT_BYTES = {"hf": 20.0, "unsloth": 4.0}
 OPTIMIZERS = ("adam", "adam8bit", "sgd")
 TERMS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "overhead", "others")
 
@@ -33,7 +39,8 @@ FORMULAS = {
     "kv_cache": "2 x layers x kv_heads x head_dim x tokens x batch x bytes(kv dtype); tokens = seq-len, or the "
                 "sliding window on sliding-window layers; GQA/MQA use num_key_value_heads; MLA (DeepSeek-V2/V3) "
                 "caches the compressed latent: layers x (kv_lora_rank + qk_rope_head_dim) x tokens x batch x bytes "
-                "[vLLM/SGLang MLA cache; DeepSeek-V2 paper sec. 2.1].",
+                "[vLLM/SGLang MLA cache; DeepSeek-V2 paper sec. 2.1], replicated on every tensor-parallel GPU; "
+                "with TP, KV heads split over the GPUs, at least one head per GPU (fewer heads than GPUs: replicated).",
     "activations": "Inference (prefill of seq x batch, no_grad, SDPA/flash attention, no s^2 buffer): the widest "
                    "live set of one layer, b*s*(5h + 3i)*bytes for RMSNorm/SiLU-gated families (residual, the fp32 "
                    "norm copy, gate/up/product; + q with per-head q/k norms), b*s*(8h + 2i)*bytes for LayerNorm/GeLU "
@@ -49,9 +56,14 @@ FORMULAS = {
                    "Transformer Models' (sec. 4.1, eq. 1: sbh(34 + 5as/h)); coefficients measured on transformers' "
                    "modules with torch.autograd.graph.saved_tensors_hooks (bench/activation_memory.py, bf16, SDPA, "
                    "within 1%). Eager attention adds 2*heads*s^2*b*bytes. Gradient checkpointing keeps only each "
-                   "layer's input (s*b*h*bytes) plus one layer recomputed. Outside the layers: 8h per token, the "
-                   "logits kept for the loss b*s*V*2*bytes, and their gradients at the start of backward "
-                   "b*s*V*(4 + bytes).",
+                   "layer's input (s*b*h*bytes) plus one layer recomputed. Outside the layers: 8h per token, and the loss over the "
+                   "vocabulary at its peak (start of backward), b*s*V*20 bytes with transformers' ForCausalLMLoss "
+                   "(bf16 logits 2 + fp32 upcast 4 + log-softmax kept for backward 4 + its fp32 gradient 4 + the "
+                   "gradient through the upcast 4 + bf16 logits gradient 2), b*s*V*4 with Unsloth's fused chunked "
+                   "cross-entropy (--stack unsloth; its gradient checkpointing also offloads layer inputs to CPU). "
+                   "Tensor parallel: activations are whole on every GPU (the residual stream and the logits are not "
+                   "split). ZeRO-1/2/3 (--zero) shard optimizer states / + gradients / + weights over the GPUs; "
+                   "--offload-optimizer keeps optimizer states in CPU RAM.",
     "gradients": "full: one gradient per parameter in the training dtype; LoRA/QLoRA: fp32 gradients of the "
                  "adapters only (r x (in + out) per targeted Linear: q,k,v,o,gate,up,down).",
     "optimizer": "Adam with mixed precision: fp32 master weights + m + v = 12 bytes/param (ZeRO paper, Rajbhandari "
@@ -94,6 +106,9 @@ class Options:
     reserve_frac: float = 0.05
     double_quant: bool = True
     group_size: int = 128
+    zero: int = 0  # DeepSpeed ZeRO stage (0-3) over the GPUs given; FSDP full-shard = 3
+    offload_optimizer: bool = False  # optimizer states (and fp32 master weights) in CPU RAM
+    stack: str = "hf"  # the trainer: hf (Trainer/TRL/PEFT, LLaMA-Factory, axolotl) | unsloth
 
     def validate(self) -> "Options":
         if self.dtype not in DTYPES:
@@ -115,11 +130,25 @@ class Options:
                 raise UsageError(f"{name} {v}: must be at least 1")
         if self.attn not in ("sdpa", "eager"):
             raise UsageError(f"--attn {self.attn!r}: choose sdpa or eager")
+        if self.zero not in (0, 1, 2, 3):
+            raise UsageError(f"--zero {self.zero}: choose 0, 1, 2 or 3")
+        if self.stack not in STACKS:
+            raise UsageError(f"--stack {self.stack!r}: choose one of {', '.join(STACKS)}")
         return self
+
+    @property
+    def logit_bytes(self) -> float:
+        return LOGIT_BYTES["unsloth" if self.stack == "unsloth" else "hf"]
 
     @property
     def effective_dtype(self) -> str:
         return "nf4" if self.mode == "qlora" and self.dtype in ("bf16", "fp16", "fp32") else self.dtype
+
+
+def normalize_dtype(text: str) -> str:
+    """bf16 / BF16 / bfloat16 / torch.bfloat16 -> bf16 (case-insensitive aliases)."""
+    t = text.strip().lower().removeprefix("torch.")
+    return DTYPE_ALIASES.get(t, t)
 
 
 def bytes_per_param(dtype: str, quant: str | None = None, double_quant: bool = True, group: int = 128) -> float:
@@ -174,7 +203,7 @@ def activation_bytes(spec: ModelSpec, opts: Options, seq: int, batch: int) -> fl
         if spec.experts:
             # experts run one after another on their share of the tokens: about k/E of them, x2 for imbalance
             routed = max(spec.intermediate - spec.dense_intermediate, 0)
-            i = max(spec.dense_intermediate, routed * min(1.0, 2 / spec.experts) + spec.dense_intermediate)
+            i = max(spec.dense_intermediate, int(routed * min(1.0, 2 / spec.experts)) + spec.dense_intermediate)
         # widest live set of one layer (no_grad): residual, the fp32 norm copy, the MLP's intermediates
         qk_norm = spec.model_type in ("qwen3", "qwen3_moe", "gemma3_text", "olmo2")
         live = sb * ((5 * h + 3 * i + (q if qk_norm else 0)) if gated else (8 * h + 2 * i)) * a
@@ -189,13 +218,24 @@ def activation_bytes(spec: ModelSpec, opts: Options, seq: int, batch: int) -> fl
     per_layer = sb * per_token * (a / 2)
     if opts.attn == "eager":
         per_layer += 2 * spec.heads * seq * seq * batch * a
-    if opts.grad_ckpt:
+    if opts.grad_ckpt and opts.stack == "unsloth":
+        stored = per_layer  # Unsloth's checkpointing offloads each layer's input to CPU RAM
+    elif opts.grad_ckpt:
         stored = spec.layers * sb * h * a + per_layer
     else:
         stored = spec.layers * per_layer
-    saved_logits = sb * spec.vocab * 2 * a  # logits kept for the loss
-    grad_logits = sb * spec.vocab * (4 + a)  # their fp32 and compute-dtype gradients at the start of backward
-    return stored + sb * 8 * h * (a / 2) + saved_logits + grad_logits
+    return stored + sb * 8 * h * (a / 2) + logits_bytes(spec, opts, seq, batch)
+
+
+def logits_bytes(spec: ModelSpec, opts: Options, seq: int, batch: int) -> float:
+    """The loss over the vocabulary at its peak (start of backward).
+
+    transformers' ForCausalLMLoss: bf16 logits (2) upcast to fp32 (4), cross_entropy's fp32 log-softmax kept
+    for backward (4), then its fp32 gradient (4), the gradient through the upcast (4 -> 2) and the bf16 logits
+    gradient (2): 20 bytes per element.  Unsloth's fused, chunked cross-entropy never holds more than the bf16
+    logits and their gradient: 4.
+    """
+    return seq * batch * spec.vocab * opts.logit_bytes
 
 
 def lora_params(spec: ModelSpec, opts: Options) -> int:
@@ -215,6 +255,14 @@ def training_bytes(spec: ModelSpec, opts: Options) -> tuple[float, float]:
     mixed = opts.dtype != "fp32"
     states = {"adam": 8, "adam8bit": 2, "sgd": 4}[opts.optimizer] + (4 if mixed else 0)
     return p * w, p * float(states)
+
+
+def shard_factors(opts: Options, n_gpus: int) -> dict[str, float]:
+    """Per-GPU share of each state under ZeRO / FSDP over n_gpus (1 = whole copy, 0 = in CPU RAM)."""
+    zero = 3 if opts.mode != "inference" and opts.tp > 1 else opts.zero
+    n = max(n_gpus, 1)
+    return {"weights": 1 / n if zero >= 3 else 1.0, "gradients": 1 / n if zero >= 2 else 1.0,
+            "optimizer": 0.0 if opts.offload_optimizer else (1 / n if zero >= 1 else 1.0)}
 
 
 # --------------------------------------------------------------------------- the plan
@@ -247,10 +295,12 @@ class Plan:
     strategy: str  # "single GPU" | "device_map=auto over N GPUs" | "tensor parallel N" | "data parallel replica"
     overflow: float  # bytes that found no GPU (inference, device_map=auto)
     totals: dict[str, float] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()  # reasons it cannot run whatever the memory (context beyond the model's)
+    unused: tuple[str, ...] = ()  # labels of GPUs given but not used
 
     @property
     def fits(self) -> bool:
-        return self.overflow <= 0 and all(g.fits for g in self.gpus)
+        return not self.problems and self.overflow <= 0 and all(g.fits for g in self.gpus)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -259,10 +309,106 @@ class Plan:
             "overflow_bytes": int(max(self.overflow, 0)),
             "totals": {k: int(v) for k, v in self.totals.items()},
             "options": {k: getattr(self.opts, k) for k in Options.__dataclass_fields__},
+            "problems": list(self.problems),
+            "unused_gpus": list(self.unused),
             "gpus": [{"gpu": g.gpu.label, "name": g.gpu.name, "total_bytes": g.gpu.total,
                       "terms": {k: int(v) for k, v in g.terms.items()}, "needed_bytes": int(g.needed),
                       "free_bytes": int(g.free), "fits": g.fits, "layers": list(g.layers)} for g in self.gpus],
         }
+
+
+def context_problems(spec: ModelSpec, seq: int) -> tuple[str, ...]:
+    """A context beyond max_position_embeddings: the model cannot take it without RoPE scaling."""
+    if not spec.max_position or seq <= spec.max_position:
+        return ()
+    factor = seq / spec.max_position
+    return (f"seq-len {seq:,} is beyond the model's max_position_embeddings {spec.max_position:,}: it cannot take "
+            f"this context as configured; it would need RoPE scaling by {factor:.2g}x (e.g. rope_scaling="
+            f"{{'rope_type': 'yarn', 'factor': {math.ceil(factor * 10) / 10:g}, 'original_max_position_embeddings': "
+            f"{spec.max_position}}}), with quality not guaranteed",)
+
+
+def _overhead(opts: Options, alloc: float) -> float:
+    return opts.context_bytes + opts.reserve_frac * alloc
+
+
+def _sharded_plan(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, totals: dict[str, float]) -> Plan:
+    """Tensor parallel (inference) or data parallel / ZeRO / FSDP (training): every GPU its share."""
+    training = opts.mode != "inference"
+    n = opts.tp if opts.tp > 1 or not training else (len(gpus) if opts.zero else 1)
+    group = gpus[:n] if not training or opts.tp > 1 or opts.zero else gpus
+    out: list[GpuPlan] = []
+    for g in group:
+        terms = _gpu_terms(spec, opts, totals, n)
+        terms["overhead"] = _overhead(opts, sum(terms.values()))
+        terms["others"] = float(g.used)
+        out.append(GpuPlan(g, terms, tuple(range(spec.layers))))
+    if not training:
+        strategy = f"tensor parallel over {n} GPUs"
+    elif opts.tp > 1 or opts.zero >= 3:
+        strategy = f"sharded over {n} GPUs (FSDP full shard / DeepSpeed ZeRO-3)"
+    elif opts.zero:
+        strategy = f"data parallel over {n} GPUs, DeepSpeed ZeRO-{opts.zero}"
+    else:
+        strategy = "one replica per GPU (data parallel)" if len(gpus) > 1 else "single GPU"
+    if opts.offload_optimizer and training:
+        strategy += ", optimizer states offloaded to CPU"
+    return Plan(spec, opts, tuple(out), strategy, 0.0, totals, context_problems(spec, _seq_of(totals, opts)),
+                tuple(g.label for g in gpus[len(group):]))
+
+
+def _seq_of(totals: dict[str, float], opts: Options) -> int:
+    return int(totals.get("_seq", opts.seq_len))
+
+
+def _gpu_terms(spec: ModelSpec, opts: Options, totals: dict[str, float], n: int) -> dict[str, float]:
+    if opts.mode == "inference":
+        kv_split = n if (spec.kv_heads >= n or spec.mla) else spec.kv_heads
+        kv = totals["kv_cache"] if spec.mla else totals["kv_cache"] / max(kv_split, 1)  # MLA latent: every rank
+        # activations per GPU do not shrink with TP: the residual stream and the logits are whole on every rank
+        return {"weights": totals["weights"] / n, "kv_cache": kv, "activations": totals["activations"],
+                "gradients": 0.0, "optimizer": 0.0}
+    f = shard_factors(opts, n)
+    lora = opts.mode in ("lora", "qlora")
+    return {"weights": totals["weights"] * f["weights"], "kv_cache": 0.0, "activations": totals["activations"],
+            "gradients": totals["gradients"] * (1.0 if lora else f["gradients"]),
+            "optimizer": totals["optimizer"] * (1.0 if lora else f["optimizer"])}
+
+
+def _device_map_plan(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, totals: dict[str, float],
+                     parts: tuple[float, list[float], float], kv_layers: list[float]) -> Plan:
+    """Inference with device_map="auto": fill GPUs in order with embedding, layers (+ their KV cache), head."""
+    emb, layer_w, tail = parts
+    act = totals["activations"]
+    items: list[tuple[float, float, int | None]] = [(emb, 0.0, None)]
+    items += [(layer_w[i], kv_layers[i], i) for i in range(spec.layers)]
+    items.append((tail, 0.0, None))
+    out: list[GpuPlan] = []
+    pos = 0
+    for n, g in enumerate(gpus):
+        if pos >= len(items) and n > 0:
+            break  # everything placed: the remaining GPUs stay unused
+        budget = (g.total - opts.context_bytes - g.used) / (1 + opts.reserve_frac) - act
+        w = kv = 0.0
+        placed: list[int] = []
+        while pos < len(items) and w + kv + items[pos][0] + items[pos][1] <= budget:
+            wi, kvi, idx = items[pos]
+            w, kv = w + wi, kv + kvi
+            placed += [idx] if idx is not None else []
+            pos += 1
+        terms = {"weights": w, "kv_cache": kv, "activations": act, "gradients": 0.0, "optimizer": 0.0,
+                 "overhead": _overhead(opts, w + kv + act), "others": float(g.used)}
+        out.append(GpuPlan(g, terms, tuple(placed)))
+    overflow = sum(wi + kvi for wi, kvi, _ in items[pos:])
+    if len(out) == 1 and overflow > 0:  # one GPU: show the whole demand on it (the bar overflows)
+        g = out[0].gpu
+        need = totals["weights"] + totals["kv_cache"] + act
+        terms = {"weights": totals["weights"], "kv_cache": totals["kv_cache"], "activations": act, "gradients": 0.0,
+                 "optimizer": 0.0, "overhead": _overhead(opts, need), "others": float(g.used)}
+        out[0] = GpuPlan(g, terms, tuple(range(spec.layers)))
+    strategy = "single GPU" if len(out) == 1 else f'device_map="auto" over {len(out)} GPUs'
+    return Plan(spec, opts, tuple(out), strategy, overflow, totals, context_problems(spec, _seq_of(totals, opts)),
+                tuple(g.label for g in gpus[len(out):]))
 
 
 def plan(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, seq: int | None = None,
@@ -271,68 +417,18 @@ def plan(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, seq: int | None 
         raise UsageError("no GPU to plan for (use --gpus, e.g. --gpus 1xH100-80GB)")
     seq = opts.seq_len if seq is None else seq
     batch = opts.batch if batch is None else batch
+    if opts.tp > len(gpus):
+        raise UsageError(f"--tp {opts.tp} needs {opts.tp} GPUs, but {len(gpus)} are given")
     emb, layer_w, tail = weight_bytes(spec, opts)
     kv_layers = kv_bytes_per_layer(spec, opts, seq, batch) if opts.mode == "inference" else [0.0] * spec.layers
-    act = activation_bytes(spec, opts, seq, batch)
     grads, optim = training_bytes(spec, opts)
-    weights_total = emb + sum(layer_w) + tail
-    totals = {"weights": weights_total, "kv_cache": sum(kv_layers), "activations": act, "gradients": grads,
-              "optimizer": optim}
-    tp = opts.tp
-    if tp > len(gpus):
-        raise UsageError(f"--tp {tp} needs {tp} GPUs, but {len(gpus)} are given")
-
-    def overhead(alloc: float) -> float:
-        return opts.context_bytes + opts.reserve_frac * alloc
-
-    out: list[GpuPlan] = []
-    overflow = 0.0
-    if tp > 1 or opts.mode != "inference":
-        group = gpus[:tp]
-        kv_split = tp if spec.kv_heads >= tp or spec.mla else spec.kv_heads  # replicated KV heads beyond kv_heads
-        for g in group:
-            terms = {"weights": weights_total / tp, "kv_cache": totals["kv_cache"] / max(kv_split, 1),
-                     "activations": act / tp, "gradients": grads / tp, "optimizer": optim / tp}
-            alloc = sum(terms.values())
-            terms["overhead"] = overhead(alloc)
-            terms["others"] = float(g.used)
-            out.append(GpuPlan(g, terms, tuple(range(spec.layers))))
-        if opts.mode != "inference":
-            strategy = (f"sharded over {tp} GPUs (tensor parallel, or FSDP/ZeRO-3)" if tp > 1
-                        else ("one replica per GPU (data parallel)" if len(gpus) > 1 else "single GPU"))
-        else:
-            strategy = f"tensor parallel over {tp} GPUs"
-        return Plan(spec, opts, tuple(out), strategy, 0.0, totals)
-    # inference, device_map="auto": fill GPUs in order with embedding, layers (+ their KV cache), head
-    items: list[tuple[str, float, float, int | None]] = [("embed", emb, 0.0, None)]
-    items += [(f"layer {i}", layer_w[i], kv_layers[i], i) for i in range(spec.layers)]
-    items.append(("head", tail, 0.0, None))
-    pos = 0
-    for n, g in enumerate(gpus):
-        if pos >= len(items) and n > 0:
-            break  # everything placed: the remaining GPUs stay unused
-        budget = (g.total - opts.context_bytes - g.used) / (1 + opts.reserve_frac) - act
-        w = kv = 0.0
-        placed: list[int] = []
-        while pos < len(items) and w + kv + items[pos][1] + items[pos][2] <= budget:
-            _, wi, kvi, idx = items[pos]
-            w += wi
-            kv += kvi
-            if idx is not None:
-                placed.append(idx)
-            pos += 1
-        terms = {"weights": w, "kv_cache": kv, "activations": act, "gradients": 0.0, "optimizer": 0.0}
-        terms["overhead"] = overhead(w + kv + act)
-        terms["others"] = float(g.used)
-        out.append(GpuPlan(g, terms, tuple(placed)))
-    overflow = sum(wi + kvi for _, wi, kvi, _ in items[pos:])
-    if len(out) == 1 and overflow > 0:  # one GPU: show the whole demand on it (the bar overflows)
-        g = out[0].gpu
-        terms = {"weights": weights_total, "kv_cache": totals["kv_cache"], "activations": act, "gradients": 0.0,
-                 "optimizer": 0.0, "overhead": overhead(weights_total + totals["kv_cache"] + act), "others": float(g.used)}
-        out[0] = GpuPlan(g, terms, tuple(range(spec.layers)))
-    strategy = "single GPU" if len(out) == 1 else f'device_map="auto" over {len(out)} GPUs'
-    return Plan(spec, opts, tuple(out), strategy, overflow, totals)
+    totals = {"weights": emb + sum(layer_w) + tail, "kv_cache": sum(kv_layers),
+              "activations": activation_bytes(spec, opts, seq, batch), "gradients": grads, "optimizer": optim}
+    if opts.tp > 1 or opts.mode != "inference":
+        p = _sharded_plan(spec, gpus, opts, {**totals, "_seq": float(seq)})
+    else:
+        p = _device_map_plan(spec, gpus, opts, {**totals, "_seq": float(seq)}, (emb, layer_w, tail), kv_layers)
+    return replace(p, totals=totals)
 
 
 # --------------------------------------------------------------------------- searches and remedies
@@ -340,7 +436,7 @@ def plan(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, seq: int | None 
 
 def max_seq(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, batch: int, limit: int | None = None) -> int:
     """The largest seq-len that fits at this batch size (0 when even 1 token does not)."""
-    hi = limit or spec.max_position or 131072
+    hi = min(limit or spec.max_position or 131072, spec.max_position or 10**9)
     if not plan(spec, gpus, opts, seq=1, batch=batch).fits:
         return 0
     if plan(spec, gpus, opts, seq=hi, batch=batch).fits:
@@ -390,156 +486,244 @@ class Remedy:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What the remedy rules look at."""
+
+    spec: ModelSpec
+    gpus: list[GpuBudget]
+    opts: Options
+    base: Plan
+    ram_available: int | None
+    disk_free: int | None
+    offload_folder: str | None
+
+    @property
+    def training(self) -> bool:
+        return self.opts.mode != "inference"
+
+    def fits(self, **changes: Any) -> bool:
+        return plan(self.spec, self.gpus, replace(self.opts, **changes)).fits
+
+
+def _grad_ckpt_rule(j: _Job) -> list[Remedy]:
+    if j.training and not j.opts.grad_ckpt and j.fits(grad_ckpt=True):
+        return [Remedy(1, "gradient-checkpointing", "Turn on gradient checkpointing (model.gradient_checkpointing_"
+                       "enable(), or gradient_checkpointing=True in TrainingArguments).", True)]
+    return []
+
+
+def _shorter_context_rule(j: _Job) -> list[Remedy]:
+    s = max_seq(j.spec, j.gpus, j.opts, j.opts.batch, limit=j.opts.seq_len)
+    if 0 < s < j.opts.seq_len:
+        return [Remedy(2, "shorter-context", f"Use a context of at most {s:,} tokens at batch {j.opts.batch} "
+                       f"(asked {j.opts.seq_len:,}).", True, {"max_seq_len": s})]
+    return []
+
+
+def _smaller_batch_rule(j: _Job) -> list[Remedy]:
+    if j.opts.batch <= 1 or not j.fits(batch=1):
+        return []
+    b = j.opts.batch
+    while b > 1 and not j.fits(batch=b):
+        b //= 2
+    text = (f"Use batch {b} (with gradient accumulation {j.opts.batch // b} to keep the effective batch)."
+            if j.training else f"Use batch {b}.")
+    return [Remedy(2, "smaller-batch", text, True, {"batch": b})]
+
+
+def _optimizer_rule(j: _Job) -> list[Remedy]:
+    out = []
+    if j.opts.mode == "full" and j.opts.optimizer == "adam" and j.fits(optimizer="adam8bit"):
+        out.append(Remedy(3, "8bit-adam", "Use 8-bit Adam (bitsandbytes: optim='adamw_bnb_8bit' / "
+                          "bnb.optim.AdamW8bit).", True))
+    if j.opts.mode == "full" and len(j.gpus) > 1 and j.opts.zero < 3 and j.opts.tp == 1 and j.fits(zero=3):
+        out.append(Remedy(3, "zero-3", f"Shard weights, gradients and optimizer states over the {len(j.gpus)} GPUs "
+                          "(DeepSpeed ZeRO-3, or FSDP full shard).", True, {"zero": 3}))
+    if j.training and not j.opts.offload_optimizer and j.fits(offload_optimizer=True):
+        out.append(Remedy(4, "offload-optimizer", "Offload the optimizer states to CPU RAM (DeepSpeed "
+                          "offload_optimizer: {device: cpu}); slower steps.", True, {"offload_optimizer": True}))
+    return out
+
+
+def _adapter_rule(j: _Job) -> list[Remedy]:
+    if j.opts.mode != "full":
+        return []
+    for mode in ("lora", "qlora"):
+        if j.fits(mode=mode):
+            what = "QLoRA (4-bit base, LoRA adapters)" if mode == "qlora" else "LoRA"
+            return [Remedy(4, mode, f"Fine-tune with {what} (r={j.opts.lora_r}) instead of full fine-tuning.", True)]
+    return []
+
+
+QUANT_CHOICES = (("fp8", None, "fp8 weights (vLLM --quantization fp8; needs compute capability >= 8.9)"),
+                 ("int8", "bnb", "8-bit (bitsandbytes: BitsAndBytesConfig(load_in_8bit=True))"),
+                 ("nf4", "bnb", "4-bit NF4 (bitsandbytes: BitsAndBytesConfig(load_in_4bit=True, "
+                                "bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True))"),
+                 ("int4", "awq", "an AWQ/GPTQ int4 checkpoint"))
+
+
+def _quantize_rule(j: _Job) -> list[Remedy]:
+    if j.opts.mode not in ("inference", "lora"):
+        return []
+    for dt, q, label in QUANT_CHOICES:
+        if bytes_per_param(dt, q) >= bytes_per_param(j.opts.effective_dtype, j.opts.quant):
+            continue
+        if dt == "fp8" and not all(_cc_at_least(g.compute_capability, (8, 9)) for g in j.gpus):
+            continue  # no fp8 Tensor Cores (or unknown): do not suggest it
+        o = replace(j.opts, dtype=dt, quant=q, mode="qlora" if j.opts.mode == "lora" and dt == "nf4" else j.opts.mode)
+        p = plan(j.spec, j.gpus, o)
+        if p.fits:
+            return [Remedy(5, f"quantize-{dt}", f"Load the weights in {label}: weights {gib(p.totals['weights'])} "
+                           f"instead of {gib(j.base.totals['weights'])}.", True, {"dtype": dt, "quant": q})]
+    return []
+
+
+def _n_gpu_opts(j: _Job, n: int) -> Options:
+    """The job on n GPUs: training shards over them; inference keeps device_map unless it asked for TP."""
+    return replace(j.opts, tp=n) if j.training or j.opts.tp > 1 else j.opts
+
+
+def _more_gpus_rule(j: _Job) -> list[Remedy]:
+    proto = j.gpus[0]
+    held = sum(g.used for g in j.gpus)
+    for n in range(len(j.gpus) if held else len(j.gpus) + 1, 65):
+        more = [GpuBudget(f"GPU {i}", proto.name, proto.total, compute_capability=proto.compute_capability)
+                for i in range(n)]
+        p = plan(j.spec, more, _n_gpu_opts(j, n))
+        if not p.fits:
+            continue
+        mm = max_memory_dict(p)
+        if n == len(j.gpus):
+            text = (f"Free the {gib(held)} other processes hold on these GPUs (see memory.gpu-free): then "
+                    f"{len(p.gpus)}x {proto.name} suffice" + (f' with device_map="auto", max_memory={mm}.'
+                                                             if not j.training else "."))
+            return [Remedy(3, "free-gpu-memory", text, True, {"gpus": n, "max_memory": mm})]
+        text = (f"Use {n}x {proto.name} ({gib(proto.total)} each), sharding weights, gradients and optimizer "
+                f"(FSDP / DeepSpeed ZeRO-3)." if j.training else
+                f"Use {n}x {proto.name} ({gib(proto.total)} each) with --tp {n}." if j.opts.tp > 1 else
+                f'Use {n}x {proto.name} ({gib(proto.total)} each) with device_map="auto", max_memory={mm}.')
+        return [Remedy(6, "more-gpus", text, True, {"gpus": n, "max_memory": mm})]
+    return []
+
+
+def _bigger_gpus_rule(j: _Job) -> list[Remedy]:
+    """Fewer, bigger GPUs (data-center kinds from the table), when the ones given are smaller."""
+    from .. import data
+
+    for alias in ("H100-80GB", "H200"):
+        big = parse_gpu_spec(alias, data.load("gpu_memory")["gpus"])[0]
+        if big.total <= j.gpus[0].total:
+            continue
+        for n in range(1, 17):
+            more = [replace(big, label=f"GPU {i}") for i in range(n)]
+            p = plan(j.spec, more, _n_gpu_opts(j, n))
+            if p.fits:
+                how = ("sharding weights, gradients and optimizer (FSDP / DeepSpeed ZeRO-3)" if j.training and n > 1
+                       else f"--tp {n}" if j.opts.tp > 1 and n > 1
+                       else f'device_map="auto", max_memory={max_memory_dict(p)}' if n > 1 else "one GPU")
+                return [Remedy(6, f"other-gpus-{alias}", f"Or {n}x {big.name} ({gib(big.total)} each), {how}.",
+                               True, {"gpus": n, "kind": big.name})]
+        return []
+    return []
+
+
+def _offload_text(j: _Job, need: float) -> tuple[str, bool]:
+    mm: dict[Any, str] = max_memory_dict(j.base)
+    ram, disk = j.ram_available, j.disk_free
+    if ram is not None and need <= ram * 0.9:
+        mm["cpu"] = f"{int(math.ceil(need / GiB)) + 1}GiB"
+        return (f"Offload {gib(need)} to CPU RAM ({gib(ram)} available): device_map=\"auto\", max_memory={mm}; "
+                f"slow (weights cross PCIe every forward).", True)
+    if disk is not None and need <= disk * 0.9:
+        return (f"Offload {gib(need)} to disk: device_map=\"auto\", max_memory={mm}, offload_folder="
+                f"{j.offload_folder or 'offload'!r} ({gib(disk)} free there); very slow.", True)
+    if ram is None and disk is None:
+        mm["cpu"] = f"{int(math.ceil(need / GiB)) + 1}GiB"
+        return (f"Offload {gib(need)} to CPU RAM (or disk with offload_folder=...): device_map=\"auto\", "
+                f"max_memory={mm}; make sure that much RAM is free (not known here); slow.", True)
+    have = [f"RAM {gib(ram)}" if ram is not None else "RAM unknown",
+            f"disk {gib(disk)}" if disk is not None else "disk unknown"]
+    return f"Offloading would need {gib(need)} of CPU RAM or disk ({', '.join(have)} available): not enough.", False
+
+
+def _offload_rule(j: _Job) -> list[Remedy]:
+    if j.training or j.base.overflow <= 0:
+        return []
+    need = j.base.overflow
+    text, ok = _offload_text(j, need)
+    if j.opts.effective_dtype in ("nf4", "int8", "int4") and j.opts.quant in (None, "bnb"):
+        text += (" Note: bitsandbytes-quantized modules cannot be offloaded ('Some modules are dispatched on the "
+                 "CPU or the disk. Make sure you have enough GPU RAM to fit the quantized model.').")
+        ok = False
+    detail = {"offload_bytes": int(need), "ram_available": j.ram_available, "disk_free": j.disk_free,
+              "offload_folder": j.offload_folder}
+    return [Remedy(7, "offload", text, ok, detail)]
+
+
+RULES = (_grad_ckpt_rule, _shorter_context_rule, _smaller_batch_rule, _optimizer_rule, _adapter_rule,
+         _quantize_rule, _more_gpus_rule, _bigger_gpus_rule, _offload_rule)
+
+
 def remedies(spec: ModelSpec, gpus: list[GpuBudget], opts: Options, ram_available: int | None = None,
              disk_free: int | None = None, offload_folder: str | None = None) -> list[Remedy]:
     """Ranked, concrete ways to make it fit (only those that do, plus offload with its costs)."""
     base = plan(spec, gpus, opts)
     if base.fits:
         return []
-    out: list[Remedy] = []
-    training = opts.mode != "inference"
-    if training and not opts.grad_ckpt and plan(spec, gpus, replace(opts, grad_ckpt=True)).fits:
-        out.append(Remedy(1, "gradient-checkpointing", "Turn on gradient checkpointing "
-                          "(model.gradient_checkpointing_enable(), or gradient_checkpointing=True in TrainingArguments).", True))
-    s = max_seq(spec, gpus, opts, opts.batch, limit=opts.seq_len)
-    if 0 < s < opts.seq_len:
-        out.append(Remedy(2, "shorter-context", f"Use a context of at most {s:,} tokens at batch {opts.batch} "
-                          f"(asked {opts.seq_len:,}).", True, {"max_seq_len": s}))
-    if opts.batch > 1 and plan(spec, gpus, opts, batch=1).fits:
-        b = opts.batch
-        while b > 1 and not plan(spec, gpus, opts, batch=b).fits:
-            b //= 2
-        out.append(Remedy(2, "smaller-batch", f"Use batch {b} (with gradient accumulation {opts.batch // b} to keep the "
-                          f"effective batch)." if training else f"Use batch {b}.", True, {"batch": b}))
-    if training and opts.mode == "full" and opts.optimizer == "adam" and plan(spec, gpus, replace(opts, optimizer="adam8bit")).fits:
-        out.append(Remedy(3, "8bit-adam", "Use 8-bit Adam (bitsandbytes: optim='adamw_bnb_8bit' / bnb.optim.AdamW8bit).", True))
-    if opts.mode == "full":
-        for mode in ("lora", "qlora"):
-            if plan(spec, gpus, replace(opts, mode=mode)).fits:
-                out.append(Remedy(4, mode, f"Fine-tune with {'QLoRA (4-bit base, LoRA adapters)' if mode == 'qlora' else 'LoRA'} "
-                                  f"(r={opts.lora_r}) instead of full fine-tuning.", True))
-                break
-    if opts.mode in ("inference", "lora", "full"):
-        tried = []
-        for dt, q, label in (("fp8", None, "fp8 weights (vLLM --quantization fp8; needs compute capability >= 8.9)"),
-                             ("int8", "bnb", "8-bit (bitsandbytes: BitsAndBytesConfig(load_in_8bit=True))"),
-                             ("nf4", "bnb", "4-bit NF4 (bitsandbytes: BitsAndBytesConfig(load_in_4bit=True, "
-                                            "bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True))"),
-                             ("int4", "awq", "an AWQ/GPTQ int4 checkpoint")):
-            if bytes_per_param(dt, q) >= bytes_per_param(opts.effective_dtype, opts.quant):
-                continue
-            if dt == "fp8" and not all(_cc_at_least(g.compute_capability, (8, 9)) for g in gpus):
-                continue  # no fp8 Tensor Cores (or unknown): do not suggest it
-            o = replace(opts, dtype=dt, quant=q, mode="qlora" if opts.mode == "lora" and dt == "nf4" else opts.mode)
-            if opts.mode == "full":
-                continue
-            p = plan(spec, gpus, o)
-            if p.fits:
-                out.append(Remedy(5, f"quantize-{dt}", f"Load the weights in {label}: weights "
-                                  f"{gib(p.totals['weights'])} instead of {gib(base.totals['weights'])}.", True,
-                                  {"dtype": dt, "quant": q}))
-                tried.append(dt)
-                break
-    # more GPUs of the same kind
-    proto = gpus[0]
-    held = sum(g.used for g in gpus)
-    for n in range(len(gpus) if held else len(gpus) + 1, 65):
-        more = [GpuBudget(f"GPU {i}", proto.name, proto.total, compute_capability=proto.compute_capability)
-                for i in range(n)]
-        o = replace(opts, tp=n) if training else opts
-        p = plan(spec, more, o)
-        if p.fits:
-            if training:
-                text = f"Use {n}x {proto.name} ({gib(proto.total)} each), sharding weights, gradients and optimizer " \
-                       f"(FSDP / DeepSpeed ZeRO-3)."
-            else:
-                text = (f"Use {n}x {proto.name} ({gib(proto.total)} each) with device_map=\"auto\", "
-                        f"max_memory={max_memory_dict(p)}.")
-            if n == len(gpus):
-                text = (f"Free the {gib(held)} other processes hold on these GPUs (see memory.gpu-free): "
-                        f"then {len(p.gpus)}x {proto.name} suffice" + (f" with device_map=\"auto\", max_memory={max_memory_dict(p)}."
-                                                              if not training else "."))
-            out.append(Remedy(6 if n > len(gpus) else 3, "free-gpu-memory" if n == len(gpus) else "more-gpus", text,
-                              True, {"gpus": n, "max_memory": max_memory_dict(p)}))
-            break
-    # or fewer, bigger GPUs (data-center kinds from the table), when the ones given are smaller
-    for alias in ("H100-80GB", "H200"):
-        from .. import data
-
-        big = parse_gpu_spec(alias, data.load("gpu_memory")["gpus"])[0]
-        if big.total <= proto.total:
-            continue
-        for n in range(1, 17):
-            more = [replace(big, label=f"GPU {i}") for i in range(n)]
-            p = plan(spec, more, replace(opts, tp=n) if training else opts)
-            if p.fits:
-                how = ("sharding weights, gradients and optimizer (FSDP / DeepSpeed ZeRO-3)" if training and n > 1
-                       else f'device_map="auto", max_memory={max_memory_dict(p)}' if n > 1 else "one GPU")
-                out.append(Remedy(6, f"other-gpus-{alias}", f"Or {n}x {big.name} ({gib(big.total)} each), {how}.",
-                                  True, {"gpus": n, "kind": big.name}))
-                break
-        break
-    if not training and base.overflow > 0:
-        need = base.overflow
-        detail = {"offload_bytes": int(need), "ram_available": ram_available, "disk_free": disk_free,
-                  "offload_folder": offload_folder}
-        mm = max_memory_dict(base)
-        if ram_available is not None and need <= ram_available * 0.9:
-            mm["cpu"] = f"{int(math.ceil(need / GiB)) + 1}GiB"
-            text = (f"Offload {gib(need)} to CPU RAM ({gib(ram_available)} available): device_map=\"auto\", "
-                    f"max_memory={mm}; slow (weights cross PCIe every forward).")
-            ok = True
-        elif disk_free is not None and need <= disk_free * 0.9:
-            text = (f"Offload {gib(need)} to disk: device_map=\"auto\", max_memory={mm}, "
-                    f"offload_folder={offload_folder or 'offload'!r} ({gib(disk_free)} free there); very slow.")
-            ok = True
-        elif ram_available is None and disk_free is None:
-            mm["cpu"] = f"{int(math.ceil(need / GiB)) + 1}GiB"
-            text = (f"Offload {gib(need)} to CPU RAM (or disk with offload_folder=...): device_map=\"auto\", "
-                    f"max_memory={mm}; make sure that much RAM is free (not known here); slow.")
-            ok = True
-        else:
-            have = [f"RAM {gib(ram_available)}" if ram_available is not None else "RAM unknown",
-                    f"disk {gib(disk_free)}" if disk_free is not None else "disk unknown"]
-            text = f"Offloading would need {gib(need)} of CPU RAM or disk ({', '.join(have)} available): not enough."
-            ok = False
-        if opts.effective_dtype in ("nf4", "int8", "int4") and opts.quant in (None, "bnb"):
-            text += " Note: bitsandbytes-quantized modules cannot be offloaded ('Some modules are dispatched on the " \
-                    "CPU or the disk. Make sure you have enough GPU RAM to fit the quantized model.')."
-            ok = False
-        out.append(Remedy(7, "offload", text, ok, detail))
+    if base.problems:  # a context the model cannot take: only a shorter one helps
+        s = min(opts.seq_len, spec.max_position or opts.seq_len)
+        return [Remedy(1, "shorter-context", f"Use a context of at most {s:,} tokens (the model's "
+                       f"max_position_embeddings), or a long-context variant of the model.", True, {"max_seq_len": s})]
+    job = _Job(spec, gpus, opts, base, ram_available, disk_free, offload_folder)
+    out = [r for rule in RULES for r in rule(job)]
     return sorted(out, key=lambda r: r.rank)
 
 
 # --------------------------------------------------------------------------- GPU specs ("8xH100-80GB")
 
 
-def gpu_cc_row(name: str):
+def gpu_cc_row(name: str) -> dict[str, Any] | None:
     from .. import data
 
-    return data.gpu_by_name(name)
+    row: dict[str, Any] | None = data.gpu_by_name(name)
+    return row
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(gib|gb|g)", re.IGNORECASE)
+
+
+def size_bytes(number: str, unit: str) -> int:
+    """'75.23', 'GB' -> 75.23e9 bytes; 'GiB' -> x 2**30 ('G' alone is read as GiB, as nvidia-smi's MiB are)."""
+    v = float(number)
+    return int(v * 1e9) if unit.lower() == "gb" else int(v * GiB)
+
+
+def _gpu_row(part: str, table: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    m = re.fullmatch(r"(?:(\d+)\s*[x×*]\s*)?(.+)", part, re.IGNORECASE)
+    count = int(m.group(1)) if m and m.group(1) else 1
+    raw = (m.group(2) if m else part).strip()
+    key = _norm(raw)
+    row = next((r for r in table if key in [_norm(a) for a in r["aliases"]]), None)
+    size = _SIZE.fullmatch(raw.replace(" ", ""))
+    if row is None and size:
+        unit = "GiB" if size.group(2).lower() != "gb" else "GB"
+        row = {"name": f"{size.group(1)} {unit} GPU", "memory_bytes": size_bytes(size.group(1), size.group(2))}
+    if row is None:
+        known = ", ".join(r["aliases"][0] for r in table)
+        raise UsageError(f"--gpus {part!r}: unknown GPU; known: {known} (or 'auto', or a size: 2x24GiB, 75.23GB)")
+    if count < 1 or count > 1024:
+        raise UsageError(f"--gpus {part!r}: count must be 1..1024")
+    return count, row
 
 
 def parse_gpu_spec(text: str, table: list[dict[str, Any]]) -> list[GpuBudget]:
-    """'8xH100-80GB', '2xRTX4090', 'A100-40GB,L4' -> budgets from the GPU memory table."""
-    import re
-
+    """'8xH100-80GB', '2xRTX4090', 'A100-40GB,L4', '75.23GB' (10**9 bytes), '24GiB' -> budgets."""
     out: list[GpuBudget] = []
     for part in [p.strip() for p in text.split(",") if p.strip()]:
-        m = re.fullmatch(r"(?:(\d+)\s*[x×*]\s*)?(.+)", part, re.IGNORECASE)
-        count = int(m.group(1)) if m and m.group(1) else 1
-        key = _norm(m.group(2) if m else part)
-        row = next((r for r in table if key in [_norm(a) for a in r["aliases"]]), None)
-        gb = re.fullmatch(r"(\d+(?:\.\d+)?)gi?b", key)
-        if row is None and gb:
-            row = {"name": f"{gb.group(1)} GiB GPU", "memory_bytes": float(gb.group(1)) * GiB}
-        if row is None:
-            known = ", ".join(r["aliases"][0] for r in table)
-            raise UsageError(f"--gpus {part!r}: unknown GPU; known: {known} (or 'auto', or e.g. 2x24GB)")
-        if count < 1 or count > 1024:
-            raise UsageError(f"--gpus {part!r}: count must be 1..1024")
+        count, row = _gpu_row(part, table)
+        cc_row = gpu_cc_row(row["name"])
         for _ in range(count):
-            cc_row = gpu_cc_row(row["name"])
             out.append(GpuBudget(f"GPU {len(out)}", row["name"], int(row["memory_bytes"]),
                                  compute_capability=cc_row["compute_capability"] if cc_row else None))
     if not out:

@@ -11,6 +11,7 @@ import os
 import re
 import struct
 from pathlib import Path
+from typing import Any
 
 from ..engine import UsageError
 from ..memory.architectures import ModelSpec, TensorInfo, generic_spec, spec_from_config, spec_with_tensors
@@ -65,7 +66,7 @@ def resolve(model: str) -> tuple[Path, str]:
     raise UsageError(f"{model}: no such file or directory")
 
 
-def read_config(directory: Path, config_path: Path | None = None) -> dict:
+def read_config(directory: Path, config_path: Path | None = None) -> dict[str, Any]:
     p = config_path or directory / "config.json"
     from ..boundedio import require_regular
 
@@ -83,7 +84,22 @@ def read_config(directory: Path, config_path: Path | None = None) -> dict:
         raise UsageError(f"{p}: not valid JSON ({exc})") from None
     if not isinstance(cfg, dict):
         raise UsageError(f"{p}: not a JSON object")
-    return cfg
+    return looks_like_config(cfg, p)
+
+
+CONFIG_KEYS = ("model_type", "architectures", "text_config")
+
+
+def looks_like_config(cfg: dict[str, Any], where: Path) -> dict[str, Any]:
+    """A Hugging Face config.json names its model_type or architectures; anything else (a wrapper, a
+    tokenizer_config.json, a results file) is refused at once, naming what it holds."""
+    if any(k in cfg for k in CONFIG_KEYS):
+        return cfg
+    keys = ", ".join(sorted(cfg)[:6]) + (", ..." if len(cfg) > 6 else "")
+    hint = next((f"; it holds one under {k!r}: save that object as config.json" for k in ("config", "model_config")
+                 if isinstance(cfg.get(k), dict) and any(c in cfg[k] for c in CONFIG_KEYS)), "")
+    raise UsageError(f"{where}: not a model config.json (no model_type or architectures; its keys: "
+                     f"{keys or 'none'}){hint}")
 
 
 def read_safetensors_header(path: Path) -> list[TensorInfo]:

@@ -147,7 +147,8 @@ def test_gpu_spec_parsing_and_errors():
     g = parse_gpu_spec("8xH100-80GB", table)
     assert len(g) == 8 and g[0].total == 81559 * 2**20
     assert [x.total for x in parse_gpu_spec("2xRTX4090", table)] == [24564 * 2**20] * 2
-    assert parse_gpu_spec("2x24GB", table)[1].total == 24 * GiB
+    assert parse_gpu_spec("2x24GiB", table)[1].total == 24 * GiB
+    assert parse_gpu_spec("2x24GB", table)[1].total == 24 * 10**9  # GB means 10**9 bytes
     with pytest.raises(UsageError, match="unknown GPU"):
         parse_gpu_spec("3xH900", table)
 

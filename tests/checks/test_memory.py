@@ -8,14 +8,13 @@ import pytest
 
 from conftest import load_scenario
 from llmdoctor import data
-from llmdoctor.checks.memory import check_alloc_conf, check_gpu_free, check_memory_fit
-from llmdoctor.engine import Context
+from llmdoctor.engine import Context, load_registry, run_check
 from llmdoctor.memory.architectures import spec_from_config
 from llmdoctor.memory.plan import Options
 from llmdoctor.results import Status
 from llmdoctor.snapshot import Torch
 
-from .helpers import model_json
+from memory.helpers import model_json
 
 
 def with_env(env: dict, torch_version: str | None = "2.11.0+cu128", os_name: str = "Linux"):
@@ -28,8 +27,28 @@ def worst(findings):
     return max((f.status for f in findings), key=lambda s: s.severity)
 
 
+def run(check_id, snap, options=None):
+    return run_check(load_registry().get(check_id), snap, Context(options or {}))
+
+
 def run_alloc(env, **kw):
-    return list(check_alloc_conf(with_env(env, **kw), Context()))
+    return list(run("memory.alloc-conf", with_env(env, **kw)).findings)
+
+
+class _One:
+    """The single finding of memory.fit, as the old direct call returned it."""
+
+    def __new__(cls, result):
+        assert len(result.findings) == 1, result
+        return result.findings[0]
+
+
+def check_memory_fit(snap, ctx):
+    return _One(run("memory.fit", snap, dict(ctx.options)))
+
+
+def check_gpu_free(snap, ctx):
+    return list(run("memory.gpu-free", snap, dict(ctx.options)).findings)
 
 
 def test_alloc_conf_unset_passes():
@@ -124,8 +143,8 @@ def fit_ctx(name, **opts):
                     "memory.fit.options": Options(**opts)})
 
 
-def test_fit_without_model_skips():
-    assert check_memory_fit(load_scenario("h100x8_healthy"), Context()).status is Status.UNKNOWN
+def test_fit_without_model_is_not_applicable():
+    assert check_memory_fit(load_scenario("h100x8_healthy"), Context()).status is Status.NOT_APPLICABLE
 
 
 def test_fit_on_h100x8_passes():
@@ -150,5 +169,36 @@ def test_case01_rtx3080_laptop_does_not_fit():
     assert "QLoRA" in (f.remedy or "") or "context" in (f.remedy or "")
 
 
-def test_fit_no_gpus_skips():
-    assert check_memory_fit(load_scenario("no_gpu"), fit_ctx("gpt2")).status is Status.UNKNOWN
+def test_fit_no_gpus_is_not_applicable():
+    assert check_memory_fit(load_scenario("no_gpu"), fit_ctx("gpt2")).status is Status.NOT_APPLICABLE
+
+
+def test_fit_takes_model_path_from_generic_flag(tmp_path):
+    """`check --model DIR --seq-len N` routed generically: the settings named by flag (model, seq_len)."""
+    from memory.helpers import model_dir
+
+    d = model_dir(tmp_path, "llama-3.1-8b")
+    f = check_memory_fit(load_scenario("h100x8_healthy"), Context({"model": str(d), "seq_len": 8192}))
+    assert f.status is Status.PASS and "seq 8192" in f.message
+
+
+def test_fit_context_beyond_max_position_fails():
+    f = check_memory_fit(load_scenario("h100x8_healthy"), fit_ctx("llama-2-7b", seq_len=32768))
+    assert f.status is Status.FAIL and "max_position_embeddings 4,096" in f.message and "RoPE" in f.message
+
+
+def test_fit_mig_slice_is_the_budget():
+    from llmdoctor.snapshot import MigDevice
+
+    s = load_scenario("h100x8_healthy")
+    g = dataclasses.replace(s.gpus[0], mig_mode=True,
+                            mig_devices=(MigDevice(0, profile="1g.10gb", memory_total=10 * 2**30, memory_used=0),))
+    s = dataclasses.replace(s, gpus=(g,))
+    f = check_memory_fit(s, fit_ctx("llama-3.1-8b", seq_len=4096))
+    assert f.status is Status.FAIL and "of 10.0 GiB" not in f.message and "10.0 GiB free" in f.message
+
+
+def test_settings_declare_flags():
+    spec = load_registry().get("memory.fit")
+    assert {k: v.flag for k, v in spec.settings.items() if v.flag} == {
+        "model": "--model", "seq_len": "--seq-len", "batch": "--batch", "mode": "--mode", "dtype": "--dtype"}
