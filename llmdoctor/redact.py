@@ -161,7 +161,7 @@ def redact_env(name: str, value: str) -> str:
     if is_secret_name(name):
         return REDACTED
     stripped = value.strip().strip("\"'")
-    if _HEX.match(stripped) or looks_random(stripped):
+    if _HEX.match(stripped) or (_CANDIDATE.fullmatch(stripped) and looks_random(stripped)):
         return REDACTED
     return redact_value(value)
 
