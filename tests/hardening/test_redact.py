@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from llmdoctor.redact import REDACTED, redact_env, redact_value
@@ -31,7 +33,8 @@ def test_secret_form_is_redacted_inside_prose(name: str, text: str, secret: str)
 def test_env_value_under_innocent_name_is_redacted(name: str) -> None:
     value = ENV_VALUES[name]
     out = redact_env(name, value)
-    secret = value.rsplit(":", 1)[-1].split("@")[0] if "://" in value else value
+    m = re.search(r"://[^:@/]*:([^@]+)@", value)
+    secret = m.group(1) if m else value
     assert secret not in out
 
 
