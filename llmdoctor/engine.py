@@ -403,11 +403,12 @@ def run_check(spec: CheckSpec, snap: Snapshot, ctx: Context) -> CheckResult:
     if missing:
         reason = "; ".join(snap.unknown_reason(p) for p in missing)
         finding = Finding(Status.UNKNOWN, reason, {"unknown_parts": missing})
-        return CheckResult(spec.id, spec.title, Status.UNKNOWN, (finding,), time.perf_counter() - start, spec.origin)
+        # an error the input shows that belongs to this check is still its finding (it happened)
+        findings = _with_known_errors(spec, snap, (finding,))
+        return CheckResult(spec.id, spec.title, verdict(findings), findings, time.perf_counter() - start, spec.origin)
     try:
         findings = _as_findings(_call(spec, snap, ctx))
-        if spec.known_errors:
-            findings = _with_known_errors(spec, snap, findings)
+        findings = _with_known_errors(spec, snap, findings)  # the knowledge base names each error's check
     except Exception as exc:  # a raising check becomes an error result; the report goes on
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""

@@ -73,6 +73,8 @@ class Host:
     interfaces: tuple[NetInterface, ...] | None = None
     default_route_interface: str | None = None
     ib_devices: tuple[str, ...] | None = None  # /sys/class/infiniband
+    pci_acs_enabled: bool | None = None  # PCIe ACS redirect on a bridge (lspci ACSCtl SrcValid+/ReqRedir+)
+    nccl_transports: tuple[str, ...] | None = None  # what NCCL's log says it used: P2P/IPC, SHM, NET/IB, NET/Socket
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,7 @@ class Meta:
     source: str = "live"  # live | file | dump
     source_detail: str | None = None
     understood: tuple[str, ...] = ()  # for dumps: which formats were recognised
+    provenance: Mapping[str, str] | None = None  # for dumps: fact ("toolkit.nvcc_version") -> where it was read
 
 
 @dataclass(frozen=True)

@@ -68,13 +68,13 @@ def test_big_input_is_read_head_and_tail(tmp_path):
 def test_explain_error_text_and_file(tmp_path):
     proc = run_cli("explain-error", "RuntimeError: The NVIDIA driver on your system is too old (found version 11040).")
     assert proc.returncode == 0
-    assert "A1" in proc.stdout and "cuda.driver" in proc.stdout and "CUDA ≤ 11.4" in proc.stdout
+    assert "LD-CUDA-001" in proc.stdout and "cuda.driver" in proc.stdout and "CUDA ≤ 11.4" in proc.stdout
     f = tmp_path / "err.txt"
     f.write_text(case_input("case_22.txt"))
     proc = run_cli("explain-error", str(f), "--json")
     doc = json.loads(proc.stdout)
     assert proc.returncode == 0
-    assert [r["id"] for r in doc["recognised"]] == ["E1"]
+    assert [r["code"] for r in doc["recognised"]] == ["LD-PKG-001"]
     assert doc["recognised"][0]["check"] == "packages.torch-pins"
 
 
@@ -138,4 +138,4 @@ def test_error_at_the_end_of_one_huge_line(tmp_path):
     f = tmp_path / "oneline.log"
     f.write_text("x" * 5_000_000 + " RuntimeError: CUDA error: CUDA driver version is insufficient for CUDA runtime version")
     proc = run_cli("explain-error", str(f))
-    assert proc.returncode == 0 and "A3" in proc.stdout
+    assert proc.returncode == 0 and "LD-CUDA-003" in proc.stdout

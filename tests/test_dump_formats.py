@@ -168,7 +168,9 @@ def test_unsloth_banner_traps():
 
 def test_traceback_found_version_fails_cuda_driver_without_driver_line():
     r = report_for(dump("traceback_driver_too_old.txt"))
-    assert r.snapshot.driver is None
+    # "found version 11040" states the driver's CUDA (11.4), with its provenance; no driver version is claimed
+    assert r.snapshot.driver.version is None and r.snapshot.driver.cuda_version == "11.4"
+    assert r.snapshot.meta.provenance["driver.cuda_version"] == "the error text"
     assert statuses(r)["cuda.driver"] == "fail"
 
 
@@ -181,7 +183,7 @@ def test_mixed_issue_body_with_fences_and_crlf():
     r = report_for(text)
     shm = next(c for c in r.checks if c.id == "nccl.shm")  # the NCCL /dev/shm errors are nccl.shm's findings
     assert shm.status.value == "fail"
-    assert "I1" in {f.evidence.get("known_error") for f in shm.findings}
+    assert "LD-NCCL-001" in {f.evidence.get("known_error") for f in shm.findings}
     assert statuses(r)["errors.known"] == "unknown"  # not reported twice
 
 

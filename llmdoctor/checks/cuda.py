@@ -42,7 +42,9 @@ from ..snapshot import (
     Python,
     Toolkit,
     Torch,
+    normalize_name,
 )
+from ..facts.arch_limits import arch_limit_findings
 
 PIN_REPAIR = "llmdoctor fix pin --repair"
 
@@ -198,7 +200,7 @@ def driver_remedy(runtime: str | None, platform: str, best: tuple[str, str] | No
 
 @check("cuda.arch", "torch (and GPU packages) have kernels for these GPUs", known_errors=True)
 def check_arch_covered(gpus: tuple[Gpu, ...], torch: Torch, packages: Packages | None, driver: Driver | None,
-                       host: Host | None, python: Python | None) -> list[Finding]:
+                       host: Host | None, python: Python | None, meta: Meta | None = None) -> list[Finding]:
     """Does torch's compiled arch list cover every GPU's compute capability?
 
     A torch wheel contains machine code (SASS, `sm_XY`) for a list of architectures and sometimes PTX
@@ -232,12 +234,22 @@ def check_arch_covered(gpus: tuple[Gpu, ...], torch: Torch, packages: Packages |
             unknown(f"torch {torch.version}'s arch list is unknown (not probed, not in the wheel table)")])
     for gpu in gpus:
         findings.extend(gpu_has_kernels(gpu, torch, packages, arch_list, source, machine))
+    findings.extend(extension_limits(packages, gpus, meta, findings))
     if packages is None:
         findings.append(unknown("the installed packages are unknown, so the minimum compute capability of GPU "
                                 "packages (vLLM, FlashAttention, bitsandbytes, Triton) was not checked"))
     if moot is not None and not any(f.status in (Status.FAIL, Status.WARN) for f in findings):
         return [moot] + [f for f in findings if f.status is not Status.UNKNOWN]
     return findings
+
+
+def extension_limits(packages: Packages | None, gpus: tuple[Gpu, ...], meta: Meta | None,
+                     found: list[Finding]) -> list[Finding]:
+    """Extension-level limits (facts/arch_limits.py: vLLM, FlashAttention-2/3, xformers, DeepSpeed ops ...) not
+    already reported by package_minimums; a vLLM collect_env dump means vLLM is in use."""
+    reported = {(f.subject, normalize_name(str(f.evidence.get("package", "")))) for f in found}
+    return [f for f in arch_limit_findings(packages, gpus, meta)
+            if (f.subject, normalize_name(str(f.evidence.get("package", "")))) not in reported]
 
 
 class Machine:

@@ -9,8 +9,8 @@ from typing import Any
 from .. import data
 from ..engine import check
 from ..facts.derived import gpu_label, public_source, why_unknown
-from ..results import Finding, not_applicable, passed, unknown, warn
-from ..snapshot import Driver, Gpu, GpuLink, Meta, ProbeResult
+from ..results import Finding, fail, not_applicable, passed, unknown, warn
+from ..snapshot import Driver, Gpu, GpuLink, Host, Meta, ProbeResult
 
 # NVML topology levels (nvmlGpuTopologyLevel_t) in words, and nvidia-smi topo -m's names for them.
 LEVEL_WORDS = {
@@ -54,8 +54,8 @@ def misreporting_driver(driver: Driver | None) -> dict[str, Any] | None:
 
 
 @check("gpu.topology", "GPUs can talk to each other directly (NVLink / PCIe peer-to-peer)", known_errors=True)
-def check_topology(gpus: tuple[Gpu, ...], gpu_links: tuple[GpuLink, ...] | None, driver: Driver | None,
-                   probes: tuple[ProbeResult, ...], meta: Meta) -> Finding | list[Finding]:
+def check_topology(gpus: tuple[Gpu, ...] | None, gpu_links: tuple[GpuLink, ...] | None, driver: Driver | None,
+                   probes: tuple[ProbeResult, ...], meta: Meta, host: Host | None = None) -> Finding | list[Finding]:
     """How are the GPUs connected, and can they copy to each other directly (peer-to-peer)?
 
     For each GPU pair NVML reports the link (NVLink, one PCIe switch, several switches, a host bridge,
@@ -75,7 +75,15 @@ def check_topology(gpus: tuple[Gpu, ...], gpu_links: tuple[GpuLink, ...] | None,
     (https://docs.nvidia.com/deploy/nvml-api/); NVIDIA/nccl docs troubleshooting (PCI ACS,
     https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/troubleshooting.html);
     vllm-project/vllm#5458 (driver 545/555 P2P misreport, ACS); data/gpu_interconnect.json.
+
+    A pasted ``lspci -vvv`` whose ACSCtl lines show SrcValid+/ReqRedir+ (host.pci_acs_enabled, read from the
+    text) is a FAIL: ACS redirects peer-to-peer through the root complex, so NCCL hangs or crawls
+    (NVIDIA/nccl#606, NVIDIA/nccl#304; NCCL troubleshooting guide, "PCI Access Control Services").
     """
+    if host is not None and host.pci_acs_enabled:
+        return acs_enabled(gpus, meta)
+    if gpus is None:
+        return unknown(why_unknown("gpus", probes, meta))
     if not gpus:
         return not_applicable("no NVIDIA GPU on this host")
     if len(gpus) < 2:
@@ -86,6 +94,18 @@ def check_topology(gpus: tuple[Gpu, ...], gpu_links: tuple[GpuLink, ...] | None,
     if not gpu_links:
         return without_topology(gpus, desc, driver, misreport, gpu_links, probes, meta)
     return from_topology(gpu_links, desc, driver, misreport)
+
+
+def acs_enabled(gpus: tuple[Gpu, ...] | None, meta: Meta) -> Finding:
+    """PCIe ACS is on for a bridge (read from lspci's ACSCtl lines): GPU peer-to-peer goes through the root complex."""
+    origin = (meta.provenance or {}).get("host.pci_acs_enabled", "the input")
+    return fail("PCIe ACS (Access Control Services) is enabled on a PCIe bridge (lspci ACSCtl: SrcValid+ / ReqRedir+): "
+                "GPU peer-to-peer traffic is redirected through the CPU root complex, so NCCL hangs or runs slowly",
+                {"pci_acs_enabled": True, "from": origin, "gpus": len(gpus) if gpus is not None else None,
+                 "source": "https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/troubleshooting.html"},
+                remedy="On bare metal disable ACS in the BIOS (or with setpci on each bridge); in a VM keep ACS and "
+                       "use NCCL_P2P_DISABLE=1. Check with `sudo lspci -vvv | grep ACSCtl` (all SrcValid-).",
+                commands=("sudo lspci -vvv | grep ACSCtl", "nvidia-smi topo -p2p r", "export NCCL_P2P_DISABLE=1"))
 
 
 def without_topology(gpus: tuple[Gpu, ...], desc: str, driver: Driver | None, misreport: dict[str, Any] | None,

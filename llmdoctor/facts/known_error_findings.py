@@ -17,7 +17,7 @@ import re
 from typing import Any, Callable
 
 from . import known_errors
-from ..results import Finding, Status
+from ..results import Finding, Remedy, Status
 from ..snapshot import Snapshot
 from . import derived as F
 
@@ -46,24 +46,36 @@ def stray_libcuda(snap: Snapshot) -> list[str]:
     return out
 
 
+_STRAY_LIBCUDA_IDS = ("E5", "E7", "E8", "K2", "A5", "J2")
+
+
+def _stray_note(match: known_errors.Match, snap: Snapshot, evidence: dict[str, Any]) -> str:
+    if match.error.id not in _STRAY_LIBCUDA_IDS:
+        return ""
+    stray = stray_libcuda(snap)
+    if not stray:
+        return ""
+    evidence["stray_libcuda"] = stray
+    return (f" The library search path holds libcuda files that are not the driver's: "
+            f"{', '.join(os.path.basename(s) for s in stray[:3])} ({stray[0]}).")
+
+
+def remedy_for(err: known_errors.KnownError) -> Remedy:
+    return Remedy(err.fix, commands=err.commands, links=tuple(s for s in err.public_sources if s.startswith("http")))
+
+
 def finding_for(match: known_errors.Match, snap: Snapshot, owner_note: str = "") -> Finding:
+    """The finding of one recognised error: it happened, so it is a FAIL of its check (warn rows: may be fine)."""
     err = match.error
     detail = match.detail
-    message = f"Known error {err.id}: {err.cause}"
-    if detail:
-        message = f"Known error {err.id} ({detail}): {err.cause}"
-    evidence: dict[str, Any] = {"error": match.excerpt, "known_error": err.id, "belongs_to": err.check,
-                                "sources": list(err.sources)}
-    if err.id in ("E5", "E7", "E8", "K2", "A5", "J2"):
-        stray = stray_libcuda(snap)
-        if stray:
-            message += (f" The library search path holds libcuda files that are not the driver's: "
-                        f"{', '.join(os.path.basename(s) for s in stray[:3])} ({stray[0]}).")
-            evidence["stray_libcuda"] = stray
+    message = f"Known error {err.code}" + (f" ({detail})" if detail else "") + f": {err.cause}"
+    evidence: dict[str, Any] = {"error": match.excerpt, "known_error": err.code, "belongs_to": err.check,
+                                "sources": list(err.public_sources), "from": "the error text"}
+    message += _stray_note(match, snap, evidence)
     if owner_note:
         message += f" {owner_note}"
     status = Status.FAIL if err.severity == "fail" else Status.WARN
-    return Finding(status, message, evidence, remedy=err.fix)
+    return Finding(status, message, evidence, remedy=remedy_for(err))
 
 
 def _cites(finding: Finding, text: str) -> bool:
@@ -76,24 +88,78 @@ def _cites(finding: Finding, text: str) -> bool:
 
 
 def merge(findings: list[Finding], matches: list[known_errors.Match], snap: Snapshot) -> list[Finding]:
-    out = list(findings)
+    """The check's findings plus its recognised errors.  An error the user hit is a finding of its own unless
+    the check's facts already gave at least as severe a verdict; then it is kept as that verdict's evidence."""
+    out = [f for f in findings if not (f.status == Status.UNKNOWN and matches and _only_unknown(findings))]
     for match in matches:
         if any(_cites(f, match.text) for f in out):
             continue
+        own = finding_for(match, snap)
         verdicts = sorted((i for i, f in enumerate(out) if f.status in (Status.FAIL, Status.WARN)),
                           key=lambda i: -out[i].status.severity)
-        if verdicts:
-            # the facts already gave a verdict (they decide: PTX JIT may run a GPU torch warns about);
-            # keep the error text as evidence of it
+        # live: the probe's own warnings, the facts decide; pasted input: an error the user hit outranks a warn
+        hit = snap.meta.source != "live" and own.status.severity > out[verdicts[0]].status.severity if verdicts else True
+        if verdicts and not hit:
             i = verdicts[0]
             seen = list(out[i].evidence.get("errors_seen", ())) + [match.excerpt]
             out[i] = dataclasses.replace(out[i], evidence={**out[i].evidence, "errors_seen": seen})
             continue
-        out.append(finding_for(match, snap))
-    return out
+        out.append(own)
+    return out or list(findings)
+
+
+def _only_unknown(findings: list[Finding]) -> bool:
+    return all(f.status == Status.UNKNOWN for f in findings)
 
 
 def reports_known_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Legacy marker (below ``@check``): same as ``@check(..., known_errors=True)``; the engine merges."""
     setattr(func, MARK, True)
     return func
+
+
+_PATH = re.compile(r"(?<![\w.])(?:/[\w.+-]+){2,}")
+
+
+def _torch_facts(snap: Snapshot) -> dict[str, str]:
+    t = snap.torch
+    if t is None or not t.installed:
+        return {}
+    out = {}
+    if t.version:
+        out["torch"] = t.version
+    if t.cuda:
+        out["torch CUDA"] = t.cuda
+    if t.nccl:
+        out["NCCL"] = t.nccl
+    return out
+
+
+def _gpu_facts(snap: Snapshot) -> dict[str, str]:
+    gpus = [g for g in snap.gpus or () if g.name or g.compute_capability]
+    if not gpus:
+        return {}
+    names = [f"{g.name or 'GPU'}" + (f" (compute capability {g.compute_capability})" if g.compute_capability else "")
+             for g in gpus]
+    return {"GPUs": ", ".join(dict.fromkeys(names))}
+
+
+def stated_facts(snap: Snapshot) -> dict[str, str]:
+    """What the input states that a report can still use: versions, GPU names, paths."""
+    out: dict[str, str] = {}
+    if snap.driver and snap.driver.version:
+        out["driver"] = snap.driver.version
+    if snap.driver and snap.driver.cuda_version:
+        out["driver CUDA"] = snap.driver.cuda_version
+    out.update(_torch_facts(snap))
+    if snap.toolkit and snap.toolkit.nvcc_version:
+        out["nvcc"] = snap.toolkit.nvcc_version
+    out.update(_gpu_facts(snap))
+    if snap.python and snap.python.version:
+        out["python"] = snap.python.version
+    if snap.packages and snap.packages.distributions:
+        out["packages"] = ", ".join(f"{d.name} {d.version}" for d in snap.packages.distributions[:8])
+    paths = list(dict.fromkeys(p for t in F.error_texts(snap) for p in _PATH.findall(t)))
+    if paths:
+        out["paths"] = ", ".join(paths[:5])
+    return out

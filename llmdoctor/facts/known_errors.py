@@ -1,4 +1,9 @@
-"""Known error messages (data/error_patterns.json): recognise them in texts, pure and cached.
+"""Known error messages: the knowledge base (data/error_patterns.json + data/error_kb.json), recognised
+in texts, pure and cached.
+
+Every entry has llmdoctor's own stable code (``LD-CUDA-001``; codes are never reused), the check that owns
+it, its patterns (every wording variant seen across versions), the root cause, the fix as text and as
+commands, and public sources whose verbatim text is a fixture its patterns match (tests pin that).
 
 Used by the dump parser (to keep the error texts it finds), by the checks (a recognised error becomes a
 finding of the check it belongs to) and by ``llmdoctor explain-error``.
@@ -10,26 +15,43 @@ import functools
 import re
 import string
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .. import data
+
+INTERNAL_SOURCE = "shared/"  # the project's own notes: never shown to users
 
 
 @dataclass(frozen=True)
 class KnownError:
-    id: str
+    id: str  # internal key used by checks (old catalog ids); never shown to users
+    code: str  # llmdoctor's own stable code, shown everywhere
     check: str
     severity: str  # fail | warn
     cause: str
     fix: str
     sources: tuple[str, ...]
-    regex: re.Pattern[str]
+    regexes: tuple[re.Pattern[str], ...]
     dtype: str | None = None
+    commands: tuple[str, ...] = ()
+    title: str = ""
+    area: str = ""
+    rule: str | None = None  # a named condition the matched text must also meet (RULES)
+    fixtures: tuple[tuple[str, str], ...] = ()  # (public source, verbatim text)
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        return self.regexes[0]
+
+    @property
+    def public_sources(self) -> tuple[str, ...]:
+        return tuple(s for s in self.sources if not s.startswith(INTERNAL_SOURCE))
 
     @property
     def row(self) -> dict[str, Any]:
-        return {"id": self.id, "check": self.check, "severity": self.severity, "cause": self.cause, "fix": self.fix,
-                "sources": list(self.sources)}
+        return {"code": self.code, "title": self.title, "check": self.check, "severity": self.severity,
+                "cause": self.cause, "fix": self.fix, "commands": list(self.commands),
+                "sources": list(self.public_sources)}
 
 
 @dataclass(frozen=True)
@@ -45,43 +67,206 @@ class Match:
     @property
     def detail(self) -> str | None:
         """What the matched numbers say (e.g. 'found version 11040' = CUDA 11.4)."""
-        g = self.groups
-        if self.error.id == "A1" and g.get("found"):
-            v = int(g["found"])
-            return f"the driver supports CUDA ≤ {v // 1000}.{(v % 1000) // 10}"
-        if self.error.id == "B2" and g.get("sm"):
-            num = g["sm"].split("_", 1)[1]
-            m = re.search(r"((?:NVIDIA |Tesla |Quadro )?[\w ()-]+?) with CUDA capability", self.text)
-            gpu = re.sub(r"^.*Warning:\s*", "", m.group(1)).strip() if m else ""
-            return f"{gpu + ' has' if gpu else 'the GPU has'} compute capability {num[:-1]}.{num[-1]}"
-        if self.error.id == "E1" and g.get("built"):
-            return f"xformers was built for torch {g['built']}, but torch {g['have']} is installed"
-        if self.error.id in ("F1", "F2") and g.get("nvcc"):
-            return f"nvcc is CUDA {g['nvcc']}, torch was built with CUDA {g['torch']}"
-        if self.error.id == "H3" and g.get("want"):
-            return f"max_model_len {g['want']} tokens, KV cache holds {g['have']}"
+        func = DETAILS.get(self.error.id) or DETAILS.get(self.error.rule or "")
+        return func(self) if func else None
+
+
+def _detail_found_version(m: Match) -> str | None:
+    found = m.groups.get("found")
+    if not found:
         return None
+    v = int(found)
+    return f"the driver supports CUDA ≤ {v // 1000}.{(v % 1000) // 10}"
+
+
+def _detail_sm(m: Match) -> str | None:
+    sm = m.groups.get("sm")
+    if not sm:
+        return None
+    num = sm.split("_", 1)[1]
+    found = re.search(r"((?:NVIDIA |Tesla |Quadro )?[\w ()-]+?) with CUDA capability", m.text)
+    gpu = re.sub(r"^.*Warning:\s*", "", found.group(1)).strip() if found else ""
+    return f"{gpu + ' has' if gpu else 'the GPU has'} compute capability {num[:-1]}.{num[-1]}"
+
+
+def _detail_xformers(m: Match) -> str | None:
+    g = m.groups
+    return f"xformers was built for torch {g['built']}, but torch {g['have']} is installed" if g.get("built") else None
+
+
+def _detail_nvcc(m: Match) -> str | None:
+    g = m.groups
+    return f"nvcc is CUDA {g['nvcc']}, torch was built with CUDA {g['torch']}" if g.get("nvcc") else None
+
+
+def _detail_kv(m: Match) -> str | None:
+    g = m.groups
+    return f"max_model_len {g['want']} tokens, KV cache holds {g['have']}" if g.get("want") else None
+
+
+def _detail_oom(m: Match) -> str | None:
+    oom = oom_figures(m.text)
+    if oom is None:
+        return None
+    parts = []
+    if oom.get("tried") is not None:
+        parts.append(f"tried to allocate {_fmt(oom['tried'])}")
+    if oom.get("free") is not None:
+        parts.append(f"{_fmt(oom['free'])} free")
+    if oom.get("unallocated") is not None:
+        verdict = "fragmentation is the likely cause" if fragmented(oom) else "not fragmentation"
+        parts.append(f"{_fmt(oom['unallocated'])} reserved by PyTorch but unallocated: {verdict}")
+    return "; ".join(parts) or None
+
+
+DETAILS: dict[str, Callable[[Match], str | None]] = {
+    "A1": _detail_found_version, "B2": _detail_sm, "E1": _detail_xformers, "F1": _detail_nvcc, "F2": _detail_nvcc,
+    "H3": _detail_kv, "oom": _detail_oom, "fragmentation": _detail_oom,
+}
+
+# -- the OOM fragmentation rule ---------------------------------------------------------------------
+_UNITS = {"b": 1, "bytes": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+          "kb": 2**10, "mb": 2**20, "gb": 2**30, "tb": 2**40}
+_SIZE = r"([\d.]+) ?(bytes|[KMGT]i?B|B)"
+_OOM_FIELDS = {
+    "tried": re.compile(r"Tried to allocate " + _SIZE, re.I),
+    "free": re.compile(r"of which " + _SIZE + r" is free|" + _SIZE + r" free;", re.I),
+    "unallocated": re.compile(_SIZE + r" is reserved by PyTorch but unallocated", re.I),
+    "reserved": re.compile(_SIZE + r" reserved in total by PyTorch", re.I),
+    "allocated": re.compile(_SIZE + r" (?:is )?allocated by PyTorch|" + _SIZE + r" already allocated", re.I),
+}
+
+
+def _size(m: re.Match[str]) -> int | None:
+    groups = [g for g in m.groups() if g is not None]
+    if len(groups) < 2:
+        return None
+    try:
+        return int(float(groups[0]) * _UNITS[groups[1].lower()])
+    except (ValueError, KeyError):
+        return None
+
+
+def _fmt(n: int) -> str:
+    for unit, mult in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= mult:
+            return f"{n / mult:.2f} {unit}"
+    return f"{n} bytes"
+
+
+def oom_figures(text: str) -> dict[str, int | None] | None:
+    """The figures a CUDA out-of-memory message states (bytes), or None when it is no such message."""
+    if not re.search(r"out of memory", text, re.I):
+        return None
+    out: dict[str, int | None] = {}
+    for key, rx in _OOM_FIELDS.items():
+        m = rx.search(text)
+        out[key] = _size(m) if m else None
+    reserved, allocated = out.get("reserved"), out.get("allocated")
+    if out.get("unallocated") is None and reserved is not None and allocated is not None:
+        out["unallocated"] = max(0, reserved - allocated)  # older messages: "X reserved in total by PyTorch"
+    return out
+
+
+def fragmented(oom: dict[str, int | None]) -> bool:
+    """Fragmentation is the cause only when the memory PyTorch reserved but left unallocated could have held
+    the request the GPU's free memory could not: free < requested <= free + reserved-but-unallocated.
+    Only then does expandable_segments help (0 bytes unallocated, or a request larger than both, is not it)."""
+    unalloc, tried, free = oom.get("unallocated"), oom.get("tried"), oom.get("free")
+    if unalloc is None or tried is None or unalloc <= 0:
+        return False
+    if free is None:
+        return unalloc >= tried
+    return free < tried <= free + unalloc
+
+
+def _rule_fragmentation(text: str) -> bool:
+    oom = oom_figures(text)
+    return oom is not None and fragmented(oom)
+
+
+RULES: dict[str, Callable[[str], bool]] = {"fragmentation": _rule_fragmentation, "oom": lambda text: True}
+
+# -- the table ------------------------------------------------------------------------------------------
+KB_FILES = ("error_patterns", "error_kb")
+
+
+def _patterns(row: dict[str, Any]) -> list[str]:
+    pats = list(row.get("patterns") or [])
+    if row.get("pattern"):
+        pats.insert(0, row["pattern"])
+    return pats
+
+
+def _fixtures(row: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    out = [(str(f["source"]), str(f["text"])) for f in row.get("fixtures", ())]
+    if row.get("example"):
+        public = [s for s in row["sources"] if not s.startswith(INTERNAL_SOURCE)]
+        out.insert(0, (public[0] if public else row["sources"][0], row["example"]))
+    return tuple(out)
+
+
+def _entry(row: dict[str, Any]) -> KnownError:
+    code = row["code"]
+    fixtures = _fixtures(row)
+    sources = tuple(dict.fromkeys([*row["sources"], *(src for src, _ in fixtures)]))
+    return KnownError(id=row.get("id", code), code=code, check=row["check"], severity=row["severity"],
+                      cause=row["cause"], fix=row["fix"], sources=sources,
+                      regexes=tuple(re.compile(p, re.I) for p in _patterns(row)), dtype=row.get("dtype"),
+                      commands=tuple(row.get("commands", ())), title=row.get("title", ""),
+                      area=row.get("area") or code.split("-")[1].lower(), rule=row.get("rule"),
+                      fixtures=fixtures)
+
+
+def rows() -> list[dict[str, Any]]:
+    """Every knowledge-base row, as stored (both files, in order)."""
+    out: list[dict[str, Any]] = []
+    for name in KB_FILES:
+        doc = data.load(name)
+        out.extend(doc.get("patterns") or doc.get("entries") or [])
+    return out
 
 
 @functools.lru_cache(maxsize=1)
 def table() -> tuple[KnownError, ...]:
-    rows = data.load("error_patterns")["patterns"]
-    return tuple(KnownError(id=r["id"], check=r["check"], severity=r["severity"], cause=r["cause"], fix=r["fix"],
-                            sources=tuple(r["sources"]), regex=re.compile(r["pattern"], re.I), dtype=r.get("dtype"))
-                 for r in rows)
+    return tuple(_entry(r) for r in rows())
+
+
+@functools.lru_cache(maxsize=1)
+def by_code() -> dict[str, KnownError]:
+    return {e.code: e for e in table()}
+
+
+def lookup(key: str) -> KnownError | None:
+    """An entry by its code (LD-CUDA-001, case-insensitive) or internal id."""
+    key = key.strip()
+    found = by_code().get(key.upper())
+    return found or next((e for e in table() if e.id == key), None)
 
 
 def flatten(text: str) -> str:
     return " ".join(text.split())
 
 
+def _first_match(err: KnownError, text: str, lower: str) -> re.Match[str] | None:
+    for rx in err.regexes:
+        needles = needles_of(rx.pattern)
+        if needles is not None and not any(n in lower for n in needles):
+            continue
+        m = rx.search(text)
+        if m and (err.rule is None or RULES.get(err.rule, lambda t: True)(text)):
+            return m
+    return None
+
+
 def recognise(texts: Iterable[str]) -> list[Match]:
-    """Every (known error, text) pair, in table order; one match per error id and text."""
+    """Every (known error, text) pair, in table order; one match per entry and text."""
     out = []
     flat = [flatten(t) for t in texts if t]
+    lowered = [t.translate(_ASCII_LOWER) for t in flat]
     for err in table():
-        for text in flat:
-            m = err.regex.search(text)
+        for text, lower in zip(flat, lowered):
+            m = _first_match(err, text, lower)
             if m:
                 out.append(Match(err, text, {k: v for k, v in m.groupdict().items() if v}))
     return out
@@ -89,6 +274,27 @@ def recognise(texts: Iterable[str]) -> list[Match]:
 
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 _REACH = 1500  # how far around a needle a (multi-line) message is looked for
+_MAX_SPANS = 200
+
+
+def _regions(rx: re.Pattern[str], text: str, lower: str) -> list[tuple[int, int]]:
+    needles = needles_of(rx.pattern)
+    if needles is None:
+        return [(0, len(text))]
+    regions: list[tuple[int, int]] = []
+    for needle in needles:
+        pos = lower.find(needle)
+        while pos >= 0 and len(regions) < 50:
+            regions.append((max(0, pos - _REACH), min(len(text), pos + len(needle) + _REACH)))
+            pos = lower.find(needle, pos + len(needle))
+    return regions
+
+
+def _line_span(text: str, m: re.Match[str]) -> tuple[int, int]:
+    """The whole lines of a match, but not more than a few hundred characters around it."""
+    start = max(text.rfind("\n", 0, m.start()) + 1, m.start() - 300)
+    end = text.find("\n", m.end())
+    return start, min(len(text) if end < 0 else end, m.end() + 700)
 
 
 def find_in(text: str) -> list[tuple[int, int]]:
@@ -100,25 +306,20 @@ def find_in(text: str) -> list[tuple[int, int]]:
     lower = text.translate(_ASCII_LOWER)
     spans: set[tuple[int, int]] = set()
     for err in table():
-        needles = needles_of(err.regex.pattern)
-        if needles is None:
-            regions = [(0, len(text))]
-        else:
-            regions = []
-            for needle in needles:
-                pos = lower.find(needle)
-                while pos >= 0 and len(regions) < 50:
-                    regions.append((max(0, pos - _REACH), min(len(text), pos + len(needle) + _REACH)))
-                    pos = lower.find(needle, pos + len(needle))
-        for lo, hi in regions:
-            for m in err.regex.finditer(text, lo, hi):
-                # the whole lines of the match, but not more than a few hundred characters around it
-                start = max(text.rfind("\n", 0, m.start()) + 1, m.start() - 300)
-                end = text.find("\n", m.end())
-                spans.add((start, min(len(text) if end < 0 else end, m.end() + 700)))
-                if len(spans) > 200:
-                    return sorted(spans)
+        for rx in err.regexes:
+            line_rx = _per_line(rx)
+            for lo, hi in _regions(rx, text, lower):
+                for m in line_rx.finditer(text, lo, hi):
+                    spans.add(_line_span(text, m))
+                    if len(spans) > _MAX_SPANS:
+                        return sorted(spans)
     return sorted(spans)
+
+
+@functools.lru_cache(maxsize=None)
+def _per_line(rx: re.Pattern[str]) -> re.Pattern[str]:
+    """``rx`` with ^ and $ anchored at line boundaries (a whole-message pattern found inside a log)."""
+    return re.compile(rx.pattern, rx.flags | re.MULTILINE)
 
 
 @functools.lru_cache(maxsize=None)

@@ -7,14 +7,16 @@ llamafactory-cli env, Unsloth's banner, tracebacks, warnings and known error mes
 
 Parsing is tolerant: Markdown fences, quote marks, CRLF, ANSI colours and truncation anywhere are fine;
 what is not understood is ignored.  Facts the text does not state stay unknown.  Only when nothing at
-all is recognised does it raise UsageError.  Big inputs are scanned in a bounded window (head and tail).
+all is recognised and no line reads as an error does it raise UsageError.  Big inputs are scanned in a bounded window (head and tail).
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..engine import UsageError
 from ..snapshot import Snapshot
-from . import (bitsandbytes, collect_env, ds_report, hf_env, nvcc, nvidia_smi, pip, topo, tracebacks,
+from . import (bitsandbytes, collect_env, ds_report, error_facts, hf_env, nvcc, nvidia_smi, pip, topo, tracebacks,
                unsloth)
 from ._accumulator import Facts
 from ._text import normalise, window
@@ -22,7 +24,26 @@ from ._text import normalise, window
 FORMATS = ("collect_env", "vllm_collect_env", "nvidia_smi", "nvidia_smi_q", "nvidia_smi_l", "nvidia_smi_topo",
            "nvcc", "pip_list", "pip_freeze", "pip_show", "conda_list", "bitsandbytes", "ds_report",
            "accelerate_env", "transformers_env", "huggingface_cli_env", "llamafactory_env", "unsloth_banner",
-           "traceback", "error_text")
+           "traceback", "error_text", "error_facts")
+
+
+_Lines = list[str]
+_FORMAT_PARSERS: tuple[tuple[tuple[Callable[[_Lines], bool], ...], Callable[[_Lines, Facts], None]], ...] = (
+    ((nvidia_smi.detect_q,), nvidia_smi.parse_q),
+    ((nvidia_smi.detect, nvidia_smi.detect_l), nvidia_smi.parse),
+    ((nvcc.detect,), nvcc.parse),
+    ((collect_env.detect, collect_env.detect_vllm), collect_env.parse),
+    ((topo.detect,), topo.parse),
+    ((ds_report.detect,), ds_report.parse),
+    ((bitsandbytes.detect,), bitsandbytes.parse),
+    ((unsloth.detect,), unsloth.parse),
+)
+_PIP_PARSERS: tuple[tuple[Callable[[_Lines], bool], Callable[[_Lines, Facts], None]], ...] = (
+    (pip.detect_list, pip.parse_list),
+    (pip.detect_freeze, pip.parse_freeze),
+    (pip.detect_show, pip.parse_show),
+    (pip.detect_conda, pip.parse_conda),
+)
 
 
 def parse_facts(text: str) -> Facts:
@@ -32,43 +53,32 @@ def parse_facts(text: str) -> Facts:
     flat = "\n".join(lines)
     facts = Facts()
     # most reliable sources first: the first to state a fact wins
-    if nvidia_smi.detect_q(lines):
-        nvidia_smi.parse_q(lines, facts)
-    if nvidia_smi.detect(lines) or nvidia_smi.detect_l(lines):
-        nvidia_smi.parse(lines, facts)
-    if nvcc.detect(lines):
-        nvcc.parse(lines, facts)
-    if collect_env.detect(lines) or collect_env.detect_vllm(lines):
-        collect_env.parse(lines, facts)
-        if collect_env.detect_vllm(lines):
-            facts.saw(collect_env.VLLM)
-    if topo.detect(lines):
-        topo.parse(lines, facts)
-    if ds_report.detect(lines):
-        ds_report.parse(lines, facts)
-    if bitsandbytes.detect(lines):
-        bitsandbytes.parse(lines, facts)
-    if unsloth.detect(lines):
-        unsloth.parse(lines, facts)
+    for detects, parse in _FORMAT_PARSERS:
+        if any(d(lines) for d in detects):
+            parse(lines, facts)
+    if collect_env.detect_vllm(lines):
+        facts.saw(collect_env.VLLM)
     hf_env.parse(lines, facts, hf_env.detect(lines))
-    if pip.detect_list(lines):
-        pip.parse_list(lines, facts)
-    if pip.detect_freeze(lines):
-        pip.parse_freeze(lines, facts)
-    if pip.detect_show(lines):
-        pip.parse_show(lines, facts)
-    if pip.detect_conda(lines):
-        pip.parse_conda(lines, facts)
+    for detect, parse in _PIP_PARSERS:
+        if detect(lines):
+            parse(lines, facts)
     tracebacks.parse(flat, lines, facts)
+    error_facts.parse(lines, facts)
+    if not facts.anything:
+        tracebacks.keep_error_lines(lines, facts)
     return facts
 
 
 def parse_dump(text: str, name: str) -> Snapshot:
-    """A Snapshot (meta.source = "dump") of what ``text`` states.  UsageError when nothing is recognised."""
+    """A Snapshot (meta.source = "dump") of what ``text`` states.
+
+    Any text with an error in it is accepted (an unknown error is still a finding of errors.known);
+    UsageError only when the text states nothing recognisable and holds no error at all.
+    """
     facts = parse_facts(text)
     if not facts.anything:
         raise UsageError(f"{name}: nothing recognisable (expected an llmdoctor snapshot, or the output of "
-                         f"collect_env, nvidia-smi, pip list, an env report or an error message)")
+                         f"collect_env, nvidia-smi, pip list, an env report or an error message; no error text found either)")
     from datetime import datetime, timezone
 
     from .. import __version__

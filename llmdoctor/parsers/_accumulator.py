@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..redact import redact_env, redact_value
-from ..snapshot import (Distribution, Driver, Gpu, GpuLink, GpuProcess, Host, Meta, Packages, Python,
+from ..snapshot import (Distribution, Driver, Gpu, GpuLink, GpuProcess, Host, Meta, NetInterface, Packages, Python,
                         Snapshot, Toolkit, Torch, freeze_mapping, normalize_name)
 from ._text import cuda_from_tag, major_minor
 
@@ -35,6 +35,8 @@ class Facts:
     env: dict[str, str] = field(default_factory=dict)
     env_seen: bool = False
     errors: list[str] = field(default_factory=list)
+    provenance: dict[str, str] = field(default_factory=dict)  # fact -> where it was read (error text, NCCL log)
+    nccl_hosts: list[str] = field(default_factory=list)  # host names NCCL's log lines carry
     packages_complete: bool = False  # a full listing (pip list / pip freeze / conda list, not cut) was parsed
 
     # -- recording ------------------------------------------------------------------
@@ -94,7 +96,8 @@ class Facts:
     def to_snapshot(self, name: str, version: str | None, created_at: str | None) -> Snapshot:
         return Snapshot(
             meta=Meta(created_at=created_at, llmdoctor_version=version, source="dump", source_detail=name,
-                      understood=tuple(self.understood)),
+                      understood=tuple(self.understood),
+                      provenance=freeze_mapping(self.provenance) if self.provenance else None),
             host=_host(self.host),
             python=Python(**self.python) if self.python else None,
             driver=Driver(**self.driver) if self.driver.get("version") or self.driver.get("cuda_version") else None,
@@ -132,6 +135,9 @@ class Facts:
         if version is None and pip is not None:
             version = pip["version"]
         if version is None:
+            if t.get("cuda") and self.provenance.get("torch.cuda"):
+                # an error message stated torch's CUDA ("...used to compile PyTorch (11.3)"), not its version
+                return Torch(installed=True, cuda=t["cuda"], nccl=t.get("nccl"))
             return None
         if "cuda" not in t:
             tagged, cuda = cuda_from_tag(version)
@@ -158,4 +164,13 @@ class Facts:
 
 
 def _host(h: dict[str, Any]) -> Host | None:
-    return Host(**h) if h else None
+    if not h:
+        return None
+    h = dict(h)
+    if isinstance(h.get("interfaces"), dict):
+        h["interfaces"] = tuple(NetInterface(name=n, addresses=(a,) if a else ())
+                                for n, a in h["interfaces"].items())
+    for key in ("ib_devices", "nccl_transports"):
+        if isinstance(h.get(key), list):
+            h[key] = tuple(h[key])
+    return Host(**h)

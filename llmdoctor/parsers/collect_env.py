@@ -10,6 +10,8 @@ Traps (pytorch/pytorch#78489; failure catalog, checker notes 2-3):
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Callable
 
 from ._accumulator import Facts
 from ._text import known, major_minor, yes_no
@@ -43,109 +45,151 @@ def detect_vllm(lines: list[str]) -> bool:
     return any(line.strip().lower().startswith(_VLLM_MARKERS) for line in lines)
 
 
+@dataclass
+class _State:
+    """Where the line loop is: inside the GPU list / the environment-variable block; whether a torch field was seen."""
+
+    in_gpu_list: bool = False
+    in_env: bool = False
+    saw: bool = False
+
+
 def parse(lines: list[str], facts: Facts) -> None:
-    torch, host, py, drv = facts.torch, facts.host, facts.python, facts.driver
-    put = facts.put
-    in_gpu_list = False
-    in_env = False
-    saw = False
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        low = stripped.lower()
-        if not stripped:
-            in_gpu_list = False
-            continue
-        if set(stripped) <= {"="}:
-            continue
-        if low in ("environment variables", "environment variables:"):
-            in_env = True
-            continue
-        if in_env:
-            m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", stripped)
-            if m:
-                facts.add_env(m.group(1), m.group(2))
-                continue
-            if low.endswith("info") or ":" in stripped:
-                in_env = False
-        m = _PIP_LINE.match(line)
-        if m:
-            _package_line(m.group(1), m.group(2), facts)
-            saw = True
-            continue
-        gm = _GPU_LINE.match(line)
-        if gm and in_gpu_list:
-            g = facts.gpu(int(gm.group(1)))
-            put(g, "name", gm.group(2))
-            if gm.group(3):
-                put(g, "uuid", gm.group(3).strip())
-            continue
-        m = _OLD_TORCH.match(stripped)
-        if m:
-            put(torch, "version", m.group(1))
-            saw = True
-            continue
-        m = _KEY.match(line)
-        if not m:
-            continue
-        key, value = m.group(1).strip().lower(), m.group(2).strip()
-        if key == "pytorch version":
-            saw = True
-            if known(value) is None:
-                put(torch, "installed", False)
-            else:
-                put(torch, "version", value.split()[0])
-        elif key == "is debug build":
-            put(torch, "debug", yes_no(value))
-        elif key == "cuda used to build pytorch":
-            saw = True
-            v = known(value)
-            if "cuda" not in torch:
-                torch["cuda"] = major_minor(v) if v else None
-        elif key == "rocm used to build pytorch":
-            v = known(value)
-            if v:
-                put(torch, "hip", v.split("-")[0])
-        elif key == "is cuda available":
-            put(torch, "cuda_available", yes_no(value))
-        elif key == "cuda runtime version":
-            # the nvcc on PATH (collect_env runs `nvcc --version`), NOT torch's CUDA runtime
-            v = known(value)
-            if v and major_minor(v):
-                put(facts.toolkit, "nvcc_version", major_minor(v))
-                put(facts.toolkit, "nvcc_path", "nvcc")
-                put(facts.toolkit, "nvcc_source", "PATH")
-        elif key == "gpu models and configuration":
-            saw = True
-            if value.strip().lower() == "no cuda":
-                facts.no_gpu = True
-            in_gpu_list = True
-            gm = _GPU_LINE.match(value)
-            if gm:
-                put(facts.gpu(int(gm.group(1))), "name", gm.group(2))
-            elif known(value) and not value.lower().startswith("could not"):
-                put(facts.gpu(0), "name", value)  # a single GPU printed without "GPU 0:"
-        elif key == "nvidia driver version":
-            v = known(value)
-            if v and re.match(r"\d+\.\d+", v):
-                put(drv, "version", v.split()[0])
-            elif value.strip().lower() == "no cuda":
-                facts.no_gpu = True
-        elif key == "os":
-            _os(value, facts)
-        elif key == "python version":
-            v = re.match(r"(\d+\.\d+(?:\.\d+)?)", value)
-            if v:
-                put(py, "version", v.group(1))
-        elif key == "python platform":
-            _platform(value, facts)
-        elif key == "cpu(s)" and value.isdigit():
-            put(host, "cpu_count", int(value))
-        elif key == "vllm version":
-            v = known(value)
-            if v:
-                facts.add_package("vllm", v.split()[0], None)
-    if saw:
+    state = _State()
+    for line in lines:
+        _line(line, facts, state)
+    if state.saw:
         facts.saw(NAME)
+
+
+def _line(line: str, facts: Facts, state: _State) -> None:
+    stripped = line.strip()
+    if not stripped:
+        state.in_gpu_list = False
+        return
+    if set(stripped) <= {"="}:
+        return
+    if _env_line(stripped, facts, state):
+        return
+    m = _PIP_LINE.match(line)
+    if m:
+        _package_line(m.group(1), m.group(2), facts)
+        state.saw = True
+        return
+    gm = _GPU_LINE.match(line)
+    if gm and state.in_gpu_list:
+        _gpu_line(gm, facts)
+        return
+    m = _OLD_TORCH.match(stripped)
+    if m:
+        facts.put(facts.torch, "version", m.group(1))
+        state.saw = True
+        return
+    m = _KEY.match(line)
+    if m:
+        key, value = m.group(1).strip().lower(), m.group(2).strip()
+        handler = _FIELDS.get(key)
+        if handler is not None:
+            handler(value, facts, state)
+
+
+def _env_line(stripped: str, facts: Facts, state: _State) -> bool:
+    """The "Environment Variables" block of vLLM's collect_env; True when the line was one of its variables."""
+    low = stripped.lower()
+    if low in ("environment variables", "environment variables:"):
+        state.in_env = True
+        return True
+    if not state.in_env:
+        return False
+    m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", stripped)
+    if m:
+        facts.add_env(m.group(1), m.group(2))
+        return True
+    if low.endswith("info") or ":" in stripped:
+        state.in_env = False
+    return False
+
+
+def _gpu_line(gm: re.Match[str], facts: Facts) -> None:
+    g = facts.gpu(int(gm.group(1)))
+    facts.put(g, "name", gm.group(2))
+    if gm.group(3):
+        facts.put(g, "uuid", gm.group(3).strip())
+
+
+def _torch_version(value: str, facts: Facts, state: _State) -> None:
+    state.saw = True
+    if known(value) is None:
+        facts.put(facts.torch, "installed", False)
+    else:
+        facts.put(facts.torch, "version", value.split()[0])
+
+
+def _debug(value: str, facts: Facts, state: _State) -> None:
+    facts.put(facts.torch, "debug", yes_no(value))
+
+
+def _torch_cuda(value: str, facts: Facts, state: _State) -> None:
+    state.saw = True
+    v = known(value)
+    if "cuda" not in facts.torch:
+        facts.torch["cuda"] = major_minor(v) if v else None
+
+
+def _rocm(value: str, facts: Facts, state: _State) -> None:
+    v = known(value)
+    if v:
+        facts.put(facts.torch, "hip", v.split("-")[0])
+
+
+def _cuda_available(value: str, facts: Facts, state: _State) -> None:
+    facts.put(facts.torch, "cuda_available", yes_no(value))
+
+
+def _nvcc(value: str, facts: Facts, state: _State) -> None:
+    # the nvcc on PATH (collect_env runs `nvcc --version`), NOT torch's CUDA runtime
+    v = known(value)
+    if v and major_minor(v):
+        facts.put(facts.toolkit, "nvcc_version", major_minor(v))
+        facts.put(facts.toolkit, "nvcc_path", "nvcc")
+        facts.put(facts.toolkit, "nvcc_source", "PATH")
+
+
+def _gpu_models(value: str, facts: Facts, state: _State) -> None:
+    state.saw = True
+    if value.strip().lower() == "no cuda":
+        facts.no_gpu = True
+    state.in_gpu_list = True
+    gm = _GPU_LINE.match(value)
+    if gm:
+        facts.put(facts.gpu(int(gm.group(1))), "name", gm.group(2))
+    elif known(value) and not value.lower().startswith("could not"):
+        facts.put(facts.gpu(0), "name", value)  # a single GPU printed without "GPU 0:"
+
+
+def _driver(value: str, facts: Facts, state: _State) -> None:
+    v = known(value)
+    if v and re.match(r"\d+\.\d+", v):
+        facts.put(facts.driver, "version", v.split()[0])
+    elif value.strip().lower() == "no cuda":
+        facts.no_gpu = True
+
+
+def _python(value: str, facts: Facts, state: _State) -> None:
+    v = re.match(r"(\d+\.\d+(?:\.\d+)?)", value)
+    if v:
+        facts.put(facts.python, "version", v.group(1))
+
+
+def _cpus(value: str, facts: Facts, state: _State) -> None:
+    if value.isdigit():
+        facts.put(facts.host, "cpu_count", int(value))
+
+
+def _vllm(value: str, facts: Facts, state: _State) -> None:
+    v = known(value)
+    if v:
+        facts.add_package("vllm", v.split()[0], None)
 
 
 def _package_line(kind: str, rest: str, facts: Facts) -> None:
@@ -193,3 +237,20 @@ def _platform(value: str, facts: Facts) -> None:
             facts.put(facts.driver, "platform", "windows")
     elif system == "Windows":
         facts.put(facts.driver, "platform", "windows")
+
+
+_FIELDS: dict[str, Callable[[str, Facts, _State], None]] = {
+    "pytorch version": _torch_version,
+    "is debug build": _debug,
+    "cuda used to build pytorch": _torch_cuda,
+    "rocm used to build pytorch": _rocm,
+    "is cuda available": _cuda_available,
+    "cuda runtime version": _nvcc,
+    "gpu models and configuration": _gpu_models,
+    "nvidia driver version": _driver,
+    "os": lambda value, facts, state: _os(value, facts),
+    "python version": _python,
+    "python platform": lambda value, facts, state: _platform(value, facts),
+    "cpu(s)": _cpus,
+    "vllm version": _vllm,
+}

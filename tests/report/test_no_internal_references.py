@@ -19,10 +19,9 @@ INTERNAL = re.compile(r"Known error [A-Z]\d+|shared/reference|shared/cases|refer
                       r"|release notes were not retrievable here", re.IGNORECASE)
 # Leaks that come from data or checks owned elsewhere (being fixed there): strict, so that the marker goes
 # as soon as the leak does.  rtx5090: nccl.version's evidence "source" is data/nccl_arch.json's row, which
-# ends "NVIDIA's 2.25.1 release notes were not retrievable here." (public_source keeps it);
-# issue_body_mixed_crlf.md: known-error findings say "Known error I1" and cite shared/reference (the
-# known-error codes being redesigned).
-KNOWN_LEAKS = {"rtx5090_torch26_cu126.json", "issue_body_mixed_crlf.md"}
+# ends "NVIDIA's 2.25.1 release notes were not retrievable here." (public_source keeps it).
+# (issue_body_mixed_crlf.md leaked "Known error I1" until the known-error codes became LD-... with public sources.)
+KNOWN_LEAKS = {"rtx5090_torch26_cu126.json"}
 PATHS = sorted((DATA / "scenarios").glob("*.json")) + sorted((DATA / "dumps").iterdir())
 INPUTS = [pytest.param(p, id=p.name, marks=pytest.mark.xfail(strict=True, reason="leak in data owned elsewhere"))
           if p.name in KNOWN_LEAKS else pytest.param(p, id=p.name) for p in PATHS]
