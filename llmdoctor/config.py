@@ -211,8 +211,13 @@ def find_config(start: Path | None = None) -> tuple[Path, bool] | None:
 
 
 def _read(path: Path, is_pyproject: bool) -> dict[str, Any]:
+    from .boundedio import read_file
+
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.exists():
+            text = read_file(path, 4 * 2**20, "configuration").decode("utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"--config {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -54,14 +54,19 @@ def _read_bounded(fh: BinaryIO) -> tuple[bytes, bool]:
 
 def read_input(spec: str) -> tuple[str, str]:
     """(text, display name) of a file path or ``-`` (stdin).  Bad input raises UsageError."""
+    from .boundedio import read_stdin, require_regular
+
     if spec == "-":
-        data, _cut = _read_bounded(sys.stdin.buffer)
+        import io
+
+        data, _cut = _read_bounded(io.BytesIO(read_stdin()))
         name = "<stdin>"
     else:
         path = Path(spec)
         name = str(path)
         if path.is_dir():
             raise UsageError(f"{name} is a directory, not a snapshot or dump file")
+        require_regular(path, "snapshots and dumps")
         try:
             with path.open("rb") as fh:
                 data, _cut = _read_bounded(fh)
@@ -104,11 +109,13 @@ def snapshot_from_json(text: str, name: str) -> Snapshot | None:
 
 
 def load_snapshot(spec: str) -> Snapshot:
+    from .redact import redact_snapshot
+
     text, name = read_input(spec)
     snap = snapshot_from_json(text, name)
     if snap is not None:
-        return snap
-    return parse_text(text, name)
+        return redact_snapshot(snap)
+    return redact_snapshot(parse_text(text, name))
 
 
 def parse_text(text: str, name: str) -> Snapshot:

@@ -52,6 +52,8 @@ def _early_torch_probe(args: list[str]) -> None:
 
 def main(argv: Optional[list[str]] = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
+    if argv is None:  # the console script: probe process groups die with us (exit 130/143)
+        from ..probes.target_runner import install_signal_handlers; install_signal_handlers()  # noqa: E702
     _early_torch_probe(args)
     from .app import main as app_main
 

@@ -55,14 +55,11 @@ def write_artifact(path: str | os.PathLike[str], text: str, *, force: bool = Fal
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        elif exists:
-            os.chmod(tmp, target.stat().st_mode & 0o7777)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
+        # New content gets its own mode: 0644 minus umask (never the replaced file's bits, never
+        # setuid/setgid/sticky, even when a link pointed at a setuid binary).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, (mode & 0o777) if mode is not None else 0o644 & ~umask)
         if exists:
             if backup:
                 bak_tmp = _copy(target, folder)
@@ -120,7 +117,7 @@ def _copy(src: Path, folder: Path) -> str:
     try:
         with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
             out.write(inp.read())
-        os.chmod(tmp, src.stat().st_mode & 0o7777)
+        os.chmod(tmp, src.stat().st_mode & 0o666)  # the backup: no exec, setuid or sticky bit
     except BaseException:
         try:
             os.unlink(tmp)

@@ -33,17 +33,41 @@ class _Restricted(pickle.Unpickler):
         raise UnsafePickle("refusing a pickle with persistent ids: not a plain memory snapshot")
 
 
+MAX_VISITS = 5_000_000
+MAX_SECONDS = 20.0
+
+
 def _check_types(obj: Any, depth: int = 0) -> None:
-    stack = [obj]
+    """Only plain data, no cycle (a self-referencing list or dict), a bounded number of visits and a
+    bounded time; a shared container (pickle's memo) is walked once, so a reference bomb costs its size."""
+    import time
+
+    deadline = time.monotonic() + MAX_SECONDS
+    on_path: set[int] = set()
+    done: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(obj, False)]
+    visits = 0
     while stack:
-        x = stack.pop()
+        x, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(x))
+            done.add(id(x))
+            continue
+        visits += 1
+        if visits > MAX_VISITS or (visits % 65536 == 0 and time.monotonic() > deadline):
+            raise UnsafePickle(f"refusing the snapshot: more than {MAX_VISITS:,} objects or {MAX_SECONDS:g} s to check")
         if not isinstance(x, ALLOWED) or type(x) not in ALLOWED:
             raise UnsafePickle(f"refusing a {type(x).__name__} in the snapshot: only plain data is allowed")
-        if isinstance(x, dict):
-            stack.extend(x.keys())
-            stack.extend(x.values())
-        elif isinstance(x, (list, tuple)):
-            stack.extend(x)
+        if not isinstance(x, (dict, list, tuple)):
+            continue
+        if id(x) in on_path:
+            raise UnsafePickle("refusing a self-referencing structure: a memory snapshot holds no cycles")
+        if id(x) in done:
+            continue
+        on_path.add(id(x))
+        stack.append((x, True))
+        children = [*x.keys(), *x.values()] if isinstance(x, dict) else x
+        stack.extend((c, False) for c in children)
 
 
 def safe_load(raw: bytes) -> Any:

@@ -68,6 +68,10 @@ def resolve(model: str) -> tuple[Path, str]:
 
 def read_config(directory: Path, config_path: Path | None = None) -> dict[str, Any]:
     p = config_path or directory / "config.json"
+    from ..boundedio import require_regular
+
+    if p.exists():
+        require_regular(p, "config.json")
     try:
         raw = p.read_bytes()[: MAX_CONFIG_BYTES + 1]
     except OSError as exc:

@@ -144,8 +144,9 @@ def collect(python: str | None = None, timeout: float = 20.0,
         if no_library and host_result is not None and host_result.nvidia_pci_devices == 0:
             gpus = ()
     from .. import __version__
+    from ..redact import redact_snapshot
 
-    return Snapshot(
+    return redact_snapshot(Snapshot(
         meta=Meta(
             created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             llmdoctor_version=__version__,
@@ -165,7 +166,7 @@ def collect(python: str | None = None, timeout: float = 20.0,
         fabric=results.get("fabric"),
         dcgm=results.get("dcgm"),
         deep=results.get("deep"),
-    )
+    ))
 
 
 def run_bounded(name: str, func: Callable[[], Any], timeout: float) -> tuple[Any, ProbeResult]:

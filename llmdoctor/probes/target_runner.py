@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,90 @@ class WorkerFailed(Exception):
 
 
 _PRESPAWNED: dict[tuple[str, str, tuple[str, ...]], subprocess.Popen] = {}
+# Every probe child runs in its own session (process group = its pid); these are killed as a group
+# on timeout, at exit, on SIGINT and on SIGTERM, so that no grandchild (an nvcc wrapper's child, a
+# worker's helper) survives us.
+_LIVE: dict[int, subprocess.Popen] = {}
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the child's whole process group, then reap the child."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
+    try:
+        proc.kill()
+    except OSError:
+        pass
+    _LIVE.pop(proc.pid, None)
+
+
+def kill_all() -> None:
+    """Kill every probe process group still alive (at exit, on a signal)."""
+    for proc in list(_LIVE.values()):
+        kill_group(proc)
+    for proc in _PRESPAWNED.values():
+        kill_group(proc)
+    _PRESPAWNED.clear()
+
+
+def popen_group(cmd: list[str], **kwargs: Any) -> subprocess.Popen:
+    """Popen in a new session, registered for group kill."""
+    proc = subprocess.Popen(cmd, start_new_session=True, **kwargs)
+    _LIVE[proc.pid] = proc
+    return proc
+
+
+def run_group(cmd: list[str], timeout: float) -> tuple[int, str]:
+    """Run ``cmd`` in its own process group: (exit code, stdout+stderr); on timeout the whole group is
+    killed and ``subprocess.TimeoutExpired`` raised.  Output is read in bounded memory (1 MiB)."""
+    proc = popen_group(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                       text=True, errors="replace")
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        proc.communicate()
+        raise
+    finally:
+        kill_group(proc)  # a grandchild left running after the child exited goes too
+    return proc.returncode, (out or "")[: 2**20]
+
+
+_INSTALLED = False
+
+
+def install_signal_handlers() -> None:
+    """For the CLI entry only: kill probe groups at exit and on SIGINT/SIGTERM, exiting 130/143."""
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    _INSTALLED = True
+    import atexit
+    import sys
+
+    atexit.register(kill_all)
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        kill_all()
+        if signum == signal.SIGINT:
+            sys.stderr.write("llmdoctor: interrupted\n")
+        os._exit(128 + signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, _on_signal)
+        except (ValueError, OSError):  # not the main thread
+            pass
 
 
 def _spawn(python: str, what: str, args: tuple[str, ...] = ()) -> subprocess.Popen:
     env = dict(os.environ)
     env.setdefault("PYTHONIOENCODING", "utf-8")
     # Keep the target's own site-packages: no -I, but do not let our cwd shadow its modules.
-    return subprocess.Popen([python, "-c", _BOOT, str(WORKER), what, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env)
+    return popen_group([python, "-c", _BOOT, str(WORKER), what, *args], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env)
 
 
 def prespawn(python: str, what: str, args: tuple[str, ...] = ()) -> None:
@@ -50,8 +127,7 @@ def prespawn(python: str, what: str, args: tuple[str, ...] = ()) -> None:
 
 def _kill_unclaimed() -> None:
     for proc in _PRESPAWNED.values():
-        if proc.poll() is None:
-            proc.kill()
+        kill_group(proc)
     _PRESPAWNED.clear()
 
 
@@ -62,11 +138,12 @@ def run_worker(python: str, what: str, timeout: float, args: tuple[str, ...] = (
             proc = _spawn(python, what, tuple(args))
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        kill_group(proc)
         proc.communicate()
         raise WorkerFailed(f"timed out after {fmt_seconds(timeout)}") from None
     except OSError as exc:
         raise WorkerFailed(f"could not run {python}: {exc.strerror or exc}") from None
+    kill_group(proc)
     idx = stdout.rfind(MARKER)
     if idx < 0:
         tail = (stderr or stdout).strip().splitlines()

@@ -63,8 +63,10 @@ def probe_toolkit(timeout: float = 10.0, environ: dict[str, str] | None = None,
     version = None
     if nvcc:
         try:
-            out = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=timeout)
-            version = parse_nvcc_version(out.stdout + out.stderr)
+            from .target_runner import run_group
+
+            _rc, out = run_group([nvcc, "--version"], timeout)
+            version = parse_nvcc_version(out)
         except (OSError, subprocess.TimeoutExpired):
             version = None
     installs = []

@@ -87,4 +87,8 @@ RENDERERS: dict[str, Callable[[Report, RenderOptions], str]] = {
 
 
 def render(report: Report, fmt: str, options: RenderOptions) -> str:
-    return RENDERERS[fmt](report, options)
+    from ..sanitize import finish, sanitize_report
+
+    # Machine formats escape for their own syntax (JSON, Prometheus labels, XML strips controls).
+    raw = fmt in ("json", "prometheus", "junit")
+    return finish(RENDERERS[fmt](report if raw else sanitize_report(report), options), fmt)

@@ -55,7 +55,10 @@ def render_github(report: Report, options: RenderOptions) -> str:
 
 def render_github_summary(report: Report) -> str:
     """Markdown for the job summary: verdict, one table row per check, the fixes."""
+    from ..sanitize import sanitize_report
     from .text import environment_line
+
+    report = sanitize_report(report)
 
     verdict = "❌ FAILED" if report.failed else ("‼️ ERROR" if report.errored else "✅ OK")
     out = [f"## llmdoctor: {verdict}", "", md_escape(environment_line(report.snapshot)), "",
@@ -68,4 +71,6 @@ def render_github_summary(report: Report) -> str:
         out += ["", "### What to do", ""]
         for result, finding in fixes:
             out.append(f"- **{result.id}**: {md_escape(remedy_text(finding))}")
-    return "\n".join(out) + "\n"
+    from ..redact import redact_value
+
+    return redact_value("\n".join(out) + "\n")

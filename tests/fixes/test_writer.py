@@ -48,7 +48,9 @@ def test_force_replaces_and_keeps_bak_with_old_mode(tmp_path):
     write_artifact(target, "new\n", force=True)
     assert target.read_text() == "new\n"
     assert (tmp_path / "run.sh.bak").read_text() == "old\n"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o751
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644 & ~umask  # never the replaced file's bits (#19)
     # a second replace keeps only the latest previous version as .bak
     write_artifact(target, "newer\n", force=True)
     assert (tmp_path / "run.sh.bak").read_text() == "new\n"

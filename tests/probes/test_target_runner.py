@@ -1,13 +1,102 @@
-"""A worker that outlives its budget says so with the real budget ("0.5 s", not "0s")."""
+"""Probe children run in their own process group and die with it: on timeout, and when the CLI is
+sent SIGTERM mid-probe.  A fake interpreter spawns a grandchild ``sleep`` and hangs."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
-from llmdoctor.probes import collect, torch_probe
-from llmdoctor.probes.target_runner import WorkerFailed, run_worker
+from llmdoctor.probes import collect, target_runner, torch_probe
+from llmdoctor.probes.target_runner import WorkerFailed, run_group, run_worker
+
+
+def _fake_python(tmp_path: Path) -> tuple[Path, Path]:
+    pidfile = tmp_path / "pids"
+    script = tmp_path / "python"
+    script.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        sleep 300 &
+        echo "$$ $!" > {pidfile}
+        sleep 300
+        """))
+    script.chmod(0o755)
+    return script, pidfile
+
+
+def _gone(pgid: int) -> bool:
+    """No live process in the group (a zombie left for a non-reaping PID 1 in a container is dead)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return False
+    return True
+
+
+def _dead(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _wait_pids(pidfile: Path) -> tuple[int, int]:
+    for _ in range(100):
+        if pidfile.exists() and pidfile.read_text().strip():
+            a, b = pidfile.read_text().split()
+            return int(a), int(b)
+        time.sleep(0.05)
+    raise AssertionError("fake interpreter did not start")
+
+
+def test_timeout_kills_the_whole_group(tmp_path: Path) -> None:
+    script, pidfile = _fake_python(tmp_path)
+    with pytest.raises(WorkerFailed, match="timed out"):
+        run_worker(str(script), "torch", timeout=1.0)
+    pgid, grandchild = _wait_pids(pidfile)
+    time.sleep(0.2)
+    assert _gone(pgid)
+    assert _dead(grandchild)
+    assert not target_runner._LIVE
+
+
+def test_run_group_kills_grandchild_after_timeout(tmp_path: Path) -> None:
+    script, pidfile = _fake_python(tmp_path)
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_group([str(script)], 1.0)
+    pgid, _ = _wait_pids(pidfile)
+    time.sleep(0.2)
+    assert _gone(pgid)
+
+
+def test_sigterm_to_cli_mid_probe_leaves_no_worker(tmp_path: Path) -> None:
+    script, pidfile = _fake_python(tmp_path)
+    cli = subprocess.Popen([sys.executable, "-m", "llmdoctor", "snapshot", "--python", str(script),
+                            "--timeout", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        pgid, grandchild = _wait_pids(pidfile)
+        cli.send_signal(signal.SIGTERM)
+        assert cli.wait(timeout=20) == 143
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    time.sleep(0.2)
+    assert _gone(pgid)
+    assert _dead(grandchild)
+
 
 
 def test_worker_timeout_names_the_budget(tmp_path):
