@@ -53,7 +53,11 @@ def read_file(path: str | Path, max_bytes: int = MAX_BYTES, what: str = "input")
 
 def read_stdin(max_bytes: int = MAX_BYTES, seconds: float | None = None, fd: int | None = None) -> bytes:
     """All of stdin, bounded in bytes and time; a terminal is refused."""
-    fd = sys.stdin.fileno() if fd is None else fd
+    if fd is None:
+        try:
+            fd = sys.stdin.fileno()
+        except (AttributeError, ValueError, OSError):  # an in-memory stdin (embedding, test runners): bytes only
+            return _read_stream(max_bytes)
     limit = STDIN_SECONDS if seconds is None else seconds
     if os.isatty(fd):
         raise UsageError("stdin is a terminal: pipe a snapshot or dump into llmdoctor, or pass a file path")
@@ -74,3 +78,12 @@ def read_stdin(max_bytes: int = MAX_BYTES, seconds: float | None = None, fd: int
         total += len(chunk)
         if total > max_bytes:
             raise UsageError(f"stdin: more than {max_bytes // 2**20} MiB, not a plausible input")
+
+
+def _read_stream(max_bytes: int) -> bytes:
+    stream = getattr(sys.stdin, "buffer", sys.stdin)
+    data = stream.read(max_bytes + 1)
+    data = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else bytes(data)
+    if len(data) > max_bytes:
+        raise UsageError(f"stdin: more than {max_bytes // 2**20} MiB, not a plausible input")
+    return data

@@ -599,7 +599,9 @@ def _fabric_state_findings(gpus: tuple[Gpu, ...], ev: dict[str, Any], pkg: str, 
 
 def _fabric_service_findings(fabric: FabricManager | None, driver: Driver | None, ev: dict[str, Any], pkg: str,
                              cmds: list[str]) -> list[Finding]:
-    if fabric is None or not fabric.nvswitches:
+    if fabric is None:  # an NVSwitch system whose fabric manager was not probed: never a pass on it
+        return [unknown("whether nvidia-fabricmanager runs, and at the driver's version, is unknown (not probed)", ev)]
+    if not fabric.nvswitches:
         return []
     out: list[Finding] = []
     if fabric.service_active is False:
