@@ -191,18 +191,30 @@ def builtin_specs() -> list[CheckSpec]:
     return [s for s in load_registry() if s.origin == "builtin"]
 
 
+# Folders whose every page is generated: a page without its check (or knowledge-base code) is removed.
+GENERATED_FOLDERS = (Path("docs") / "checks", Path("docs") / "errors")
+
+
 def expected_files(root: Path) -> dict[Path, str]:
-    """Every generated file and its content."""
+    """Every generated file and its content: check pages, error-code pages, JSON Schemas."""
+    from . import docsgen_errors
+
     specs = builtin_specs()
     files = {root / "docs" / "checks" / f"{s.id}.md": check_page(s) for s in specs}
     files[root / "docs" / "checks" / "index.md"] = checks_index(specs)
+    files.update(docsgen_errors.expected_files(root))
     files[SCHEMA_DIR / "snapshot.schema.json"] = _json(snapshot_schema())
     files[SCHEMA_DIR / "report.schema.json"] = _json(report_schema())
     return files
 
 
+def _stale(root: Path, files: dict[Path, str]) -> list[Path]:
+    return [path for folder in GENERATED_FOLDERS if (root / folder).is_dir()
+            for path in sorted((root / folder).glob("*.md")) if path not in files]
+
+
 def drift(root: Path) -> list[str]:
-    """What is out of date: missing, changed, or pages of checks that no longer exist."""
+    """What is out of date: missing, changed, or pages whose check or code no longer exists."""
     files = expected_files(root)
     problems = []
     for path, text in files.items():
@@ -210,28 +222,22 @@ def drift(root: Path) -> list[str]:
             problems.append(f"missing: {path}")
         elif path.read_text(encoding="utf-8") != text:
             problems.append(f"out of date: {path}")
-    folder = root / "docs" / "checks"
-    if folder.is_dir():
-        for path in sorted(folder.glob("*.md")):
-            if path not in files:
-                problems.append(f"no such check any more: {path}")
-    return problems
+    return problems + [f"no such check or code any more: {path}" for path in _stale(root, files)]
 
 
 def write(root: Path) -> list[Path]:
     from .fixes.writer import write_artifact
 
     files = expected_files(root)
-    (root / "docs" / "checks").mkdir(parents=True, exist_ok=True)
     changed = []
     for path, text in files.items():
         if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
             write_artifact(path, text, force=True, backup=False)
             changed.append(path)
-    for path in sorted((root / "docs" / "checks").glob("*.md")):
-        if path not in files:
-            path.unlink()
-            changed.append(path)
+    for path in _stale(root, files):
+        path.unlink()
+        changed.append(path)
     return changed
 
 

@@ -26,6 +26,16 @@ def _no_model(probes: tuple[ProbeResult, ...]) -> Finding:
     return unknown(f"the model's storage could not be probed: {record.reason or 'no facts'}")
 
 
+def _with_ranks(s: ModelStorage, ctx: Context) -> ModelStorage:
+    """The storage facts with the local ranks the command line gives (--nproc-per-node), if any."""
+    ranks = int(ctx.setting("ranks") or 0)
+    if ranks <= 0:
+        return s
+    from dataclasses import replace
+
+    return replace(s, local_ranks=ranks)
+
+
 def _mb_s(rate: float) -> str:
     return f"{rate / 1e6:,.0f} MB/s"
 
@@ -200,11 +210,7 @@ def check_host_memory(model_storage: ModelStorage | None, probes: tuple[ProbeRes
     if model_storage is None:
         return _no_model(probes)
     s = model_storage
-    ranks = int(ctx.setting("ranks") or 0)
-    if ranks > 0:
-        from dataclasses import replace
-
-        s = replace(s, local_ranks=ranks)
+    s = _with_ranks(s, ctx)
     mem = loading.host_memory(s, host)
     if not loading.loaded_files(s):
         return not_applicable("no weight files to load")
@@ -241,11 +247,7 @@ def check_load_time(model_storage: ModelStorage | None, probes: tuple[ProbeResul
     if model_storage is None:
         return _no_model(probes)
     s = model_storage
-    ranks = int(ctx.setting("ranks") or 0)
-    if ranks > 0:
-        from dataclasses import replace
-
-        s = replace(s, local_ranks=ranks)
+    s = _with_ranks(s, ctx)
     if not loading.loaded_files(s):
         return not_applicable("no weight files to load")
     plan = loading.current_plan(s)
