@@ -15,7 +15,7 @@ def _floor() -> int:
 
 
 @check("host.open-files", "The open-file limit leaves room for data-loader workers",
-       settings={"min_soft": Setting(int, 0, "warn below this soft limit (0: the table's floor, 65536)")})
+       settings={"min_soft": Setting(int, 0, "warn below this soft limit (0: the table's floor, 8192)")})
 def check_open_files(host: Host, ctx: Context) -> Finding:
     """Is the open-file limit (ulimit -n) high enough for DataLoader workers and NCCL?
 
@@ -25,7 +25,7 @@ def check_open_files(host: Host, ctx: Context) -> Finding:
     ancdata" or "Too many open files", often hours in.  Many distributions and clusters default to a soft
     limit of 1024.  NCCL's sockets and InfiniBand queues take descriptors too.
 
-    It warns when the soft limit is below 65536 (configurable); when the hard limit allows more, raising
+    It warns when the soft limit is below 8192 (configurable); when the hard limit allows more, raising
     the soft limit is one command; otherwise the hard limit must be raised (limits.conf, the container's
     `--ulimit`, Slurm's `PropagateResourceLimits`) or the job can switch torch to the `file_system`
     sharing strategy.

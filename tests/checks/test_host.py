@@ -18,7 +18,7 @@ def _with_limits(soft, hard):
 
 def test_the_data_row_it_relies_on():
     row = data.load("host_limits")["open_files"]
-    assert row["min_soft"] == 65536 and "pytorch/pytorch#973" in row["source"]
+    assert row["min_soft"] == 8192 and "pytorch/pytorch#973" in row["source"]
 
 
 def test_a_high_limit_passes_and_says_what_it_read():
@@ -33,13 +33,13 @@ def test_unlimited_passes():
 def test_the_common_default_warns_with_a_command_when_the_hard_limit_allows_more():
     result = run("host.open-files", _with_limits(1024, 1048576))
     assert result.status is Status.WARN
-    assert result.findings[0].remedy.commands == ("ulimit -n 65536",)
+    assert result.findings[0].remedy.commands == ("ulimit -n 8192",)
 
 
 def test_a_low_hard_limit_names_the_container_flag_and_the_sharing_strategy():
     result = run("host.open-files", _with_limits(1024, 4096))
     assert result.status is Status.WARN
-    assert any("--ulimit nofile=65536:65536" in c for c in result.findings[0].remedy.commands)
+    assert any("--ulimit nofile=8192:8192" in c for c in result.findings[0].remedy.commands)
     assert any("set_sharing_strategy('file_system')" in c for c in result.findings[0].remedy.commands)
 
 
