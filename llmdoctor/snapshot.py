@@ -521,38 +521,56 @@ def _from_jsonable(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        if value is None:
-            if type(None) in args:
-                return None
-            raise SnapshotError(f"{where}: must not be null")
-        non_none = [a for a in args if a is not type(None)]
-        return _from_jsonable(non_none[0], value, where)
+        return _union_from_jsonable(args, value, where)
     if value is None:
         raise SnapshotError(f"{where}: must not be null")
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise SnapshotError(f"{where}: expected an object")
-        hints = _hints(tp)
-        kwargs = {}
-        for f in dataclasses.fields(tp):
-            if f.name in value:
-                kwargs[f.name] = _from_jsonable(hints[f.name], value[f.name], f"{where}.{f.name}")
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise SnapshotError(f"{where}: missing {f.name!r}")
-        # Unknown keys are ignored: newer writers may add fields (forward compatible).
-        return tp(**kwargs)
+        return _dataclass_from_jsonable(tp, value, where)
     if origin is tuple:
-        if not isinstance(value, list):
-            raise SnapshotError(f"{where}: expected a list")
-        item = args[0] if args else Any
-        return tuple(_from_jsonable(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+        return _tuple_from_jsonable(args, value, where)
     if origin in (Mapping, collections.abc.Mapping, dict) or tp in (dict,):
-        if not isinstance(value, dict):
-            raise SnapshotError(f"{where}: expected an object")
-        vt = args[1] if len(args) == 2 else Any
-        return types.MappingProxyType({str(k): _from_jsonable(vt, v, f"{where}.{k}") for k, v in value.items()})
-    if tp is Any:
-        return value
+        return _mapping_from_jsonable(args, value, where)
+    return _scalar_from_jsonable(tp, value, where)
+
+
+def _union_from_jsonable(args: tuple[Any, ...], value: Any, where: str) -> Any:
+    if value is None:
+        if type(None) in args:
+            return None
+        raise SnapshotError(f"{where}: must not be null")
+    non_none = [a for a in args if a is not type(None)]
+    return _from_jsonable(non_none[0], value, where)
+
+
+def _dataclass_from_jsonable(tp: type, value: Any, where: str) -> Any:
+    if not isinstance(value, dict):
+        raise SnapshotError(f"{where}: expected an object")
+    hints = _hints(tp)
+    kwargs = {}
+    for f in dataclasses.fields(tp):
+        if f.name in value:
+            kwargs[f.name] = _from_jsonable(hints[f.name], value[f.name], f"{where}.{f.name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise SnapshotError(f"{where}: missing {f.name!r}")
+    # Unknown keys are ignored: newer writers may add fields (forward compatible).
+    return tp(**kwargs)
+
+
+def _tuple_from_jsonable(args: tuple[Any, ...], value: Any, where: str) -> Any:
+    if not isinstance(value, list):
+        raise SnapshotError(f"{where}: expected a list")
+    item = args[0] if args else Any
+    return tuple(_from_jsonable(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+def _mapping_from_jsonable(args: tuple[Any, ...], value: Any, where: str) -> Any:
+    if not isinstance(value, dict):
+        raise SnapshotError(f"{where}: expected an object")
+    vt = args[1] if len(args) == 2 else Any
+    return types.MappingProxyType({str(k): _from_jsonable(vt, v, f"{where}.{k}") for k, v in value.items()})
+
+
+def _scalar_from_jsonable(tp: Any, value: Any, where: str) -> Any:
     if tp is bool:
         if not isinstance(value, bool):
             raise SnapshotError(f"{where}: expected true/false")
@@ -569,7 +587,7 @@ def _from_jsonable(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, str):
             raise SnapshotError(f"{where}: expected a string")
         return value
-    return value
+    return value  # Any, or a type not checked here
 
 
 def freeze_mapping(d: Mapping[str, str]) -> Mapping[str, str]:

@@ -35,56 +35,88 @@ def detect_l(lines: list[str]) -> bool:
 
 
 def parse(lines: list[str], facts: Facts) -> None:
+    saw = _read_table(lines, facts)
+    _read_gpu_list(lines, facts)
+    if saw:
+        facts.saw(TABLE)
+
+
+def _read_table(lines: list[str], facts: Facts) -> bool:
+    """The header, the GPU rows and the process list of the default table; whether it was seen."""
     last_gpu = None
     in_procs = False
     saw = False
     for line in lines:
-        m = _HEADER.search(line)
-        if m:
+        if _read_header(line, facts):
             saw = True
-            facts.put(facts.driver, "version", m.group(2))
-            cuda = known(m.group(3))
-            if cuda:
-                facts.put(facts.driver, "cuda_version", cuda)
             continue
         if "Processes:" in line:
             in_procs = True
             continue
         if in_procs:
-            pm = _PROC.match(line)
-            if pm:
-                g = facts.gpu(int(pm.group(1)))
-                g.setdefault("processes", []).append(
-                    {"pid": int(pm.group(2)), "name": pm.group(4).strip(), "used_memory": int(pm.group(5)) * 2**20})
-            elif "No running processes found" in line:
-                pass
+            _read_process(line, facts)
             continue
-        rm = _ROW.match(line)
-        if rm:
+        idx = _read_gpu_row(line, facts)
+        if idx is not None:
             saw = True
-            idx = int(rm.group(1))
-            g = facts.gpu(idx)
-            facts.put(g, "name", rm.group(2).strip())
-            mode = rm.group(3)
-            if mode in ("On", "Off"):
-                facts.put(g, "persistence_mode", mode == "On")
-            elif mode in ("WDDM", "TCC"):
-                facts.put(facts.driver, "platform", "windows")
-            facts.put(g, "pci_bus_id", rm.group(4))
             last_gpu = idx
             continue
-        if last_gpu is not None:
-            mm = _MEM.search(line)
-            if mm:
-                g = facts.gpu(last_gpu)
-                facts.put(g, "memory_used", int(mm.group(1)) * 2**20)
-                facts.put(g, "memory_total", int(mm.group(2)) * 2**20)
-                continue
-            if re.search(r"\|\s+(Enabled|Disabled)\s*\|\s*$", line) and "MIG" not in line:
-                mig = re.search(r"(Enabled|Disabled)\s*\|\s*$", line)
-                facts.put(facts.gpu(last_gpu), "mig_mode", mig.group(1) == "Enabled")
-            if line.startswith("+") or line.startswith("|="):
-                last_gpu = None
+        if last_gpu is not None and _read_gpu_detail(line, last_gpu, facts):
+            last_gpu = None
+    return saw
+
+
+def _read_header(line: str, facts: Facts) -> bool:
+    m = _HEADER.search(line)
+    if not m:
+        return False
+    facts.put(facts.driver, "version", m.group(2))
+    cuda = known(m.group(3))
+    if cuda:
+        facts.put(facts.driver, "cuda_version", cuda)
+    return True
+
+
+def _read_process(line: str, facts: Facts) -> None:
+    pm = _PROC.match(line)
+    if pm:  # otherwise e.g. "No running processes found"
+        g = facts.gpu(int(pm.group(1)))
+        g.setdefault("processes", []).append(
+            {"pid": int(pm.group(2)), "name": pm.group(4).strip(), "used_memory": int(pm.group(5)) * 2**20})
+
+
+def _read_gpu_row(line: str, facts: Facts) -> int | None:
+    """The first line of a GPU's block; its index, or None when the line is not one."""
+    rm = _ROW.match(line)
+    if not rm:
+        return None
+    idx = int(rm.group(1))
+    g = facts.gpu(idx)
+    facts.put(g, "name", rm.group(2).strip())
+    mode = rm.group(3)
+    if mode in ("On", "Off"):
+        facts.put(g, "persistence_mode", mode == "On")
+    elif mode in ("WDDM", "TCC"):
+        facts.put(facts.driver, "platform", "windows")
+    facts.put(g, "pci_bus_id", rm.group(4))
+    return idx
+
+
+def _read_gpu_detail(line: str, idx: int, facts: Facts) -> bool:
+    """A further line of GPU ``idx``'s block (memory, MIG mode); whether the block ends here."""
+    mm = _MEM.search(line)
+    if mm:
+        g = facts.gpu(idx)
+        facts.put(g, "memory_used", int(mm.group(1)) * 2**20)
+        facts.put(g, "memory_total", int(mm.group(2)) * 2**20)
+        return False
+    if re.search(r"\|\s+(Enabled|Disabled)\s*\|\s*$", line) and "MIG" not in line:
+        mig = re.search(r"(Enabled|Disabled)\s*\|\s*$", line)
+        facts.put(facts.gpu(idx), "mig_mode", mig.group(1) == "Enabled")
+    return line.startswith("+") or line.startswith("|=")
+
+
+def _read_gpu_list(lines: list[str], facts: Facts) -> None:
     for line in lines:
         lm = _LIST.match(line)
         if lm:
@@ -92,8 +124,6 @@ def parse(lines: list[str], facts: Facts) -> None:
             facts.put(g, "name", lm.group(2))
             facts.put(g, "uuid", lm.group(3))
             facts.saw(LIST)
-    if saw:
-        facts.saw(TABLE)
 
 
 def parse_q(lines: list[str], facts: Facts) -> None:
@@ -117,32 +147,44 @@ def parse_q(lines: list[str], facts: Facts) -> None:
         if not kv:
             section.append((indent, line.strip()))
             continue
-        key, value = kv.group(1).strip(), kv.group(2).strip()
         path = "/".join(s for _, s in section)
-        if key == "Driver Version" and indent == 0:
-            facts.put(facts.driver, "version", value)
+        if _read_q_item(kv.group(1).strip(), kv.group(2).strip(), indent, path, idx, facts):
             saw = True
-        elif key == "CUDA Version" and indent == 0:
-            if known(value):
-                facts.put(facts.driver, "cuda_version", value)
-        elif key == "Attached GPUs" and value.isdigit():
-            facts.set_gpu_count(int(value))
-            saw = True
-        elif idx >= 0:
-            g = facts.gpu(idx)
-            if key == "Product Name":
-                facts.put(g, "name", value)
-                saw = True
-            elif key == "GPU UUID":
-                facts.put(g, "uuid", value)
-            elif key == "Persistence Mode":
-                facts.put(g, "persistence_mode", yes_no(value))
-            elif key == "Current" and path.endswith("MIG Mode"):
-                facts.put(g, "mig_mode", yes_no(value))
-            elif path.endswith("FB Memory Usage") and key in ("Total", "Used", "Free"):
-                facts.put(g, f"memory_{key.lower()}", size_bytes(value))
-            elif key == "Driver Model" or (key == "Current" and path.endswith("Driver Model")):
-                if value in ("WDDM", "TCC"):
-                    facts.put(facts.driver, "platform", "windows")
     if saw:
         facts.saw(QUERY)
+
+
+def _read_q_item(key: str, value: str, indent: int, path: str, idx: int, facts: Facts) -> bool:
+    """One 'Key : value' of ``nvidia-smi -q``; whether it shows the format was seen."""
+    if key == "Driver Version" and indent == 0:
+        facts.put(facts.driver, "version", value)
+        return True
+    if key == "CUDA Version" and indent == 0:
+        if known(value):
+            facts.put(facts.driver, "cuda_version", value)
+        return False
+    if key == "Attached GPUs" and value.isdigit():
+        facts.set_gpu_count(int(value))
+        return True
+    if idx >= 0:
+        return _read_q_gpu_item(facts.gpu(idx), key, value, path, facts)
+    return False
+
+
+def _read_q_gpu_item(g: dict, key: str, value: str, path: str, facts: Facts) -> bool:
+    """One 'Key : value' inside a GPU's block; whether it was the product name."""
+    if key == "Product Name":
+        facts.put(g, "name", value)
+        return True
+    if key == "GPU UUID":
+        facts.put(g, "uuid", value)
+    elif key == "Persistence Mode":
+        facts.put(g, "persistence_mode", yes_no(value))
+    elif key == "Current" and path.endswith("MIG Mode"):
+        facts.put(g, "mig_mode", yes_no(value))
+    elif path.endswith("FB Memory Usage") and key in ("Total", "Used", "Free"):
+        facts.put(g, f"memory_{key.lower()}", size_bytes(value))
+    elif key == "Driver Model" or (key == "Current" and path.endswith("Driver Model")):
+        if value in ("WDDM", "TCC"):
+            facts.put(facts.driver, "platform", "windows")
+    return False

@@ -101,48 +101,13 @@ def collect(python: str | None = None, timeout: float = 20.0,
 
         jobs.append(_Job("deep", lambda: deep_probe.probe_deep(target, deep_probe.DEEP_BUDGET),
                          deep_probe.DEEP_BUDGET + 15.0))
-    started = time.monotonic()
-    for job in jobs:
-        # daemon threads: a hung NVML call cannot keep the process alive after we give up on it
-        job.thread = threading.Thread(target=_run, args=(job,), name=f"probe-{job.name}", daemon=True)
-        job.thread.start()
-    while True:
-        pending = [j for j in jobs if not j.done]
-        if progress is not None:
-            progress([j.name for j in pending])
-        if not pending:
-            break
-        now = time.monotonic() - started
-        expired = [j for j in pending if now >= j.timeout]
-        if len(expired) == len(pending):
-            break
-        pending[0].thread.join(timeout=0.05)  # type: ignore[union-attr]
-
-    results: dict[str, Any] = {}
-    records = []
-    for job in jobs:
-        if not job.done:
-            records.append(ProbeResult(job.name, False, f"{job.name} probe timed out after {fmt_seconds(job.timeout)}", None))
-        elif job.error is not None:
-            records.append(ProbeResult(job.name, False, job.error, round(job.seconds or 0, 3)))
-        else:
-            records.append(ProbeResult(job.name, True, None, round(job.seconds or 0, 3)))
-            results[job.name] = job.result
-
+    _run_all(jobs, progress)
+    results, records = _results_and_records(jobs)
     if cache_status:
         records.append(ProbeResult("torch-cache", cache_status[0] == "hit", cache_status[0], None))
 
-    driver = gpus = links = None
-    nvml_result = results.get("nvml")
     host_result = results.get("host")
-    if nvml_result is not None:
-        driver, gpus, links = nvml_result
-    else:
-        nvml_job = next(j for j in jobs if j.name == "nvml")
-        # NVML absent (no driver) and no NVIDIA device on the PCI bus: we know there are no GPUs.
-        no_library = nvml_job.done and nvml_job.error and "libnvidia-ml.so" in nvml_job.error
-        if no_library and host_result is not None and host_result.nvidia_pci_devices == 0:
-            gpus = ()
+    driver, gpus, links = _nvml_facts(results.get("nvml"), host_result, jobs)
     from .. import __version__
     from ..redact import redact_snapshot
 
@@ -167,6 +132,55 @@ def collect(python: str | None = None, timeout: float = 20.0,
         dcgm=results.get("dcgm"),
         deep=results.get("deep"),
     ))
+
+
+def _run_all(jobs: list[_Job], progress: Callable[[list[str]], None] | None) -> None:
+    """Start every job in its own thread; return when all are done or every pending one is past its time."""
+    started = time.monotonic()
+    for job in jobs:
+        # daemon threads: a hung NVML call cannot keep the process alive after we give up on it
+        job.thread = threading.Thread(target=_run, args=(job,), name=f"probe-{job.name}", daemon=True)
+        job.thread.start()
+    while True:
+        pending = [j for j in jobs if not j.done]
+        if progress is not None:
+            progress([j.name for j in pending])
+        if not pending:
+            break
+        now = time.monotonic() - started
+        expired = [j for j in pending if now >= j.timeout]
+        if len(expired) == len(pending):
+            break
+        pending[0].thread.join(timeout=0.05)  # type: ignore[union-attr]
+
+
+def _results_and_records(jobs: list[_Job]) -> tuple[dict[str, Any], list[ProbeResult]]:
+    """The results of the jobs that succeeded, by name, and one record per job."""
+    results: dict[str, Any] = {}
+    records = []
+    for job in jobs:
+        if not job.done:
+            records.append(ProbeResult(job.name, False, f"{job.name} probe timed out after {fmt_seconds(job.timeout)}", None))
+        elif job.error is not None:
+            records.append(ProbeResult(job.name, False, job.error, round(job.seconds or 0, 3)))
+        else:
+            records.append(ProbeResult(job.name, True, None, round(job.seconds or 0, 3)))
+            results[job.name] = job.result
+    return results, records
+
+
+def _nvml_facts(nvml_result: Any, host_result: Any, jobs: list[_Job]) -> tuple[Any, Any, Any]:
+    """(driver, gpus, links) from NVML; gpus is () when we know there are none."""
+    driver = gpus = links = None
+    if nvml_result is not None:
+        driver, gpus, links = nvml_result
+    else:
+        nvml_job = next(j for j in jobs if j.name == "nvml")
+        # NVML absent (no driver) and no NVIDIA device on the PCI bus: we know there are no GPUs.
+        no_library = nvml_job.done and nvml_job.error and "libnvidia-ml.so" in nvml_job.error
+        if no_library and host_result is not None and host_result.nvidia_pci_devices == 0:
+            gpus = ()
+    return driver, gpus, links
 
 
 def run_bounded(name: str, func: Callable[[], Any], timeout: float) -> tuple[Any, ProbeResult]:
