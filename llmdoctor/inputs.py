@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from .engine import UsageError
 from .snapshot import Snapshot, SnapshotError
@@ -114,8 +114,8 @@ def load_snapshot(spec: str) -> Snapshot:
     text, name = read_input(spec)
     snap = snapshot_from_json(text, name)
     if snap is not None:
-        return redact_snapshot(snap)
-    return redact_snapshot(parse_text(text, name))
+        return cast(Snapshot, redact_snapshot(snap))
+    return cast(Snapshot, redact_snapshot(parse_text(text, name)))
 
 
 def parse_text(text: str, name: str) -> Snapshot:

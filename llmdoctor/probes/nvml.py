@@ -8,7 +8,7 @@ below is the same for both.  nvidia-smi is never needed.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Iterator
 
 import re
 import time
@@ -144,7 +144,7 @@ def _cap(nvml: Any, name: str, default: int) -> int:
     return value[0] if isinstance(value, tuple) else value  # some pynvml releases define these as 1-tuples
 
 
-def _links(nvml: Any, handles: list[Any], gpus: tuple[Gpu, ...]):
+def _links(nvml: Any, handles: list[Any], gpus: tuple[Gpu, ...]) -> Iterator[GpuLink]:
     if len(handles) < 2:
         return
     read = _cap(nvml, "NVML_P2P_CAPS_INDEX_READ", 0)

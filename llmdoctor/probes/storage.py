@@ -90,7 +90,7 @@ def safetensors_data_bytes(path: Path) -> int | None:
         return None
     ends = [v["data_offsets"][1] for k, v in header.items()
             if k != "__metadata__" and isinstance(v, dict) and isinstance(v.get("data_offsets"), list) and len(v["data_offsets"]) == 2]
-    return 8 + n + max((e for e in ends if isinstance(e, int)), default=0)
+    return 8 + int(n) + max((e for e in ends if isinstance(e, int)), default=0)
 
 
 def read_index(directory: Path) -> tuple[str | None, set[str] | None, str | None]:

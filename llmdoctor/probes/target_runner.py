@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..units import fmt_seconds
 
@@ -22,14 +22,14 @@ class WorkerFailed(Exception):
     pass
 
 
-_PRESPAWNED: dict[tuple[str, str, tuple[str, ...]], subprocess.Popen] = {}
+_PRESPAWNED: dict[tuple[str, str, tuple[str, ...]], subprocess.Popen[str]] = {}
 # Every probe child runs in its own session (process group = its pid); these are killed as a group
 # on timeout, at exit, on SIGINT and on SIGTERM, so that no grandchild (an nvcc wrapper's child, a
 # worker's helper) survives us.
-_LIVE: dict[int, subprocess.Popen] = {}
+_LIVE: dict[int, subprocess.Popen[str]] = {}
 
 
-def kill_group(proc: subprocess.Popen) -> None:
+def kill_group(proc: "subprocess.Popen[str]") -> None:
     """SIGKILL the child's whole process group, then reap the child."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -51,7 +51,7 @@ def kill_all() -> None:
     _PRESPAWNED.clear()
 
 
-def popen_group(cmd: list[str], **kwargs: Any) -> subprocess.Popen:
+def popen_group(cmd: list[str], **kwargs: Any) -> subprocess.Popen[str]:
     """Popen in a new session, registered for group kill."""
     proc = subprocess.Popen(cmd, start_new_session=True, **kwargs)
     _LIVE[proc.pid] = proc
@@ -66,6 +66,7 @@ def run_group(cmd: list[str], timeout: float) -> tuple[int, str]:
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        assert proc is not None  # set before communicate() can time out
         kill_group(proc)
         proc.communicate()
         raise
@@ -101,7 +102,7 @@ def install_signal_handlers() -> None:
             pass
 
 
-def _spawn(python: str, what: str, args: tuple[str, ...] = ()) -> subprocess.Popen:
+def _spawn(python: str, what: str, args: tuple[str, ...] = ()) -> subprocess.Popen[str]:
     env = dict(os.environ)
     env.setdefault("PYTHONIOENCODING", "utf-8")
     # Keep the target's own site-packages: no -I, but do not let our cwd shadow its modules.
@@ -155,4 +156,4 @@ def run_worker(python: str, what: str, timeout: float, args: tuple[str, ...] = (
         raise WorkerFailed(f"unreadable output from {python}: {exc}") from None
     if "worker_error" in data:
         raise WorkerFailed(data["worker_error"])
-    return data
+    return cast("dict[str, Any]", data)

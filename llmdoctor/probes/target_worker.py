@@ -6,6 +6,7 @@ Everything it cannot learn is reported as an error string, never raised.
 """
 
 import json
+from typing import Any, Dict
 import os
 import sys
 import threading
@@ -343,7 +344,7 @@ def probe_extensions(torch, torch_version, budget):
     return results
 
 
-def probe_python():
+def probe_python() -> Dict[str, Any]:
     prefix = sys.prefix
     return {
         "version": "%d.%d.%d" % sys.version_info[:3],
@@ -398,7 +399,7 @@ def _direct_url(dist):
     return {"direct_url": doc["url"], "editable": bool(isinstance(info, dict) and info.get("editable"))}
 
 
-def probe_packages():
+def probe_packages() -> Dict[str, Any]:
     from importlib import metadata
 
     dists = []

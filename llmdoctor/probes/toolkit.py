@@ -22,7 +22,7 @@ def parse_nvcc_version(text: str) -> str | None:
 
 def find_nvcc(environ: dict[str, str] | None = None) -> tuple[str | None, str | None]:
     """The nvcc that torch.utils.cpp_extension would use: CUDA_HOME, CUDA_PATH, PATH, /usr/local/cuda."""
-    env = os.environ if environ is None else environ
+    env: dict[str, str] = dict(os.environ) if environ is None else environ
     for var in ("CUDA_HOME", "CUDA_PATH"):
         home = env.get(var)
         if home:

@@ -157,8 +157,8 @@ CLOCK_REASON_BITS = (("sw_power_cap", 0x4), ("hw_slowdown", 0x8), ("sw_thermal",
                      ("hw_power_brake", 0x80))
 
 
-def _health_samples(gpus: tuple, field: str, scale: int | None) -> list[tuple[dict, float | int]]:
-    rows: list[tuple[dict, float | int]] = []
+def _health_samples(gpus: tuple[Any, ...], field: str, scale: int | None) -> list[tuple[dict[str, Any], float | int]]:
+    rows: list[tuple[dict[str, Any], float | int]] = []
     for gpu in gpus:
         health = getattr(gpu, "health", None)
         value = getattr(health, field, None) if health is not None else None
@@ -174,7 +174,7 @@ def _append_health(out: _Out, snap: object) -> None:
     gpus = getattr(snap, "gpus", None) or ()
     for name, help_, field, scale in HEALTH_METRICS:
         out.metric(name, help_, _health_samples(gpus, field, scale))
-    reasons = []
+    reasons: list[Any] = []
     for gpu in gpus:
         mask = getattr(getattr(gpu, "health", None), "clock_event_reasons", None)
         if mask is not None:
