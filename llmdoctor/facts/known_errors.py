@@ -147,7 +147,9 @@ def _size(m: re.Match[str]) -> int | None:
         return None
 
 
-def _fmt(n: int) -> str:
+def _fmt(n: int | None) -> str:
+    if n is None:
+        return "?"
     for unit, mult in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= mult:
             return f"{n / mult:.2f} {unit}"
@@ -248,13 +250,17 @@ def flatten(text: str) -> str:
     return " ".join(text.split())
 
 
+def _no_rule(text: str) -> bool:
+    return True
+
+
 def _first_match(err: KnownError, text: str, lower: str) -> re.Match[str] | None:
     for rx in err.regexes:
         needles = needles_of(rx.pattern)
         if needles is not None and not any(n in lower for n in needles):
             continue
         m = rx.search(text)
-        if m and (err.rule is None or RULES.get(err.rule, lambda t: True)(text)):
+        if m and (err.rule is None or RULES.get(err.rule, _no_rule)(text)):
             return m
     return None
 
