@@ -107,10 +107,11 @@ def test_env_fish_is_sourced_by_fish():
     if shutil.which("fish") is None:
         pytest.skip("fish is not installed (bash .ci/run installs it on Debian)")
     proc = run_cli("env", "--from", MISCONF, "--shell", "fish")
-    out = subprocess.run(["fish", "--no-config", "-c", "source; and printf '%s' $CUDA_DEVICE_ORDER $NCCL_SOCKET_IFNAME"],
+    out = subprocess.run(["fish", "--no-config", "-c", "source; and printf '%s|' $CUDA_DEVICE_ORDER $NCCL_SOCKET_IFNAME"],
                          input=proc.stdout, capture_output=True, text=True, env={**os.environ, **UTF8}, timeout=30)
     assert out.returncode == 0, out.stderr
-    assert out.stdout == "PCI_BUS_ID=eth0"
+    # the misspelled NCCL_SOCKET_IFNAM=eth0 is carried under its right name, as nccl.env says
+    assert out.stdout == "PCI_BUS_ID|eth0|"
 
 
 def test_env_live_probe_prints_only_the_script():
