@@ -86,7 +86,7 @@ def probe_nvml(nvml: Any) -> tuple[Driver, tuple[Gpu, ...], tuple[GpuLink, ...]]
 
 
 def _cuda_version(nvml: Any) -> str | None:
-    # v2 asks libcuda itself; v1 may return a fallback when libcuda is absent (reference_facts.md §2).
+    # v2 asks libcuda itself; v1 may return a fallback when libcuda is absent.
     for name in ("nvmlSystemGetCudaDriverVersion_v2", "nvmlSystemGetCudaDriverVersion"):
         fn = getattr(nvml, name, None)
         if fn is None:
