@@ -9,6 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# The suite runs on shared, noisy machines: no per-example deadline (a slow example is not a failure),
+# and no example database written into the tree.
+settings.register_profile("llmdoctor", deadline=None, database=None)
+settings.load_profile("llmdoctor")
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

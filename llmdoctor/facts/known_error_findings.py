@@ -26,8 +26,14 @@ _DRIVER_LIBCUDA = re.compile(r"^libcuda\.so(\.\d+)*$")
 _LIB_PATH = re.compile(r"(?:[A-Za-z]:)?[\\/][^\s,;:'\"]*libcuda[^\s,;:'\"/\\]*")
 
 
+@functools.lru_cache(maxsize=8)
+def _recognised(texts: tuple[str, ...]) -> tuple[known_errors.Match, ...]:
+    """The known errors in these texts, matched once per run (every check asks for its own)."""
+    return tuple(known_errors.recognise(texts)) if any(texts) else ()
+
+
 def matches_for(snap: Snapshot, check_id: str | None = None) -> list[known_errors.Match]:
-    found = known_errors.recognise(F.error_texts(snap))
+    found = _recognised(tuple(F.error_texts(snap)))
     first: dict[str, known_errors.Match] = {}
     for m in found:  # one finding per known error, even when several lines show it
         if check_id is None or m.error.check == check_id:
