@@ -56,7 +56,8 @@ def collect(python: str | None = None, timeout: float = 20.0,
     """Probe this machine (and the interpreter ``python``, default: the current one).
 
     ``cache``: how torch's build facts are cached (use | refresh | off); default from
-    ``LLMDOCTOR_TORCH_CACHE`` (use when unset).  What the cache did is recorded as probe ``torch-cache``.
+    ``LLMDOCTOR_TORCH_CACHE`` (use when unset); the installed distributions' metadata is cached alongside.
+    What each cache did is recorded as probe ``torch-cache`` / ``packages-cache``.
 
     ``deep``: run the measured probes (``check --deep``); ``watch_xid``: listen to NVML XID events for
     that many seconds; ``dcgm``: run ``dcgmi diag -r 1``.  Their budgets come on top of ``timeout``.
@@ -83,13 +84,20 @@ def collect(python: str | None = None, timeout: float = 20.0,
         cache_status.append(status)
         return facts
 
+    packages_status: list[str] = []
+
+    def run_packages() -> Any:
+        data, status = packages.probe_packages_cached(python, budget, cache_mode)
+        packages_status.append(status)
+        return packages.packages_from_worker(data)
+
     jobs = [
         _Job("host", host.probe_host, budget),
         _Job("python", lambda: packages.probe_python(python, budget), budget),
         _Job("nvml", run_nvml, min(budget, 10.0)),
         _Job("torch", run_torch, budget),
         _Job("toolkit", lambda: toolkit.probe_toolkit(timeout=min(budget, 10.0)), budget),
-        _Job("packages", lambda: packages.probe_packages(python, budget), budget),
+        _Job("packages", run_packages, budget),
         _Job("env", env.probe_env, budget),
         _Job("xid", lambda: _probe_xids(watch_xid), min(budget, 10.0) + max(watch_xid, 0.0)),
         _Job("fabric", health_host.probe_fabric_manager, min(budget, 10.0)),
@@ -105,6 +113,8 @@ def collect(python: str | None = None, timeout: float = 20.0,
     results, records = _results_and_records(jobs)
     if cache_status:
         records.append(ProbeResult("torch-cache", cache_status[0] == "hit", cache_status[0], None))
+    if packages_status:
+        records.append(ProbeResult("packages-cache", packages_status[0] == "hit", packages_status[0], None))
 
     host_result = results.get("host")
     driver, gpus, links = _nvml_facts(results.get("nvml"), host_result, jobs)

@@ -462,7 +462,8 @@ def probe_packages() -> Dict[str, Any]:
         entry.update(_direct_url(dist))
         dists.append(entry)
     dists.sort(key=lambda d: (d["name"].lower(), d["location"] or "", d["version"]))
-    return {"interpreter": sys.executable, "distributions": dists, "problems": problems}
+    # sys_path: what was searched, so that the caller's cache knows which folders to watch
+    return {"interpreter": sys.executable, "distributions": dists, "problems": problems, "sys_path": _search_path()}
 
 
 def main(argv):

@@ -6,6 +6,8 @@ Live facts (CUDA availability, the devices) always come from the machine: on a h
 the CUDA driver directly (``cuda_live``); when the driver cannot confirm what torch would see, the full
 torch probe runs instead, so a warm run never reports less than a cold one.
 
+The installed distributions' metadata (the packages probe) is cached the same way, in its own folder.
+
 Key: the target interpreter (real path and the binary's stat), the environment variables that change
 what ``import torch`` finds, and a fingerprint of every distribution folder (``*.dist-info`` /
 ``*.egg-info`` / ``*.pth``, name and mtime) on the target's ``sys.path``, so any install, removal or
@@ -93,19 +95,24 @@ def fingerprint(paths: list[str]) -> str:
     return h.hexdigest()
 
 
-def _path(python: str) -> str | None:
+# What is cached, one folder each: torch's build facts, and the installed distributions' metadata (the
+# packages probe reads every METADATA and RECORD file: the slowest probe on a warm run).
+SECTIONS = ("torch", "packages")
+
+
+def _path(python: str, section: str = "torch") -> str | None:
     folder = cache_dir()
     if folder is None:
         return None
     try:
-        return os.path.join(folder, "torch", key_for(python) + ".json")
+        return os.path.join(folder, section, key_for(python) + ".json")
     except OSError:
         return None
 
 
-def load(python: str) -> Lookup:
-    """The cached build facts for ``python`` if they are still valid."""
-    path = _path(python)
+def load(python: str, section: str = "torch") -> Lookup:
+    """The cached facts of ``section`` for ``python`` if they are still valid."""
+    path = _path(python, section)
     if path is None:
         return Lookup(None, "no cache directory")
     try:
@@ -115,15 +122,15 @@ def load(python: str) -> Lookup:
         return Lookup(None, "miss (not cached yet)")
     except (OSError, ValueError) as exc:
         return Lookup(None, f"miss (unreadable cache file ignored: {type(exc).__name__})")
-    if not _valid(doc):
+    if not _valid(doc, section):
         return Lookup(None, "miss (foreign or corrupt cache file ignored)")
     if fingerprint(doc["sys_path"]) != doc["fingerprint"]:
         return Lookup(None, "miss (packages changed since it was cached)")
-    return Lookup(dict(doc["torch"]), "hit")
+    return Lookup(dict(doc[section]), "hit")
 
 
-def _valid(doc: Any) -> bool:
-    return (isinstance(doc, dict) and doc.get("format") == FORMAT and isinstance(doc.get("torch"), dict)
+def _valid(doc: Any, section: str = "torch") -> bool:
+    return (isinstance(doc, dict) and doc.get("format") == FORMAT and isinstance(doc.get(section), dict)
             and isinstance(doc.get("sys_path"), list) and all(isinstance(p, str) for p in doc["sys_path"])
             and isinstance(doc.get("fingerprint"), str))
 
@@ -138,12 +145,17 @@ def store(python: str, data: dict[str, Any]) -> str:
     """Write the build facts of a fresh probe; returns a status line (never raises)."""
     if not cacheable(data):
         return "not cached (torch did not import cleanly)"
-    path = _path(python)
+    build = {k: v for k, v in data.items() if k not in LIVE_FIELDS}
+    return store_section(python, "torch", build, data["sys_path"])
+
+
+def store_section(python: str, section: str, facts: dict[str, Any], sys_path: list[str]) -> str:
+    """Write ``facts`` for ``python``, valid while the distributions on ``sys_path`` stay as they are."""
+    path = _path(python, section)
     if path is None:
         return "not cached (no cache directory)"
-    build = {k: v for k, v in data.items() if k not in LIVE_FIELDS}
-    doc = {"format": FORMAT, "python": os.path.abspath(python), "sys_path": data["sys_path"],
-           "fingerprint": fingerprint(data["sys_path"]), "torch": build}
+    doc = {"format": FORMAT, "python": os.path.abspath(python), "sys_path": list(sys_path),
+           "fingerprint": fingerprint(list(sys_path)), section: facts}
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
