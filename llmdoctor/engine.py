@@ -19,7 +19,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import os
 import pkgutil
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -290,7 +292,26 @@ def _specs_in(modules: Iterable[Any]) -> list[CheckSpec]:
 
 
 def _entry_points() -> list[tuple[str, str, str]]:
-    """(name, module, distribution) of every llmdoctor.checks entry point, sorted."""
+    """(name, module, distribution) of every llmdoctor.checks entry point, sorted.
+
+    Scanning every distribution's entry points costs more than the rest of a warm run's start-up, and
+    changes only with an install: the result is cached (``llmdoctor.cache``) for this interpreter and
+    this sys.path, and re-read after any install, removal or reinstall.
+    """
+    from . import cache
+
+    search = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
+    if cache.mode() == "use":
+        cached = _cached_entry_points(cache.load(sys.executable, "entry_points").data, search)
+        if cached is not None:
+            return cached
+    found = _scan_entry_points()
+    if cache.mode() != "off":
+        cache.store_section(sys.executable, "entry_points", {"search": search, ENTRY_POINT_GROUP: found}, search)
+    return found
+
+
+def _scan_entry_points() -> list[tuple[str, str, str]]:
     from importlib.metadata import entry_points
 
     found = []
@@ -298,6 +319,16 @@ def _entry_points() -> list[tuple[str, str, str]]:
         dist = getattr(getattr(ep, "dist", None), "name", None) or "?"
         found.append((ep.name, ep.value.split(":", 1)[0], dist))
     return sorted(set(found))
+
+
+def _cached_entry_points(data: dict[str, Any] | None, search: list[str]) -> list[tuple[str, str, str]] | None:
+    """The cached entry points if they were found on this very search path (the cwd is on it with -m)."""
+    if not data or data.get("search") != search or not isinstance(data.get(ENTRY_POINT_GROUP), list):
+        return None
+    rows = data[ENTRY_POINT_GROUP]
+    if not all(isinstance(r, list) and len(r) == 3 and all(isinstance(x, str) for x in r) for r in rows):
+        return None
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 _REGISTRY: Registry | None = None

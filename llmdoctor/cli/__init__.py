@@ -55,6 +55,14 @@ def main(argv: Optional[list[str]] = None) -> None:
     if argv is None:  # the console script: probe process groups die with us (exit 130/143)
         from ..probes.target_runner import install_signal_handlers; install_signal_handlers()  # noqa: E702
     _early_torch_probe(args)
+    from .. import cache
     from .app import main as app_main
 
-    app_main(args)
+    asked = cache.mode_from_args(args[: args.index("--")] if "--" in args else args)
+    if asked is not None:  # the registry reads the plugins' entry points before the options are parsed
+        cache._RUN_MODE.append(asked)
+    try:
+        app_main(args)
+    finally:
+        if asked is not None:
+            cache._RUN_MODE.pop()

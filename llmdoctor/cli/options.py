@@ -104,8 +104,8 @@ def inherit(ctx: Any, params: dict[str, Any], names: tuple[str, ...]) -> dict[st
     return out
 
 
-Refresh = Annotated[bool, typer.Option("--refresh", help="Probe torch again and rewrite its cached build facts.")]
-NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache of torch's build facts.")]
+Refresh = Annotated[bool, typer.Option("--refresh", help="Probe torch and the installed packages again and rewrite the cache.")]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache (torch's build facts, the packages' metadata, the plugins' entry points).")]
 
 
 def cache_mode(refresh: bool, no_cache: bool) -> str:

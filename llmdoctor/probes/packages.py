@@ -27,20 +27,21 @@ def packages_from_worker(data: dict[str, Any]) -> Packages:
 def probe_packages(python: str | None, timeout: float, cache: str = "off") -> Packages:
     """In-process for the running interpreter; in a subprocess for another one (--python).
 
-    ``cache`` (use | refresh | off): the metadata is kept with torch's build facts (``torch_cache``),
-    valid until any distribution on the target's sys.path is installed, removed or reinstalled.
+    ``cache`` (use | refresh | off): the metadata is cached like torch's build facts,
+    valid until any distribution on the target's sys.path is installed, removed or reinstalled
+    (``llmdoctor.cache``).
     """
     return packages_from_worker(probe_packages_cached(python, timeout, cache)[0])
 
 
 def probe_packages_cached(python: str | None, timeout: float, cache: str) -> tuple[dict[str, Any], str]:
     """The packages worker's output and what the cache did (a line, like the torch cache's)."""
-    from . import torch_cache
+    from .. import cache as facts_cache
 
     target = python or sys.executable
     status = {"refresh": "refresh", "off": "disabled (--no-cache)"}.get(cache, "")
     if cache == "use":
-        found = torch_cache.load(target, "packages")
+        found = facts_cache.load(target, "packages")
         if found.data is not None:
             return found.data, "hit"
         status = found.status
@@ -48,7 +49,7 @@ def probe_packages_cached(python: str | None, timeout: float, cache: str) -> tup
     data = target_worker.probe_packages() if here else run_worker(python, "packages", timeout)
     sys_path = data.pop("sys_path", None)
     if cache != "off" and isinstance(sys_path, list):
-        status += "; " + torch_cache.store_section(target, "packages", data, sys_path)
+        status += "; " + facts_cache.store_section(target, "packages", data, sys_path)
     return data, status
 
 

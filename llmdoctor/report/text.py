@@ -311,36 +311,63 @@ _ASCII = str.maketrans({"…": "...", "—": "-", "–": "-", "·": "|", "×": "
                         "‘": "'", "’": "'", "“": '"', "”": '"'})
 
 
-def _wrap(line: _Line, width: int, unicode: bool = True) -> list["Text"]:
-    from rich.text import Text
+def _piece(text: str, unicode: bool) -> str:
+    text = text if unicode else text.translate(_ASCII)
+    return text.replace("\n", " ")
 
-    body = Text()
-    for text, style in line.pieces:
-        text = text if unicode else text.translate(_ASCII)
-        body.append(" ".join(text.split("\n")) if "\n" in text else text, style=style)
-    plain = body.plain
+
+# One row of a wrapped line: its indent, and either the span [start, end) of the line's text or a text of
+# its own (a cut line's replacement, styled like the line when ``styled``).
+_Row = tuple[int, int, int, "str | None", bool]
+
+
+def _layout(line: _Line, plain: str, width: int, unicode: bool) -> list[_Row]:
+    """Where the line's text is cut into rows: the one layout the plain and the rich renderers share."""
     if line.verbatim:
-        return [Text(" " * line.indent) + body]
+        return [(line.indent, 0, len(plain), None, False)]
     if line.one_line:
         room = max(width - line.indent, 20)
         cut = truncate(plain, room, "…" if unicode else "...")
-        return [Text(" " * line.indent) + (body[: len(cut)] if cut == plain else Text(cut, style=_style_of(line)))]
+        return [(line.indent, 0, len(plain), None, False) if cut == plain else (line.indent, 0, 0, cut, True)]
     if not plain:
-        return [Text("")]
+        return [(0, 0, 0, "", False)]
     wrapper = textwrap.TextWrapper(width=max(width, line.hang + 20), initial_indent=" " * line.indent,
                                    subsequent_indent=" " * line.hang, break_long_words=False,
                                    break_on_hyphens=False, replace_whitespace=False, drop_whitespace=True)
-    rows, pos = [], 0
+    rows: list[_Row] = []
+    pos = 0
     for i, row in enumerate(wrapper.wrap(plain)):
         indent = line.indent if i == 0 else line.hang
         chunk = row[indent:]
         start = plain.find(chunk, pos)
         if start < 0:  # cannot happen with these wrapper settings; keep the text rather than lose it
-            rows.append(Text(row))
+            rows.append((0, 0, 0, row, False))
             continue
         pos = start + len(chunk)
-        rows.append(Text(" " * indent) + body[start:pos])
+        rows.append((indent, start, pos, None, False))
     return rows
+
+
+def _wrap(line: _Line, width: int, unicode: bool = True) -> list["Text"]:
+    from rich.text import Text
+
+    body = Text()
+    for text, style in line.pieces:
+        body.append(_piece(text, unicode), style=style)
+    out = []
+    for indent, start, end, own, styled in _layout(line, body.plain, width, unicode):
+        if own is None:
+            out.append(Text(" " * indent) + body[start:end])
+        else:
+            out.append(Text(" " * indent) + Text(own, style=_style_of(line) if styled else ""))
+    return out
+
+
+def _wrap_plain(line: _Line, width: int, unicode: bool = True) -> list[str]:
+    """The rows of ``_wrap`` as plain text, without building rich Text (the plain renderer's hot path)."""
+    plain = "".join(_piece(text, unicode) for text, _style in line.pieces)
+    return [" " * indent + (plain[start:end] if own is None else own)
+            for indent, start, end, own, _styled in _layout(line, plain, width, unicode)]
 
 
 def _style_of(line: _Line) -> str:
@@ -370,7 +397,9 @@ def render_rich(report: Report, options: RenderOptions) -> str:
 def render_plain(report: Report, options: RenderOptions) -> str:
     plain = RenderOptions(verbose=options.verbose, color=False, width=options.width, unicode=options.unicode,
                           verbosity=options.verbosity)
-    return "\n".join(row.plain.rstrip() for row in _rows(report, plain)) + "\n"
+    width = max(plain.width, 40)
+    rows = [row for line in _build(report, plain).lines for row in _wrap_plain(line, width, plain.unicode)]
+    return "\n".join(row.rstrip() for row in rows) + "\n"
 
 
 __all__ = ["environment_line", "environment_parts", "evidence_text", "render_plain", "render_rich",
