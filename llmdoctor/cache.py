@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +61,25 @@ class Lookup:
     status: str
 
 
+def _xdg_cache_dir() -> str | None:
+    """platformdirs' ``user_cache_dir("llmdoctor")`` on Linux, without its import (a tenth of a warm run):
+    ``$XDG_CACHE_HOME/llmdoctor``, ``~/.cache/llmdoctor`` when that is unset or blank (the XDG Base
+    Directory rule; a test holds it equal to platformdirs' answer)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not base.strip():
+        base = os.path.expanduser("~/.cache")
+        if base.startswith("~"):  # no home at all
+            return None
+    return os.path.join(base, "llmdoctor")
+
+
 def cache_dir() -> str | None:
     """The folder for cache files, or None when there is no usable one."""
     override = os.environ.get("LLMDOCTOR_CACHE_DIR")
     if override:
         return override
+    if sys.platform.startswith("linux"):
+        return _xdg_cache_dir()
     try:
         import platformdirs
 

@@ -138,12 +138,16 @@ EXPECTATIONS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
 
 @dataclass(frozen=True)
 class Value:
+    """A configured value and where it came from (default, file, command line)."""
+
     value: Any
     source: str
 
 
 @dataclass
 class Config:
+    """The configuration of one run: selection, fail-on level, check options."""
+
     path: Path | None = None
     select: Value = field(default_factory=lambda: Value((), DEFAULT))
     ignore: Value = field(default_factory=lambda: Value((), DEFAULT))

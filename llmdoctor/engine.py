@@ -129,6 +129,8 @@ def snapshot_parts() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class CheckSpec:
+    """A registered check: its id, title, function, the parts it reads and its settings."""
+
     id: str
     title: str
     func: Callable[..., Any]

@@ -161,6 +161,8 @@ def skip(reason: str, evidence: Mapping[str, Any] | None = None, subject: str | 
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One check's verdict with its findings."""
+
     id: str
     title: str
     status: Status
@@ -185,6 +187,8 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Report:
+    """The results of one run and the snapshot they judged."""
+
     checks: tuple[CheckResult, ...]
     snapshot: Any  # llmdoctor.snapshot.Snapshot
     fail_on: str = "fail"  # one of FAIL_ON

@@ -43,6 +43,8 @@ class ProbeResult:
 
 @dataclass(frozen=True)
 class NetInterface:
+    """A network interface as the host probe saw it (NCCL_SOCKET_IFNAME is matched against these)."""
+
     name: str
     is_up: bool | None = None
     is_loopback: bool = False
@@ -51,6 +53,8 @@ class NetInterface:
 
 @dataclass(frozen=True)
 class Host:
+    """The machine: OS, kernel, container, memory, /dev/shm, limits, PCI devices, interfaces."""
+
     os: str | None = None
     os_release: str | None = None  # PRETTY_NAME of /etc/os-release
     kernel: str | None = None
@@ -79,6 +83,8 @@ class Host:
 
 @dataclass(frozen=True)
 class Python:
+    """The target interpreter (``--python``, default: the one running llmdoctor)."""
+
     version: str | None = None
     executable: str | None = None
     implementation: str | None = None
@@ -89,6 +95,8 @@ class Python:
 
 @dataclass(frozen=True)
 class Driver:
+    """The NVIDIA driver as NVML reports it."""
+
     version: str | None = None  # "535.104.05"
     cuda_version: str | None = None  # the driver's maximum CUDA, "12.2"
     nvml_version: str | None = None
@@ -97,6 +105,8 @@ class Driver:
 
 @dataclass(frozen=True)
 class GpuProcess:
+    """A process holding memory on a GPU (NVML)."""
+
     pid: int
     name: str | None = None
     used_memory: int | None = None
@@ -116,6 +126,8 @@ class MigDevice:
 
 @dataclass(frozen=True)
 class Gpu:
+    """One GPU as NVML reports it: identity, memory, capability, health, MIG."""
+
     index: int
     name: str | None = None
     uuid: str | None = None
@@ -200,6 +212,8 @@ class FabricManager:
 
 @dataclass(frozen=True)
 class DcgmTest:
+    """One test of ``dcgmi diag`` and its result."""
+
     name: str
     status: str  # pass | warn | fail | skip | ... as dcgmi reports it, lower case
     info: str | None = None
@@ -235,6 +249,8 @@ class DeepMeasure:
 
 @dataclass(frozen=True)
 class Deep:
+    """The measured probes of ``check --deep`` (bandwidth, compute, jitter)."""
+
     mode: str  # gpu | cpu-smoke | not-run
     measures: tuple[DeepMeasure, ...] = ()
     seconds: float | None = None
@@ -254,6 +270,8 @@ class GpuLink:
 
 @dataclass(frozen=True)
 class TorchDevice:
+    """A CUDA device as torch enumerates it."""
+
     index: int
     name: str | None = None
     capability: str | None = None
@@ -281,6 +299,8 @@ class ExtensionImport:
 
 @dataclass(frozen=True)
 class Torch:
+    """torch in the target interpreter: its build and what it sees."""
+
     installed: bool
     version: str | None = None
     file: str | None = None
@@ -305,12 +325,16 @@ class Torch:
 
 @dataclass(frozen=True)
 class CudaInstall:
+    """A CUDA toolkit installation found on disk."""
+
     path: str
     version: str | None = None
 
 
 @dataclass(frozen=True)
 class Toolkit:
+    """nvcc and the CUDA toolkits found (what builds extensions)."""
+
     nvcc_path: str | None = None
     nvcc_version: str | None = None  # "12.1"
     nvcc_source: str | None = None  # CUDA_HOME | CUDA_PATH | PATH | default
@@ -320,6 +344,8 @@ class Toolkit:
 
 @dataclass(frozen=True)
 class Distribution:
+    """One installed distribution (its metadata: version, requirements, location, installer)."""
+
     name: str
     version: str
     location: str | None = None
@@ -332,6 +358,8 @@ class Distribution:
 
 @dataclass(frozen=True)
 class Packages:
+    """The installed distributions of the target interpreter."""
+
     interpreter: str | None = None
     distributions: tuple[Distribution, ...] = ()
     problems: tuple[str, ...] = ()  # broken or partial dist-info folders
@@ -354,6 +382,8 @@ class Packages:
 
 @dataclass(frozen=True)
 class Meta:
+    """Where a snapshot came from: when, which llmdoctor, live or a file (and what of it was understood)."""
+
     created_at: str | None = None
     llmdoctor_version: str | None = None
     source: str = "live"  # live | file | dump
@@ -409,6 +439,8 @@ class ModelStorage:
 
 @dataclass(frozen=True)
 class Snapshot:
+    """Everything probed or read, frozen: the one input of every check."""
+
     schema: str = SCHEMA
     meta: Meta = field(default_factory=Meta)
     probes: tuple[ProbeResult, ...] = ()

@@ -73,3 +73,19 @@ def test_the_command_line_sets_the_mode_for_one_command():
     assert cache.mode_from_args(["check", "--no-cache"]) == "off"
     assert cache.mode_from_args(["check", "--refresh", "-v"]) == "refresh"
     assert cache.mode_from_args(["check"]) is None
+
+
+@pytest.mark.parametrize("xdg", [None, "", "  ", "/tmp/xdg-cache"])
+def test_the_linux_cache_folder_is_the_one_platformdirs_names(monkeypatch, xdg):
+    import sys
+
+    import platformdirs
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the XDG rule is for Linux")
+    monkeypatch.delenv("LLMDOCTOR_CACHE_DIR", raising=False)
+    if xdg is None:
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+    assert cache.cache_dir() == platformdirs.user_cache_dir("llmdoctor", appauthor=False)

@@ -20,6 +20,8 @@ DEST_PREFIX = "check_input__"  # click parameter names of these options, apart f
 
 @dataclass(frozen=True)
 class Flag:
+    """A command-line flag that a check declares (``Setting(flag=...)``), with the checks that own it."""
+
     flag: str
     setting: Setting  # the first declaration (type, help, choices, requires)
     owners: tuple[str, ...]  # the checks that declare it

@@ -24,6 +24,8 @@ PROBE_INPUTS = ("deep", "watch_xid", "dcgm")
 
 @dataclass
 class _Job:
+    """One probe run in its own thread under a time box."""
+
     name: str
     func: Callable[[], Any]
     timeout: float

@@ -8,6 +8,7 @@ below is the same for both.  nvidia-smi is never needed.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Iterator
 
 import re
@@ -41,9 +42,38 @@ def load_backend() -> Any:
         from ..testing.fake_nvml import FakeNvml
 
         return FakeNvml.from_file(scenario)
+    if sys.platform.startswith("linux") and not _library_loads():
+        return _NoLibrary()
     import pynvml  # nvidia-ml-py
 
     return pynvml
+
+
+def _library_loads() -> bool:
+    """Whether libnvidia-ml.so.1 loads: the one library pynvml's nvmlInit opens on Linux
+    (nvidia-ml-py ``_LoadNvmlLibrary``: ``CDLL("libnvidia-ml.so.1")``).  Without it, pynvml's import (the
+    largest of a warm run on a machine with no driver) buys nothing."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+    except OSError:
+        return False
+    return True
+
+
+class _NoLibraryError(Exception):
+    value = 12  # NVML_ERROR_LIBRARY_NOT_FOUND, as pynvml raises it
+
+
+class _NoLibrary:
+    """The NVML backend where libnvidia-ml.so.1 does not load: every call fails as pynvml's would."""
+
+    def __getattr__(self, name: str) -> Any:
+        def fail(*_args: Any, **_kwargs: Any) -> Any:
+            raise _NoLibraryError("NVML Shared Library Not Found")
+
+        return fail
 
 
 def _text(value: Any) -> str:

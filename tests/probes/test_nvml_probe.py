@@ -79,3 +79,25 @@ def test_no_nvml_library_and_no_nvidia_pci_device_means_no_gpu(monkeypatch):
     if snap.probe("nvml").ok:  # pragma: no cover
         pytest.skip("NVML is installed here")
     assert snap.gpus == ()
+
+
+def test_without_the_nvml_library_pynvml_is_not_imported_and_the_reason_is_the_same(monkeypatch):
+    """A machine with no driver: the probe says why as before, without paying pynvml's import."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom llmdoctor.probes import nvml\n"
+            "try:\n    nvml.probe_nvml(nvml.load_backend())\nexcept nvml.NvmlUnavailable as exc:\n"
+            "    print(exc.code, exc)\nprint('pynvml' in sys.modules)\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "LLMDOCTOR_FAKE_NVML"}
+    env["LD_LIBRARY_PATH"] = ""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60).stdout
+    from llmdoctor.probes import nvml
+
+    if nvml._library_loads():
+        import pytest
+
+        pytest.skip("this machine has libnvidia-ml.so.1")
+    lines = out.splitlines()
+    assert lines[0] == "12 the NVML library (libnvidia-ml.so) was not found: no NVIDIA driver is installed here"
+    assert lines[1] == "False"
