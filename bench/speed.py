@@ -12,7 +12,9 @@ all of them alike); the table gives medians and the ratios the speed issue sets 
   64 fake GPUs        <= 1.2 x one
 
 Peers (env-doctor, ai-infradr, cuda-doctor) are installed from PyPI, each in its own venv under --peers
-with the same torch (``--install-peers`` does it: ``pip install torch==2.13.0 NAME``).  They run with
+with the same torch (``--install-peers`` does it: ``pip install torch==2.13.0 NAME``).  With --peers,
+llmdoctor itself runs from a venv there too (``PEERS/llmdoctor``: this tree, ``pip install .``, as users
+install it; ``--editable`` times this interpreter's install instead).  They run with
 HOME in a scratch folder where env-doctor's data cache is seeded from its bundled copy, and with a proxy
 that refuses at once, so no run reaches the network.  ``python -X importtime`` figures for the commands
 that must stay light are printed after the table.
@@ -32,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+ROOT = Path(__file__).resolve().parents[1]
 PEERS = {"env-doctor": ["env-doctor", "check"], "ai-infradr": ["ai-infradr"], "cuda-doctor": ["cuda-doctor", "diagnose"]}
 RSS_WRAPPER = ("import resource, sys\nfrom llmdoctor.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n"
                "    pass\nfinally:\n    sys.stderr.write('@@RSS %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
@@ -77,6 +80,19 @@ def seed_env_doctor(venv: Path, home: Path) -> None:
                              ("inference_engines.json", ".env_doctor_engines_cache.json")):
             if (data / name).exists():
                 shutil.copy(data / name, home / target)
+
+
+def install_llmdoctor(folder: Path) -> str:
+    """llmdoctor as users install it (``pip install .``, not editable), in its own venv with the same torch;
+    this tree is reinstalled into it on every run, so the figures are this tree's.  Returns its python."""
+    venv = folder / "llmdoctor"
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "torch==2.13.0"], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--force-reinstall", "--no-deps", str(ROOT)], check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT)], check=True, stdout=subprocess.DEVNULL)
+    return str(venv / "bin" / "python")
 
 
 def install_peers(folder: Path) -> None:
@@ -134,11 +150,16 @@ def main() -> int:
     parser.add_argument("--peers", type=Path, default=None, help="folder with one venv per peer")
     parser.add_argument("--install-peers", action="store_true")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--editable", action="store_true",
+                        help="time the llmdoctor of this interpreter (an editable install) instead of a regular install")
     args = parser.parse_args()
     py = sys.executable
     scratch = Path(tempfile.mkdtemp(prefix="llmdoctor-speed-"))
     if args.install_peers and args.peers:
         install_peers(args.peers)
+    if args.peers and not args.editable:
+        py = install_llmdoctor(args.peers)  # as users have it: a regular install, no editable finder at start-up
+    print(f"llmdoctor from {py}", flush=True)
     cmds, snap = commands(py, scratch, args.peers)
     subprocess.run(cmds["llmdoctor check (warm)"][0], env=cmds["llmdoctor check (warm)"][1], stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)  # fill the cache once

@@ -24,7 +24,9 @@ import dataclasses
 import functools
 import math
 import re
+import types
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 REDACTED = "<redacted>"
@@ -195,11 +197,44 @@ def redact_data(obj: Any, key: str = "") -> Any:
 
 def redact_snapshot(snapshot: Any) -> Any:
     """The snapshot with every string field redacted (the one boundary: probes' collect and the
-    conversion of a loaded snapshot or pasted dump)."""
-    from .snapshot import Snapshot
+    conversion of a loaded snapshot or pasted dump).  Walks the frozen tree itself (no JSON round
+    trip) and rebuilds only what changed; a value under an ``env`` mapping gets ``redact_env``."""
+    return _redact_tree(snapshot, "")
 
-    data = snapshot.to_dict()
-    clean = redact_data(data)
-    if clean == data:
-        return snapshot
-    return Snapshot.from_dict(clean) if dataclasses.is_dataclass(snapshot) else snapshot
+
+def _same(old: str, new: str) -> str:
+    """``old`` itself when redaction changed nothing (the memo may hand back an equal copy)."""
+    return old if new == old else new
+
+
+def _redact_tree(obj: Any, key: str) -> Any:
+    if isinstance(obj, str):
+        return _same(obj, redact_value(obj))
+    if obj is None or isinstance(obj, (bool, int, float)):
+        return obj
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        from .snapshot import field_names
+
+        changes = {}
+        for name in field_names(type(obj)):
+            value = getattr(obj, name)
+            new = _redact_tree(value, name)
+            if new is not value:
+                changes[name] = new
+        return dataclasses.replace(obj, **changes) if changes else obj
+    if isinstance(obj, (tuple, list)):
+        items = [_redact_tree(v, key) for v in obj]
+        return obj if all(a is b for a, b in zip(items, obj)) else type(obj)(items)
+    if isinstance(obj, Mapping):
+        return _redact_mapping(obj, key)
+    return obj
+
+
+def _redact_mapping(obj: Mapping[Any, Any], key: str) -> Any:
+    if key == "env":
+        new = {k: _same(v, redact_env(str(k), v)) if isinstance(v, str) else _redact_tree(v, "") for k, v in obj.items()}
+    else:
+        new = {_redact_tree(k, "") if isinstance(k, str) else k: _redact_tree(v, str(k)) for k, v in obj.items()}
+    if len(new) == len(obj) and all(k in obj and obj[k] is v for k, v in new.items()):
+        return obj
+    return types.MappingProxyType(new) if isinstance(obj, types.MappingProxyType) else new

@@ -3,8 +3,8 @@ or CI format prints it: no terminal escape sequence, no control character, no bi
 line that GitHub Actions would run as a workflow command (``::error ...``, ``::add-mask::``,
 ``::stop-commands::``).
 
-``sanitize_report`` cleans every string of a Report (its findings and its snapshot) before a renderer
-sees it, so that renderers may add their own colours; ``finish`` is applied to every rendered output
+``sanitize_report`` cleans every string of a Report's results before a renderer sees it (and the
+environment line is cleaned where it is built), so that renderers may add their own colours; ``finish`` is applied to every rendered output
 (redaction once more, defence in depth).  Control characters become visible escapes (``\\x1b``), so
 the text stays diagnosable.
 """
@@ -15,6 +15,8 @@ import dataclasses
 import re
 from types import MappingProxyType
 from typing import Any
+
+from .snapshot import field_names
 
 # ESC-introduced sequences (CSI, OSC up to BEL/ST, DCS/PM/APC, two-byte escapes) and 8-bit CSI/OSC.
 _ESCAPE_SEQ = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|[@-Z\\-_])"
@@ -47,16 +49,16 @@ def neutralize_workflow_commands(text: str) -> str:
 
 def _clean(obj: Any) -> Any:
     if isinstance(obj, str):
-        return clean_text(obj)
+        return obj if obj.isprintable() and "::" not in obj else clean_text(obj)
+    if obj is None or isinstance(obj, (bool, int, float)):
+        return obj
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         changes = {}
-        for f in dataclasses.fields(obj):
-            if not f.init:
-                continue
-            value = getattr(obj, f.name)
+        for name in field_names(type(obj)):
+            value = getattr(obj, name)
             new = _clean(value)
             if new is not value:
-                changes[f.name] = new
+                changes[name] = new
         return dataclasses.replace(obj, **changes) if changes else obj
     if isinstance(obj, tuple):
         items = tuple(_clean(v) for v in obj)
@@ -70,8 +72,13 @@ def _clean(obj: Any) -> Any:
 
 
 def sanitize_report(report: Any) -> Any:
-    """The report with every string (findings, evidence, remedies, the snapshot) cleaned."""
-    return _clean(report)
+    """The report with every string of its results (findings, evidence, remedies) cleaned.
+
+    The snapshot is not walked (with 64 GPUs it is most of the report, and renderers show only the
+    environment line of it): ``report.text.environment_parts`` cleans that line where it is built.
+    """
+    checks = _clean(report.checks)
+    return report if checks is report.checks else dataclasses.replace(report, checks=checks)
 
 
 def finish(text: str, fmt: str) -> str:

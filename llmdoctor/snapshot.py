@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -369,11 +370,15 @@ class Packages:
     complete: bool | None = None
 
     def get(self, name: str) -> Distribution | None:
-        key = normalize_name(name)
+        return self._by_name.get(normalize_name(name))
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Distribution]:
+        """The first distribution of each normalised name (checks ask by name, once per GPU too)."""
+        index: dict[str, Distribution] = {}
         for dist in self.distributions:
-            if normalize_name(dist.name) == key:
-                return dist
-        return None
+            index.setdefault(normalize_name(dist.name), dist)
+        return index
 
     def version(self, name: str) -> str | None:
         dist = self.get(name)
@@ -530,9 +535,23 @@ def normalize_name(name: str) -> str:
 # --------------------------------------------------------------------------- (de)serialisation
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's (init) field names, looked up once per class: snapshots and reports are walked field
+    by field (to JSON, redaction, sanitising), and rebuilt from these with ``dataclasses.replace``."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.init)
+    return names
+
+
 def _to_jsonable(obj: Any) -> Any:
+    if isinstance(obj, str) or obj is None or isinstance(obj, (int, float)):
+        return obj
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {name: _to_jsonable(getattr(obj, name)) for name in field_names(type(obj))}
     if isinstance(obj, Mapping):
         return {str(k): _to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (tuple, list)):

@@ -157,7 +157,7 @@ def best_torch_for(driver: Driver | None, *, host: Host | None = None, python: s
     platform = platform_of(driver, host)
     max_cuda, _ = max_cuda_of(driver, host)
     version = driver.version if driver else None
-    ccs = list(gpu_ccs)
+    ccs = list(dict.fromkeys(gpu_ccs))  # eight (or 64) GPUs of one kind are one capability to cover
     allowed = set(releases) if releases is not None else None
     candidates = [(release["torch"], name, row) for release, name, row in data.torch_variants()
                   if (allowed is None or release["torch"] in allowed)

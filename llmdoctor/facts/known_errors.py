@@ -267,8 +267,10 @@ def _first_match(err: KnownError, text: str, lower: str) -> re.Match[str] | None
 
 def recognise(texts: Iterable[str]) -> list[Match]:
     """Every (known error, text) pair, in table order; one match per entry and text."""
-    out = []
+    out: list[Match] = []
     flat = [flatten(t) for t in texts if t]
+    if not flat:  # nothing to recognise: the table (hundreds of patterns) is not even compiled
+        return out
     lowered = [t.translate(_ASCII_LOWER) for t in flat]
     for err in table():
         for text, lower in zip(flat, lowered):

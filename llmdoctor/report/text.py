@@ -52,7 +52,9 @@ def environment_parts(snap: Any) -> list[str]:
         parts.append(f"driver {snap.driver.version}{cuda}")
     parts.append(_gpus_part(snap.gpus))
     parts.append(_torch_part(snap.torch))
-    return [p for p in parts if p]
+    from ..sanitize import clean_text  # snapshot text (GPU names, sources) is untrusted: cleaned where it is shown
+
+    return [clean_text(p) for p in parts if p]
 
 
 def environment_line(snap: Any) -> str:
