@@ -24,6 +24,7 @@ FORBIDDEN = {
     "engine": {"checks", "probes", "cli", "fixes", "report", "parsers"},
     "results": {"checks", "probes", "cli", "fixes", "report", "parsers", "engine"},
     "snapshot": {"checks", "probes", "cli", "fixes", "report", "parsers", "engine", "results"},
+    "cache": {"checks", "probes", "cli", "fixes", "report", "parsers", "engine", "results", "snapshot", "facts"},
 }
 
 
