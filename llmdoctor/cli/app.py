@@ -14,17 +14,6 @@ import typer
 
 from .. import __version__
 
-app = typer.Typer(
-    name="llmdoctor",
-    help="The environment doctor for training and serving LLMs on NVIDIA GPUs.",
-    no_args_is_help=False,
-    invoke_without_command=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
 # Printed by --version: what decides how llmdoctor behaves here (read from metadata, nothing imported).
 VERSION_DEPENDENCIES = ("typer", "click", "rich", "nvidia-ml-py", "psutil", "packaging", "torch")
 
@@ -49,7 +38,6 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def _root(
     ctx: typer.Context,
     version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
@@ -64,27 +52,67 @@ def _root(
         raise typer.Exit(0)
 
 
-def _register() -> None:
-    from . import check, checks_cmd, config_cmd, env_cmd, fit, fix, memory_cmd, snapshot
-    from . import diff as diff_cmd
-    from . import explain_error
+# Every command: (module under llmdoctor.cli, attribute, how it is added).  Only the command a run names
+# is imported and built (its module, its options): start-up pays for one command, not for all of them.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "check": ("check", "check", "check"),
+    "snapshot": ("snapshot", "snapshot", "command"),
+    "checks": ("checks_cmd", "list_checks", "command"),
+    "explain": ("checks_cmd", "explain", "command"),
+    "config": ("config_cmd", "show_config", "command"),
+    "fix": ("fix", "fix_app", "group"),
+    "env": ("env_cmd", "env", "command"),
+    "fit": ("fit", "fit", "command"),
+    "memory": ("memory_cmd", "memory_app", "group"),
+    "explain-error": ("explain_error", "explain_error", "command"),
+    "diff": ("diff", "diff", "command"),
+    "cluster": ("cluster", "register", "register"),
+    "watch": ("watch", "watch", "command"),
+}
 
-    app.command("check", cls=check.CheckCommand)(check.check)
-    app.command("snapshot")(snapshot.snapshot)
-    app.command("checks")(checks_cmd.list_checks)
-    app.command("explain")(checks_cmd.explain)
-    app.command("config")(config_cmd.show_config)
-    app.add_typer(fix.fix_app, name="fix")
-    app.command("env")(env_cmd.env)
-    app.command("fit")(fit.fit)
-    app.add_typer(memory_cmd.memory_app, name="memory")
-    app.command("explain-error")(explain_error.explain_error)
-    app.command("diff")(diff_cmd.diff)
-    __import__("llmdoctor.cli.cluster", fromlist=["register"]).register(app)
-    app.command("watch")(__import__("llmdoctor.cli.watch", fromlist=["watch"]).watch)
+
+def build_app(only: Optional[str] = None) -> typer.Typer:
+    """The ``llmdoctor`` app with every command, or with only ``only`` (the command this run invokes)."""
+    import importlib
+
+    built = typer.Typer(
+        name="llmdoctor",
+        help="The environment doctor for training and serving LLMs on NVIDIA GPUs.",
+        no_args_is_help=False,
+        invoke_without_command=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    built.callback()(_root)
+    for name, (module_name, attr, how) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        module = importlib.import_module(f"{__package__}.{module_name}")
+        target = getattr(module, attr)
+        if how == "check":  # check's options include the flags the registered checks declare
+            built.command(name, cls=module.CheckCommand)(target)
+        elif how == "group":
+            built.add_typer(target, name=name)
+        elif how == "register":
+            target(built)
+        else:
+            built.command(name)(target)
+    return built
 
 
-_register()
+def invoked_command(args: list[str]) -> Optional[str]:
+    """The command these arguments run, when it is a known one named first (else None: the whole app,
+    for the root's --help/--version and for click's "No such command" with its suggestion)."""
+    return args[0] if args and args[0] in COMMANDS else None
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the whole app, for tests and docs tools that walk every command
+        whole = build_app()
+        globals()["app"] = whole
+        return whole
+    raise AttributeError(name)
 
 
 def tidy_metavars(command: Any) -> None:
@@ -153,7 +181,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         if _completion_for_named_shell(args):
             code = 0
         else:
-            command = typer.main.get_command(app)
+            command = typer.main.get_command(build_app(invoked_command(list(args))))
             tidy_metavars(command)
             code = command.main(args=args, prog_name="llmdoctor", standalone_mode=False)
     except UsageError as exc:
