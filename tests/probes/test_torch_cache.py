@@ -85,28 +85,35 @@ def test_a_reinstalled_torch_is_seen_on_the_next_run(cache_dir, tmp_path):
     assert facts.version == "2.2.0" and "packages changed" in status
 
 
-def test_refresh_reprobes_and_off_neither_reads_nor_writes(cache_dir):
-    probe_torch_cached(sys.executable, 60, "use")
-    assert probe_torch_cached(sys.executable, 60, "refresh")[1].startswith("refresh")
+@pytest.fixture(scope="module")
+def fake_python(tmp_path_factory):
+    """An interpreter whose torch imports in milliseconds: the cache's behaviour, not torch, is tested here
+    (the real CPU torch is probed by the first test above)."""
+    return _venv_with_fake_torch(tmp_path_factory.mktemp("fake-torch") / "venv", "2.5.1")
+
+
+def test_refresh_reprobes_and_off_neither_reads_nor_writes(cache_dir, fake_python):
+    probe_torch_cached(fake_python, 60, "use")
+    assert probe_torch_cached(fake_python, 60, "refresh")[1].startswith("refresh")
     files = sorted(cache_dir.rglob("*.json"))
     before = [f.stat().st_mtime_ns for f in files]
-    facts, status = probe_torch_cached(sys.executable, 60, "off")
+    facts, status = probe_torch_cached(fake_python, 60, "off")
     assert status.startswith("disabled") and facts.installed
     assert [f.stat().st_mtime_ns for f in files] == before
 
 
 @pytest.mark.parametrize("content", ["{not json", json.dumps({"format": "someone-else/1", "torch": {}}), "[]"])
-def test_a_corrupt_or_foreign_cache_file_is_ignored_and_replaced(cache_dir, content):
-    probe_torch_cached(sys.executable, 60, "use")
+def test_a_corrupt_or_foreign_cache_file_is_ignored_and_replaced(cache_dir, content, fake_python):
+    probe_torch_cached(fake_python, 60, "use")
     (path,) = cache_dir.rglob("*.json")
     path.write_text(content)
-    facts, status = probe_torch_cached(sys.executable, 60, "use")
+    facts, status = probe_torch_cached(fake_python, 60, "use")
     assert status.startswith("miss") and facts.installed
     assert json.loads(path.read_text())["format"] == torch_cache.FORMAT
-    assert probe_torch_cached(sys.executable, 60, "use")[1] == "hit"
+    assert probe_torch_cached(fake_python, 60, "use")[1] == "hit"
 
 
-def test_a_read_only_or_missing_cache_directory_means_no_cache_not_an_error(tmp_path, monkeypatch):
+def test_a_read_only_or_missing_cache_directory_means_no_cache_not_an_error(tmp_path, monkeypatch, fake_python):
     monkeypatch.setenv("LLMDOCTOR_EXTENSION_IMPORTS", "0")
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -116,20 +123,20 @@ def test_a_read_only_or_missing_cache_directory_means_no_cache_not_an_error(tmp_
         if os.access(ro, os.W_OK):  # root ignores mode bits: use a path under a file instead
             monkeypatch.setenv("LLMDOCTOR_CACHE_DIR", str(tmp_path / "a-file" / "sub"))
             (tmp_path / "a-file").write_text("")
-        facts, status = probe_torch_cached(sys.executable, 60, "use")
+        facts, status = probe_torch_cached(fake_python, 60, "use")
         assert facts.installed and "not cached" in status
     finally:
         ro.chmod(0o700)
 
 
-def test_concurrent_writers_leave_a_valid_file(cache_dir):
+def test_concurrent_writers_leave_a_valid_file(cache_dir, fake_python):
     data, _ = torch_cache.probe_torch_cached(
-        sys.executable, 60, "off", run_full=lambda: _worker_output(), read_live=lambda: None)
+        fake_python, 60, "off", run_full=lambda: _worker_output(fake_python), read_live=lambda: None)
     errors: list[str] = []
 
     def write() -> None:
         for _ in range(20):
-            if torch_cache.store(sys.executable, data) != "stored":
+            if torch_cache.store(fake_python, data) != "stored":
                 errors.append("not stored")
 
     threads = [threading.Thread(target=write) for _ in range(4)]
@@ -138,14 +145,14 @@ def test_concurrent_writers_leave_a_valid_file(cache_dir):
     for t in threads:
         t.join()
     assert not errors
-    assert torch_cache.load(sys.executable).status == "hit"
+    assert torch_cache.load(fake_python).status == "hit"
     assert not [p for p in cache_dir.rglob("*") if p.name.startswith(".tmp-")]
 
 
-def _worker_output() -> dict:
+def _worker_output(python: str) -> dict:
     from llmdoctor.probes.target_runner import run_worker
 
-    return run_worker(sys.executable, "torch", 60, ("60",))
+    return run_worker(python, "torch", 60, ("60",))
 
 
 BUILD = {"installed": True, "version": "2.4.0+cu121", "cuda": "12.1", "sys_path": []}
