@@ -9,7 +9,7 @@ storage saved for backward (parameters excluded); llmdoctor's formula (llmdoctor
 mode=full, gradient checkpointing off, SDPA) less the logits' gradients (not saved, they appear at the
 start of backward) predicts the same quantity.  Prints both and the ratio.
 
-    python bench/activation_memory.py
+    python bench/activation_memory.py [--seq 512] [--batch 2]
 """
 
 from __future__ import annotations
@@ -103,7 +103,15 @@ def predict(cfg: dict) -> float:
     return total - SEQ * BATCH * spec.vocab * (Options().logit_bytes - 4)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    global SEQ, BATCH
+    parser = argparse.ArgumentParser(description="activation memory: formula vs measured")
+    parser.add_argument("--seq", type=int, default=SEQ)
+    parser.add_argument("--batch", type=int, default=BATCH)
+    args = parser.parse_args(argv)
+    SEQ, BATCH = args.seq, args.batch
     try:
         import transformers  # noqa: F401
     except ImportError:
