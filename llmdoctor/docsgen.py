@@ -41,7 +41,7 @@ def _type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
         if type(None) in args:
             return {"anyOf": [inner, {"type": "null"}]}
         return inner
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         name = tp.__name__
         if name not in defs:
             defs[name] = {}  # placeholder against recursion
