@@ -160,7 +160,7 @@ def _settings_table(spec: CheckSpec) -> str:
         f"{name} = {json.dumps(s.default) if not isinstance(s.default, bool) else str(s.default).lower()}"
         for name, s in sorted(spec.settings.items())) + "\n```"
     return "\n## Settings\n\nSet in `llmdoctor.toml` (see [Configuration](../configuration.md)); the check reads " \
-           f"them as `ctx.option(\"{spec.id}.<setting>\")`.\n\n" + "\n".join(rows) + "\n\n" + example + "\n"
+           "each with `ctx.setting(\"<setting>\")`.\n\n" + "\n".join(rows) + "\n\n" + example + "\n"
 
 
 def check_page(spec: CheckSpec) -> str:
