@@ -43,6 +43,11 @@ def major_minor_text(text: str | None, *, anywhere: bool = False) -> str | None:
     return f"{mm[0]}.{mm[1]}" if mm else None
 
 
+def cuda_version_text(code: int) -> str:
+    """CUDA's integer version (CUDA_VERSION, cudaDriverGetVersion: 1000*major + 10*minor): 11040 -> '11.4'."""
+    return f"{code // 1000}.{(code % 1000) // 10}"
+
+
 def rows(name: str, key: str = "rows") -> list[dict[str, Any]]:
     """The list ``key`` of table ``name`` (each row a JSON object)."""
     table: list[dict[str, Any]] = load(name)[key]
@@ -149,11 +154,11 @@ def package_min_cc() -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- torch wheels
 
 
-def torch_local_variant(torch_version: str | None) -> str | None:
-    """'2.4.0+cu121' -> 'cu121'; None when there is no local tag."""
-    if not torch_version or "+" not in torch_version:
+def local_tag(version: str | None) -> str | None:
+    """The local version label, lower-cased: '2.4.0+cu121' -> 'cu121'; None when there is none."""
+    if not version or "+" not in version:
         return None
-    return torch_version.split("+", 1)[1]
+    return version.split("+", 1)[1].lower()
 
 
 def variant_for_cuda(cuda: str | None) -> str | None:

@@ -76,8 +76,7 @@ def _detail_found_version(m: Match) -> str | None:
     found = m.groups.get("found")
     if not found:
         return None
-    v = int(found)
-    return f"the driver supports CUDA ≤ {v // 1000}.{(v % 1000) // 10}"
+    return f"the driver supports CUDA ≤ {data.cuda_version_text(int(found))}"
 
 
 def _detail_sm(m: Match) -> str | None:
