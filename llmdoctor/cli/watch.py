@@ -64,15 +64,15 @@ def _time_boxed(func: Any, timeout: float) -> tuple[Any, str | None, float]:
 
 def changes(previous: dict[str, str] | None, report: Any) -> list[str]:
     """One line per check whose status changed since the previous round (every check on the first round)."""
+    from ..report.vocabulary import headline
+
     lines = []
     for result in report.checks:
         status = result.status.value
         before = (previous or {}).get(result.id)
         if previous is None or before != status:
-            worst = max(result.findings, key=lambda f: f.status.severity, default=None)
-            first = worst.message if worst else ""
             arrow = f"{before} -> {status}" if before else status
-            lines.append(f"{result.id}: {arrow}: {first}")
+            lines.append(f"{result.id}: {arrow}: {headline(result)}")  # the line every renderer leads with
     return lines
 
 
