@@ -5,14 +5,14 @@ from __future__ import annotations
 from ..engine import check
 from ..facts import derived as F
 from ..facts import known_error_findings as E
-from ..facts.known_errors import Match
+from ..facts.known_errors import TRIAGE_CHECK, Match
 from ..results import Finding, Remedy, Status, not_applicable, unknown
 from ..snapshot import Snapshot
 
 _ON_THE_MACHINE = ("llmdoctor check", "llmdoctor snapshot -o snapshot.json")
 
 
-@check("errors.known", "Error messages seen are known failures")
+@check(TRIAGE_CHECK, "Error messages seen are known failures")
 def check_known_errors(snapshot: Snapshot, checks_run: frozenset[str]) -> Finding | list[Finding]:
     """Are the error and warning texts seen (in a pasted dump, or torch's own) known failures?
 
@@ -55,7 +55,7 @@ def _orphan(match: Match, snap: Snapshot, checks_run: frozenset[str]) -> Finding
     """The finding for an error whose owning check is not in this run; None when the owner reports it
     (the engine gives every check the known errors that name it, even when the check cannot run)."""
     owner = match.error.check
-    if owner == "errors.known":
+    if owner == TRIAGE_CHECK:
         return E.finding_for(match, snap)
     if owner in checks_run:
         return None

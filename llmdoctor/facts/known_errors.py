@@ -182,6 +182,8 @@ RULES: dict[str, Callable[[str], bool]] = {"fragmentation": _rule_fragmentation,
 
 # -- the table ------------------------------------------------------------------------------------------
 KB_FILES = ("error_patterns", "error_kb")
+# The owner the knowledge base gives errors that no narrower check reports (the check with this id triages them).
+TRIAGE_CHECK = "errors.known"
 
 
 def _patterns(row: dict[str, Any]) -> list[str]:
