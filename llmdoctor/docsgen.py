@@ -41,7 +41,7 @@ def _type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
         if type(None) in args:
             return {"anyOf": [inner, {"type": "null"}]}
         return inner
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         name = tp.__name__
         if name not in defs:
             defs[name] = {}  # placeholder against recursion
@@ -160,7 +160,7 @@ def _settings_table(spec: CheckSpec) -> str:
         f"{name} = {json.dumps(s.default) if not isinstance(s.default, bool) else str(s.default).lower()}"
         for name, s in sorted(spec.settings.items())) + "\n```"
     return "\n## Settings\n\nSet in `llmdoctor.toml` (see [Configuration](../configuration.md)); the check reads " \
-           f"them as `ctx.option(\"{spec.id}.<setting>\")`.\n\n" + "\n".join(rows) + "\n\n" + example + "\n"
+           "each with `ctx.setting(\"<setting>\")`.\n\n" + "\n".join(rows) + "\n\n" + example + "\n"
 
 
 def check_page(spec: CheckSpec) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .facts.known_errors import KnownError, table
+from .report.vocabulary import md_escape
 
 FOLDER = Path("docs") / "errors"
 
@@ -17,10 +18,11 @@ def _fence(text: str) -> str:
 
 
 def error_page(err: KnownError) -> str:
-    lines = [f"# {err.code}: {err.title or err.cause.split('.')[0]}", "",
+    # prose goes through the one Markdown escaper: "MIG-<uuid>" would otherwise be an HTML tag, not shown
+    lines = [f"# {err.code}: {md_escape(err.title or err.cause.split('.')[0])}", "",
              f"- **Check:** [`{err.check}`](../checks/{err.check}.md)",
              f"- **Severity when seen:** {err.severity}", "",
-             "## Root cause", "", err.cause, "", "## Fix", "", err.fix, ""]
+             "## Root cause", "", md_escape(err.cause), "", "## Fix", "", md_escape(err.fix), ""]
     if err.commands:
         lines += ["~~~~sh", *err.commands, "~~~~", ""]
     lines += ["## Seen in public reports", ""]
@@ -46,7 +48,7 @@ def errors_index(entries: tuple[KnownError, ...]) -> str:
              "`llmdoctor explain-error --list` prints the same list.", "",
              "| code | check | what it is |", "|---|---|---|"]
     for e in entries:
-        title = (e.title or e.cause.split(".")[0]).replace("|", "\\|")
+        title = md_escape(e.title or e.cause.split(".")[0])
         lines.append(f"| [{e.code}]({e.code}.md) | `{e.check}` | {title} |")
     return "\n".join(lines) + "\n"
 

@@ -5,7 +5,9 @@ A check is a plain function whose keyword parameters are the snapshot parts it r
 registered with ``@check(id, title, settings=..., known_errors=...)``.  The registry derives what the check
 needs from its signature and refuses, at load time, a parameter that is not a snapshot part or is typed
 as another part; a needed part that is unknown makes the check ``unknown`` with the part's reason without
-calling it.  Its docstring is its long explanation (what it verifies, why it matters, how to fix,
+calling it.  Besides the parts, a check may take ``ctx`` (its settings), ``snapshot`` (the whole snapshot,
+for the few checks that span every part) and ``checks_run`` (the ids of the checks in this run, for a check
+that reports what no other check of the run will).  Its docstring is its long explanation (what it verifies, why it matters, how to fix,
 sources) used by ``llmdoctor explain`` and the docs.
 
 Built-in checks and plugins are discovered the same way: through the ``llmdoctor.checks`` entry-point
@@ -111,6 +113,11 @@ class Context:
 # The parameters a check may declare besides the snapshot's parts.
 CONTEXT_PARAM = "ctx"
 WHOLE_SNAPSHOT_PARAM = "snapshot"  # the whole snapshot, for the few checks that span every part
+# ``checks_run: frozenset[str]``: the ids of every check in this run (``errors.known`` reports the known
+# errors whose owning check is not among them).  A check run alone (``run_check`` without ``checks_run``)
+# sees only its own id.
+CHECKS_RUN_PARAM = "checks_run"
+SPECIAL_PARAMS: dict[str, Any] = {CONTEXT_PARAM: Context, WHOLE_SNAPSHOT_PARAM: Snapshot, CHECKS_RUN_PARAM: frozenset[str]}
 
 
 _PARTS: dict[str, Any] | None = None
@@ -140,7 +147,6 @@ class CheckSpec:
     settings: Mapping[str, "Setting"] = field(default_factory=dict, compare=False)
     params: tuple[str, ...] = ()  # the keyword parameters the check takes (parts, ctx, snapshot)
     known_errors: bool = False  # recognised error texts that belong to this check become its findings
-    legacy: bool = False  # old form ``(snap, ctx)`` with an explicit needs= (being migrated)
 
     @property
     def area(self) -> str:
@@ -167,7 +173,8 @@ def signature_contract(check_id: str, func: Callable[..., Any]) -> tuple[tuple[s
     """(params, needs) of a check function, verified against the snapshot's parts.
 
     Every parameter must be a snapshot part (typed as that part's type, ``X | None`` when the check copes
-    with it unknown), ``ctx`` or ``snapshot``.  An unknown name or a wrong type is refused (UsageError).
+    with it unknown), ``ctx``, ``snapshot`` or ``checks_run``.  An unknown name or a wrong type is refused
+    (UsageError).
     """
     import typing
 
@@ -181,19 +188,29 @@ def signature_contract(check_id: str, func: Callable[..., Any]) -> tuple[tuple[s
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise UsageError(f"check {check_id}: *args/**kwargs are not part of the check contract")
         params.append(name)
-        if name in (CONTEXT_PARAM, WHOLE_SNAPSHOT_PARAM):
+        if name in SPECIAL_PARAMS:
+            _verify_special(check_id, name, hints.get(name))
             continue
         if name not in parts:
+            hint = " (the old (snap, ctx) form is gone: name the parts, or take snapshot: Snapshot)" \
+                if name == "snap" else ""
             raise UsageError(f"check {check_id}: parameter {name!r} is not a snapshot part "
-                             f"(known: {', '.join(sorted(parts))}, ctx, snapshot)")
-        declared, optional = _non_none(hints.get(name, parts[name]))
+                             f"(known: {', '.join(sorted(parts))}, {', '.join(SPECIAL_PARAMS)}){hint}")
         expected, _ = _non_none(parts[name])
+        # an unannotated part is needed: the check is not called with a part it may not expect as None
+        declared, optional = _non_none(hints[name]) if name in hints else (expected, False)
         if name in hints and declared != expected:
             raise UsageError(f"check {check_id}: parameter {name!r} is typed {declared!r}, "
                              f"but the snapshot's {name} is {expected!r}")
         if not optional and param.default is inspect.Parameter.empty:
             needs.append(name)
     return tuple(params), tuple(needs)
+
+
+def _verify_special(check_id: str, name: str, declared: Any) -> None:
+    expected = SPECIAL_PARAMS[name]
+    if declared is not None and declared != expected:
+        raise UsageError(f"check {check_id}: parameter {name!r} is typed {declared!r}, but it is {expected!r}")
 
 
 def check(id: str, title: str, needs: Iterable[str] | None = None,
@@ -212,18 +229,11 @@ def check(id: str, title: str, needs: Iterable[str] | None = None,
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         _validate_id(id)
-        names = list(inspect.signature(func).parameters)
-        legacy = names[:1] == ["snap"]
-        params: tuple[str, ...]
-        if legacy:
-            params, parts = ("snap", "ctx"), tuple(needs or ())
-        else:
-            if needs is not None:
-                raise UsageError(f"check {id}: needs= is derived from the signature; drop it")
-            params, parts = (), ()  # verified at load time (annotations may name later definitions)
+        if needs is not None:
+            raise UsageError(f"check {id}: needs= is derived from the signature; drop it")
+        # params and needs are derived at load time (verify): annotations may name later definitions
         func.__llmdoctor_check__ = CheckSpec(  # type: ignore[attr-defined]
-            id=id, title=title, func=func, needs=parts, settings=declared, params=params,
-            known_errors=known_errors or bool(getattr(func, "__llmdoctor_known_errors__", False)), legacy=legacy)
+            id=id, title=title, func=func, settings=declared, known_errors=known_errors)
         return func
 
     return decorate
@@ -231,8 +241,6 @@ def check(id: str, title: str, needs: Iterable[str] | None = None,
 
 def verify(spec: CheckSpec) -> CheckSpec:
     """The spec with its signature contract derived and checked (UsageError names the check)."""
-    if spec.legacy:
-        return spec
     params, needs = signature_contract(spec.id, spec.func)
     return dataclasses.replace(spec, params=params, needs=needs)
 
@@ -372,11 +380,6 @@ def _matches(check_id: str, pattern: str) -> bool:
     )
 
 
-def setting_defaults(specs: Iterable[CheckSpec]) -> dict[str, Any]:
-    """``{"<id>.<name>": default}`` for every declared setting: what ctx.option returns unless configured."""
-    return {f"{spec.id}.{name}": s.default for spec in specs for name, s in spec.settings.items()}
-
-
 def select(registry: Registry, select: Iterable[str] = (), ignore: Iterable[str] = ()) -> list[CheckSpec]:
     """The checks to run.  Patterns are ids or prefixes (``cuda`` selects ``cuda.*``).
 
@@ -419,15 +422,15 @@ def _as_findings(result: Any) -> tuple[Finding, ...]:
     return findings
 
 
-def _call(spec: CheckSpec, snap: Snapshot, ctx: Context) -> Any:
-    if spec.legacy or (not spec.params and len(inspect.signature(spec.func).parameters) == 2):
-        return spec.func(snap, ctx)
+def _call(spec: CheckSpec, snap: Snapshot, ctx: Context, checks_run: frozenset[str]) -> Any:
     kwargs: dict[str, Any] = {}
     for name in spec.params:
         if name == CONTEXT_PARAM:
             kwargs[name] = ctx.for_check(spec)
         elif name == WHOLE_SNAPSHOT_PARAM:
             kwargs[name] = snap
+        elif name == CHECKS_RUN_PARAM:
+            kwargs[name] = checks_run
         else:
             kwargs[name] = getattr(snap, name)
     return spec.func(**kwargs)
@@ -442,7 +445,8 @@ def _with_known_errors(spec: CheckSpec, snap: Snapshot, findings: tuple[Finding,
     return tuple(known_error_findings.merge(list(findings), matches, snap))
 
 
-def run_check(spec: CheckSpec, snap: Snapshot, ctx: Context) -> CheckResult:
+def run_check(spec: CheckSpec, snap: Snapshot, ctx: Context, checks_run: Iterable[str] | None = None) -> CheckResult:
+    """Run one check; ``checks_run``: the ids of every check in this run (default: this check alone)."""
     start = time.perf_counter()
     missing = [part for part in spec.needs if getattr(snap, part, None) is None]
     if missing:
@@ -452,7 +456,7 @@ def run_check(spec: CheckSpec, snap: Snapshot, ctx: Context) -> CheckResult:
         findings = _with_known_errors(spec, snap, (finding,))
         return CheckResult(spec.id, spec.title, verdict(findings), findings, time.perf_counter() - start, spec.origin)
     try:
-        findings = _as_findings(_call(spec, snap, ctx))
+        findings = _as_findings(_call(spec, snap, ctx, frozenset(checks_run or ()) | {spec.id}))
         findings = _with_known_errors(spec, snap, findings)  # the knowledge base names each error's check
     except Exception as exc:  # a raising check becomes an error result; the report goes on
         tb = traceback.extract_tb(exc.__traceback__)
@@ -479,10 +483,8 @@ def run_checks(snap: Snapshot, specs: Iterable[CheckSpec], ctx: Context | None =
                registry: Registry | None = None, fail_on: str = "fail") -> Report:
     specs = list(specs)
     ctx = ctx or Context()
-    defaults = setting_defaults(s for s in specs if s.legacy)
-    if defaults:  # legacy checks read declared defaults through ctx.option; Context.setting has its own
-        ctx = Context({**defaults, **{k: v for k, v in ctx.options.items() if v is not None}})
-    results = [run_check(spec, snap, ctx) for spec in specs]
+    checks_run = frozenset(spec.id for spec in specs)
+    results = [run_check(spec, snap, ctx, checks_run) for spec in specs]
     if registry is not None:
         for origin, error in registry.load_errors:
             finding = Finding(Status.ERROR, f"Checks from {origin} could not be loaded: {error}",

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 
-def format_bytes(n: float | None, unknown: str = "?") -> str:
-    """Binary units, three significant figures: 512 B, 1.50 KiB, 80.0 GiB, 1.23 TiB."""
+UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def format_bytes(n: float | None, unknown: str = "?", *, unit: str | None = None, decimals: int | None = None) -> str:
+    """Binary units, three significant figures by default: 512 B, 1.5 KiB, 79.6 GiB, 1.21 TiB.
+
+    ``decimals``: that many decimals in the largest unit that fits, as PyTorch writes sizes in its
+    out-of-memory message ("Tried to allocate 20.00 MiB": ``decimals=2``).  ``unit``: always that unit
+    (``unit="GiB"``: "0.5 GiB", "30.0 GiB", with ``decimals`` or one decimal), for figures a sentence compares.
+    """
     if n is None:
         return unknown
     value = float(n)
+    if unit is not None:
+        if unit not in UNITS:
+            raise ValueError(f"unit {unit!r}: one of {', '.join(UNITS)}")
+        return f"{value / 1024 ** UNITS.index(unit):.{1 if decimals is None else decimals}f} {unit}"
     sign = "-" if value < 0 else ""
     value = abs(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            if unit == "B":
+    for name in UNITS:
+        if value < 1024 or name == "TiB":
+            if name == "B":
                 return f"{sign}{value:.0f} B"
-            return f"{sign}{value:.3g} {unit}" if value < 100 else f"{sign}{value:.0f} {unit}"
+            if decimals is not None:
+                return f"{sign}{value:.{decimals}f} {name}"
+            return f"{sign}{value:.3g} {name}" if value < 100 else f"{sign}{value:.0f} {name}"
         value /= 1024
     return f"{sign}{value:.0f} TiB"
 

@@ -75,3 +75,39 @@ def test_known_errors_is_an_argument_of_check():
     snap = Snapshot(errors=("RuntimeError: The NVIDIA driver on your system is too old (found version 11040).",))
     result = run_check(_spec(demo), snap, Context())
     assert result.status is Status.FAIL
+
+
+def test_the_old_snap_ctx_form_is_refused_at_load_time_with_the_way_out():
+    @check("demo.old", "demo")
+    def demo(snap, ctx):
+        return None
+
+    with pytest.raises(UsageError, match=r"demo\.old.*'snap' is not a snapshot part.*take snapshot: Snapshot"):
+        _spec(demo)
+
+
+def test_needs_is_derived_and_cannot_be_given():
+    with pytest.raises(UsageError, match="needs= is derived"):
+        check("demo.needs", "demo", needs=("torch",))(lambda torch: None)
+
+
+def test_checks_run_gives_the_ids_of_the_run_and_is_typed():
+    from llmdoctor.engine import CheckSpec, run_checks
+
+    seen = []
+
+    @check("demo.run", "demo")
+    def demo(checks_run: frozenset[str]):
+        seen.append(checks_run)
+
+    other = verify(CheckSpec(id="demo.other", title="other", func=lambda: None))
+    run_checks(Snapshot(), [_spec(demo), other])
+    run_check(_spec(demo), Snapshot(), Context())
+    assert seen == [frozenset({"demo.run", "demo.other"}), frozenset({"demo.run"})]
+
+    @check("demo.badrun", "demo")
+    def wrong(checks_run: list[str]):
+        return None
+
+    with pytest.raises(UsageError, match="'checks_run' is typed"):
+        _spec(wrong)

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import SCENARIOS, load_scenario, run_cli, run_json, statuses
 from llmdoctor.config import load_config
-from llmdoctor.engine import Context, Registry, Setting, UsageError, check, run_check, setting_defaults
+from llmdoctor.engine import Context, Registry, Setting, UsageError, check, run_check, verify
 from llmdoctor.results import passed
 
 H100 = str(SCENARIOS / "h100x8_healthy.json")
@@ -25,17 +25,17 @@ def write(path, text):
 def _registry_with_settings() -> Registry:
     @check("demo.shm", "demo", settings={"min_bytes": (int, 1 << 30, "smallest /dev/shm"),
                                            "ratio": (float, 0.5, "a ratio"), "mode": (str, "strict", "")})
-    def demo(snap, ctx):
-        return passed(f"min={ctx.option('demo.shm.min_bytes')}")
+    def demo(ctx: Context):
+        return passed(f"min={ctx.setting('min_bytes')}")
 
     registry = Registry()
-    registry.register(demo.__llmdoctor_check__)
+    registry.register(verify(demo.__llmdoctor_check__))
     return registry
 
 
-def test_check_decorator_stays_backward_compatible():
+def test_a_check_without_settings_declares_none():
     @check("demo.plain", "no settings")
-    def plain(snap, ctx):
+    def plain():
         return None
 
     assert plain.__llmdoctor_check__.settings == {}
@@ -45,12 +45,11 @@ def test_declared_settings_and_defaults():
     registry = _registry_with_settings()
     spec = registry.get("demo.shm")
     assert spec.settings["min_bytes"] == Setting(int, 1 << 30, "smallest /dev/shm")
-    assert setting_defaults(registry)["demo.shm.min_bytes"] == 1 << 30
     with pytest.raises(UsageError):
         check("demo.bad", "x", settings={"n": 3})
 
 
-def test_file_settings_reach_the_check_through_ctx_option(tmp_path):
+def test_file_settings_reach_the_check_through_ctx_setting(tmp_path):
     registry = _registry_with_settings()
     cfg = write(tmp_path / "llmdoctor.toml", '[checks."demo.shm"]\nmin_bytes = 2048\nratio = 1\n')
     config = load_config(cfg, registry)

@@ -75,3 +75,26 @@ def test_index_urls():
 def test_package_minimums():
     rows = {r["package"]: r["min_cc"] for r in data.package_min_cc()}
     assert rows["vllm"] == "7.0" and rows["flash-attn"] == "8.0" and rows["triton"] == "7.0"
+
+
+@pytest.mark.parametrize("text, anywhere, mm, mm_text", [
+    ("12.1.105", False, (12, 1), "12.1"),
+    ("release 12.1, V12.1.105", False, None, None),       # at the start only, unless anywhere
+    ("release 12.1, V12.1.105", True, (12, 1), "12.1"),
+    ("V12.01", True, (12, 1), "12.1"),
+    (None, True, None, None),
+])
+def test_major_minor_is_the_one_version_prefix_reader(text, anywhere, mm, mm_text):
+    assert data.major_minor(text, anywhere=anywhere) == mm
+    assert data.major_minor_text(text, anywhere=anywhere) == mm_text
+
+
+@pytest.mark.parametrize("version, tag", [("2.4.0+cu121", "cu121"), ("2.4.0+CU121", "cu121"), ("2.4.0", None),
+                                          (None, None)])
+def test_local_tag_is_the_one_local_version_reader(version, tag):
+    assert data.local_tag(version) == tag
+
+
+@pytest.mark.parametrize("code, text", [(11040, "11.4"), (12020, "12.2"), (9000, "9.0"), (12090, "12.9")])
+def test_cuda_version_text_decodes_cuda_integer_versions(code, text):
+    assert data.cuda_version_text(code) == text

@@ -1,6 +1,6 @@
 import pytest
 
-from llmdoctor.engine import Context, Registry, CheckSpec, UsageError, load_registry, run_checks, select
+from llmdoctor.engine import Context, Registry, CheckSpec, UsageError, load_registry, run_checks, select, verify
 from llmdoctor.results import Status, fail, passed, skip, warn
 from llmdoctor.snapshot import Snapshot
 
@@ -16,8 +16,9 @@ def _registry(*specs):
     return reg
 
 
-def _spec(id, func, needs=()):
-    return CheckSpec(id=id, title=id, func=func, needs=needs)
+def _spec(id, func):
+    """A spec as the registry makes it: parameters and needs derived from the function's signature."""
+    return verify(CheckSpec(id=id, title=id, func=func))
 
 
 def test_builtin_checks_are_registered_with_explanations():
@@ -46,10 +47,10 @@ def test_did_you_mean():
 
 
 def test_a_raising_check_becomes_an_error_result_and_the_report_goes_on():
-    def boom(snap, ctx):
+    def boom():
         raise KeyError("oops")
 
-    reg = _registry(_spec("a.boom", boom), _spec("b.fine", lambda s, c: passed("fine")))
+    reg = _registry(_spec("a.boom", boom), _spec("b.fine", lambda: passed("fine")))
     report = run_checks(Snapshot(), list(reg), registry=reg)
     by_id = {c.id: c for c in report.checks}
     assert by_id["a.boom"].status is Status.ERROR
@@ -59,7 +60,7 @@ def test_a_raising_check_becomes_an_error_result_and_the_report_goes_on():
 
 
 def test_missing_parts_skip_with_the_probe_reason():
-    reg = _registry(_spec("a.needs", lambda s, c: fail("never"), needs=("torch",)))
+    reg = _registry(_spec("a.needs", lambda torch: fail("never")))
     snap = load_scenario("no_gpu")
     import dataclasses
     from llmdoctor.snapshot import ProbeResult
@@ -70,7 +71,7 @@ def test_missing_parts_skip_with_the_probe_reason():
 
 
 def test_status_is_the_worst_finding_and_fail_on_warn():
-    reg = _registry(_spec("a.mixed", lambda s, c: [passed("ok"), warn("hmm"), skip("n/a")]))
+    reg = _registry(_spec("a.mixed", lambda: [passed("ok"), warn("hmm"), skip("n/a")]))
     report = run_checks(Snapshot(), list(reg))
     assert report.checks[0].status is Status.WARN
     assert report.exit_code == 0
@@ -78,15 +79,15 @@ def test_status_is_the_worst_finding_and_fail_on_warn():
 
 
 def test_duplicate_ids_are_refused_naming_both_owners():
-    reg = _registry(_spec("a.same", lambda s, c: None))
-    other = CheckSpec(id="a.same", title="x", func=lambda s, c: None, origin="plugin-x:ep")
+    reg = _registry(_spec("a.same", lambda: None))
+    other = CheckSpec(id="a.same", title="x", func=lambda: None, origin="plugin-x:ep")
     with pytest.raises(UsageError, match="duplicate check id 'a.same'.*builtin.*plugin-x:ep"):
         reg.register(other)
 
 
 def test_bad_ids_are_refused():
     with pytest.raises(UsageError):
-        _registry(_spec("NoArea", lambda s, c: None))
+        _registry(_spec("NoArea", lambda: None))
 
 
 def test_broken_plugin_becomes_an_error_result():

@@ -28,14 +28,14 @@ def spec(check_id: str, func) -> CheckSpec:
 
 def synthetic_report(fail_on: str = "fail"):
     """One check per status, one of them raising, with awkward characters in messages."""
-    def boom(snap, ctx):
+    def boom():
         raise RuntimeError("kaput")
 
     specs = [
-        spec("demo.pass", lambda s, c: passed("all good")),
-        spec("demo.warn", lambda s, c: warn('a "quoted" warning, with: colons\nand a second line 100%')),
-        spec("demo.fail", lambda s, c: fail("broken \x1b[31mred\x1b[0m <tag> & more", {"k": "v"}, remedy="do X")),
-        spec("demo.skip", lambda s, c: Finding(Status.UNKNOWN, "not applicable")),
+        spec("demo.pass", lambda: passed("all good")),
+        spec("demo.warn", lambda: warn('a "quoted" warning, with: colons\nand a second line 100%')),
+        spec("demo.fail", lambda: fail("broken \x1b[31mred\x1b[0m <tag> & more", {"k": "v"}, remedy="do X")),
+        spec("demo.skip", lambda: Finding(Status.UNKNOWN, "not applicable")),
         spec("demo.error", boom),
     ]
     return run_checks(load_scenario("h100x8_healthy"), specs, Context(), fail_on=fail_on)

@@ -21,8 +21,8 @@ TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size
 def report_with(message: str, subject: str, gpu_name: str):
     gpus = (dataclasses.replace(SNAP.gpus[0], name=gpu_name), *SNAP.gpus[1:])
     snap = dataclasses.replace(SNAP, gpus=gpus)
-    specs = [CheckSpec("prop.fail", "t", lambda s, c: fail(message, remedy=message, subject=subject)),
-             CheckSpec("prop.warn", "t", lambda s, c: warn(message))]
+    specs = [CheckSpec("prop.fail", "t", lambda: fail(message, remedy=message, subject=subject)),
+             CheckSpec("prop.warn", "t", lambda: warn(message))]
     return run_checks(snap, specs, Context())
 
 

@@ -23,7 +23,7 @@ SCENARIO_NAMES = sorted(p.stem for p in SCENARIOS.glob("*.json"))
 
 
 def _contract_specs():
-    return [s for s in load_registry() if not s.legacy and s.origin == "builtin"]
+    return [s for s in load_registry() if s.origin == "builtin"]
 
 
 @pytest.mark.parametrize("name", SCENARIO_NAMES)

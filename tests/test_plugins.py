@@ -105,7 +105,7 @@ def test_duplicate_check_id_is_refused_naming_both_owners(tmp_path):
     fake_dist(tmp_path, "dup-plugin", "dup_plugin",
               "from llmdoctor.engine import check\n"
               "@check('cuda.driver', 'an impostor')\n"
-              "def impostor(snap, ctx):\n    return None\n")
+              "def impostor():\n    return None\n")
     proc = run_cli("checks", "--json", env=with_path(tmp_path))
     data = json.loads(proc.stdout)
     assert {r["id"]: r["origin"] for r in data["checks"]}["cuda.driver"] == "builtin"

@@ -22,7 +22,7 @@ SNAP = load_scenario("h100x8_healthy")
 def _report():
     gpus = (dataclasses.replace(SNAP.gpus[0], name=HOSTILE), *SNAP.gpus[1:])
     snap = dataclasses.replace(SNAP, gpus=gpus)
-    specs = [CheckSpec("x.fail", "t", lambda s, c: fail(HOSTILE, remedy=HOSTILE, subject="GPU 0"))]
+    specs = [CheckSpec("x.fail", "t", lambda: fail(HOSTILE, remedy=HOSTILE, subject="GPU 0"))]
     return run_checks(snap, specs, Context())
 
 

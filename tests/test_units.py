@@ -13,6 +13,24 @@ def test_format_bytes(n, text):
     assert format_bytes(n) == text
 
 
+@pytest.mark.parametrize("n, kw, text", [
+    (20 * 2**20, {"decimals": 2}, "20.00 MiB"),            # as PyTorch's out-of-memory message writes it
+    (int(40.69 * 2**30), {"decimals": 2}, "40.69 GiB"),
+    (512, {"decimals": 2}, "512 B"),
+    (2**29, {"unit": "GiB"}, "0.5 GiB"),                    # one unit for the figures a sentence compares
+    (30 * 2**30, {"unit": "GiB"}, "30.0 GiB"),
+    (85520809984, {"unit": "GiB", "decimals": 0}, "80 GiB"),
+    (None, {"unit": "GiB"}, "?"),
+])
+def test_format_bytes_with_fixed_decimals_or_unit(n, kw, text):
+    assert format_bytes(n, **kw) == text
+
+
+def test_format_bytes_refuses_a_unit_it_does_not_write():
+    with pytest.raises(ValueError, match="GB"):
+        format_bytes(1, unit="GB")
+
+
 @pytest.mark.parametrize("s, text", [(0.5, "0.5 s"), (20.0, "20 s"), (1.25, "1.25 s"), (2.0, "2 s")])
 def test_fmt_seconds_states_the_real_budget(s, text):
     assert fmt_seconds(s) == text

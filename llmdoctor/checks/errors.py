@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from ..engine import CheckSpec, Context, check, load_registry
+from ..engine import check
 from ..facts import derived as F
 from ..facts import known_error_findings as E
-from ..facts.known_errors import Match
+from ..facts.known_errors import TRIAGE_CHECK, Match
 from ..results import Finding, Remedy, Status, not_applicable, unknown
 from ..snapshot import Snapshot
 
 _ON_THE_MACHINE = ("llmdoctor check", "llmdoctor snapshot -o snapshot.json")
 
 
-@check("errors.known", "Error messages seen are known failures", needs=())
-def check_known_errors(snap: Snapshot, ctx: Context) -> Finding | list[Finding]:
+@check(TRIAGE_CHECK, "Error messages seen are known failures")
+def check_known_errors(snapshot: Snapshot, checks_run: frozenset[str]) -> Finding | list[Finding]:
     """Are the error and warning texts seen (in a pasted dump, or torch's own) known failures?
 
     llmdoctor keeps a knowledge base of the error messages users hit (data/error_patterns.json and
@@ -24,10 +24,11 @@ def check_known_errors(snap: Snapshot, ctx: Context) -> Finding | list[Finding]:
     cause, the fix as commands, its sources and the check it belongs to (`llmdoctor explain-error --list`).
 
     A recognised error is reported by the check it belongs to (`cuda.driver` fails on "found version
-    11040" even when the dump was cut before the driver line).  This check reports the others: errors
-    whose check is not part of this llmdoctor, or cannot run because the snapshot lacks what it needs,
-    naming that check.  An error the user hit is a FAIL (it happened); entries whose environment may be
-    fine (out of memory depends on the run) warn.
+    11040" even when the dump was cut before the driver line, or cannot run because the snapshot lacks
+    what it needs).  This check reports the others, naming the check each belongs to: errors whose check
+    is not part of this run (`--select`/`--ignore` left it out), so that no error the input shows goes
+    unreported.  An error the user hit is a FAIL (it happened); entries whose environment may be fine
+    (out of memory depends on the run) warn.
 
     An error text that no entry recognises is not dismissed: this check warns that it is unknown, lists
     the facts it could still read from the input (versions, GPU names, paths) and points to `llmdoctor
@@ -37,29 +38,28 @@ def check_known_errors(snap: Snapshot, ctx: Context) -> Finding | list[Finding]:
 
     Sources: the public issues each knowledge-base entry cites (`llmdoctor explain-error --list`).
     """
-    texts = F.error_texts(snap)
+    texts = F.error_texts(snapshot)
     if not texts:
         return not_applicable("no error or warning texts were seen: nothing to triage")
-    matches = E.matches_for(snap)
+    matches = E.matches_for(snapshot)
     if not matches:
-        return _unrecognised(snap, texts)
-    registry = load_registry()
-    findings = [f for f in (_orphan(m, snap, registry.get(m.error.check)) for m in matches) if f is not None]
+        return _unrecognised(snapshot, texts)
+    findings = [f for f in (_orphan(m, snapshot, checks_run) for m in matches) if f is not None]
     if not findings:
         return unknown(f"{len(matches)} known error(s) seen ({', '.join(m.error.code for m in matches[:6])}), "
                       f"each reported by the check it belongs to")
     return findings
 
 
-def _orphan(match: Match, snap: Snapshot, spec: CheckSpec | None) -> Finding | None:
-    """The finding for an error whose owning check is not part of this llmdoctor; None when the owner reports it
+def _orphan(match: Match, snap: Snapshot, checks_run: frozenset[str]) -> Finding | None:
+    """The finding for an error whose owning check is not in this run; None when the owner reports it
     (the engine gives every check the known errors that name it, even when the check cannot run)."""
     owner = match.error.check
-    if owner == "errors.known":
+    if owner == TRIAGE_CHECK:
         return E.finding_for(match, snap)
-    if spec is None:
-        return E.finding_for(match, snap, f"(This belongs to check {owner}, not available here.)")
-    return None
+    if owner in checks_run:
+        return None
+    return E.finding_for(match, snap, f"(This belongs to check {owner}, which is not part of this run.)")
 
 
 def _unrecognised(snap: Snapshot, texts: list[str]) -> Finding:

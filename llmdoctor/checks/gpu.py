@@ -8,13 +8,12 @@ from .. import data
 from ..engine import Context, Setting, check
 from ..facts.derived import gpu_cc, gpu_label, texts_seen, why_unknown
 from ..facts.known_errors import recognise
+from ..facts.vocabulary import canonical_dtype
 from ..results import Finding, fail, not_applicable, passed, unknown, warn
 from ..snapshot import Gpu, Host, Meta, ProbeResult, Torch
 
+# The dtypes --dtype takes; other spellings (torch's bfloat16, half, ...) through facts/vocabulary.py.
 DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8", "fp4", "int8")
-# Other spellings of the same dtypes (torch's names), accepted case-insensitively.
-DTYPE_ALIASES = {"float32": "fp32", "float": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16",
-                 "float8": "fp8", "float4": "fp4"}
 
 DTYPE_REMEDY = {
     "bf16": "Load the model in float16 instead: torch_dtype=torch.float16 (transformers), --dtype half (vLLM), "
@@ -28,16 +27,15 @@ DTYPE_REMEDY = {
 
 
 def normalize_dtype(value: str | None) -> str | None:
-    """'BFloat16' -> 'bf16'; None stays None."""
+    """'BFloat16' -> 'bf16' (the vocabulary's aliases); a word it does not know, lower-cased; None stays None."""
     if value is None:
         return None
-    word = value.strip().lower()
-    return DTYPE_ALIASES.get(word, word)
+    return canonical_dtype(value) or value.strip().lower()
 
 
 @check("gpu.dtype", "GPUs have Tensor Cores for the dtypes LLMs use", known_errors=True,
        settings={"dtype": Setting(str, None, "the dtype the job will use: gpu.dtype fails on GPUs without it",
-                                  flag="--dtype", choices=(*DTYPES, *DTYPE_ALIASES))})
+                                  flag="--dtype", choices=DTYPES)})
 def check_gpu_dtypes(gpus: tuple[Gpu, ...], errors: tuple[str, ...], torch: Torch | None,
                      ctx: Context) -> list[Finding]:
     """Which Tensor Core dtypes does each GPU have, judged from its compute capability?

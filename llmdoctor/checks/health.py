@@ -15,6 +15,7 @@ from ..engine import Context, Setting, check
 from ..facts import derived as F
 from ..results import Finding, fail, not_applicable, passed, unknown, warn
 from ..snapshot import DcgmDiag, Driver, FabricManager, Gpu, GpuHealth, Packages, Torch, XidEvent, XidLog
+from ..units import format_bytes
 
 XID_DOCS = "https://docs.nvidia.com/deploy/xid-errors/analyzing-xid-catalog.html"
 NVML_DOCS = "https://docs.nvidia.com/deploy/nvml-api/group__nvmlDeviceQueries.html"
@@ -634,9 +635,9 @@ def _mig_findings(gpu: Gpu, env: Mapping[str, str] | None) -> list[Finding]:
                      remedy="Create GPU and compute instances, or turn MIG off.",
                      commands=(f"sudo nvidia-smi mig -i {gpu.index} -cgi 1g.10gb -C", f"sudo nvidia-smi -i {gpu.index} -mig 0"),
                      links=("https://docs.nvidia.com/datacenter/tesla/mig-user-guide/index.html",), subject=label)]
-    desc = ", ".join(f"{m.profile or '?'} ({(m.memory_total or 0) / 2**30:.1f} GiB)" for m in slices)
+    desc = ", ".join(f"{m.profile or '?'} ({format_bytes(m.memory_total or 0, unit='GiB')})" for m in slices)
     out = [passed(f"{label}: MIG on with {len(slices)} slice(s): {desc}; a CUDA process uses one slice, with "
-                  f"{(slices[0].memory_total or 0) / 2**30:.1f} GiB", ev, subject=label)]
+                  f"{format_bytes(slices[0].memory_total or 0, unit='GiB')}", ev, subject=label)]
     visible = (env or {}).get("CUDA_VISIBLE_DEVICES")
     mig_uuids = [v for v in (visible or "").split(",") if v.strip().startswith("MIG-")]
     if len(mig_uuids) > 1:

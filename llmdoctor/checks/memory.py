@@ -13,10 +13,9 @@ from ..memory.architectures import ModelSpec
 from ..memory.plan import FORMULAS, GiB, GpuBudget, Options, normalize_dtype, plan, remedies
 from ..results import Finding, fail, not_applicable, passed, unknown, warn
 from ..snapshot import Gpu, Host, Torch
+from ..units import format_bytes
 
-
-def _gib(n: float) -> str:
-    return f"{n / GiB:.1f} GiB"
+GIB = "GiB"  # the figures a message compares, all in one unit ("30.0 GiB of 79.6 GiB")
 
 
 FIT_SETTINGS = {
@@ -80,7 +79,7 @@ def _fit_finding(spec: ModelSpec, opts: Options, gpus: list[GpuBudget], host: Ho
                     remedy=f"Use --seq-len {spec.max_position} or less, or a long-context variant of the model.")
     if p.fits:
         msg = f"{_fit_message(spec, opts)} fits: {p.strategy}, " + ", ".join(
-            f"{g.gpu.label} {_gib(g.needed)} of {_gib(g.gpu.total)}" for g in p.gpus)
+            f"{g.gpu.label} {format_bytes(g.needed, unit=GIB)} of {format_bytes(g.gpu.total, unit=GIB)}" for g in p.gpus)
         if sum(g.free for g in p.gpus) < 0.05 * sum(g.gpu.total for g in p.gpus):
             return warn(msg + "; less than 5% headroom left", evidence,
                         remedy="Expect OOMs from fragmentation or longer inputs; shorten the context or free memory.")
@@ -88,8 +87,10 @@ def _fit_finding(spec: ModelSpec, opts: Options, gpus: list[GpuBudget], host: Ho
     rem = remedies(spec, gpus, opts, ram_available=host.ram_available if host else None)
     have = sum(g.total - g.used for g in gpus)
     others = sum(g.used for g in gpus)
-    msg = (f"{_fit_message(spec, opts)} does not fit: it needs about {_gib(sum(p.totals.values()))} plus overhead, "
-           f"the GPUs have {_gib(have)} free" + (f" ({_gib(others)} held by other processes)" if others else ""))
+    needed = format_bytes(sum(p.totals.values()), unit=GIB)
+    msg = (f"{_fit_message(spec, opts)} does not fit: it needs about {needed} plus overhead, "
+           f"the GPUs have {format_bytes(have, unit=GIB)} free"
+           + (f" ({format_bytes(others, unit=GIB)} held by other processes)" if others else ""))
     text = " ".join(f"({i}) {r.text}" for i, r in enumerate([r for r in rem if r.fits][:3], 1)) or \
         "No single change makes it fit; see llmdoctor fit for the options."
     return fail(msg, evidence, remedy=text)
@@ -257,12 +258,12 @@ def _gpu_free_finding(g: Gpu, threshold: float) -> Finding:
                                    for p in (g.processes or ())]
     evidence = {"memory_used": g.memory_used, "memory_total": g.memory_total, "fraction": round(frac, 4),
                 "threshold": threshold, "processes": procs}
+    in_use = f"{format_bytes(g.memory_used, unit=GIB)} of {format_bytes(g.memory_total, unit=GIB)}"
     if frac <= threshold:
-        return passed(f"{label}: {_gib(g.memory_used)} of {_gib(g.memory_total)} in use ({frac:.0%})",
-                      evidence, subject=label)
-    who = ", ".join(f"pid {p['pid']} {p['name'] or '?'} ({_gib(p['used_bytes'] or 0)})" for p in procs) \
+        return passed(f"{label}: {in_use} in use ({frac:.0%})", evidence, subject=label)
+    who = ", ".join(f"pid {p['pid']} {p['name'] or '?'} ({format_bytes(p['used_bytes'] or 0, unit=GIB)})" for p in procs) \
         or "no process listed (another container, or the driver)"
-    return warn(f"{label}: {_gib(g.memory_used)} of {_gib(g.memory_total)} ({frac:.0%}) is already in use: {who}",
+    return warn(f"{label}: {in_use} ({frac:.0%}) is already in use: {who}",
                 evidence, subject=label,
                 remedy="Stop those processes (check first: ps -o pid,user,cmd -p PID; then kill PID), "
                        "or select another GPU with CUDA_VISIBLE_DEVICES.")

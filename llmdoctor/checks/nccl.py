@@ -14,6 +14,7 @@ from ..facts import nccl_rules as rules
 from ..facts.nccl_rules import Change
 from ..results import Finding, fail, not_applicable, passed, unknown, warn
 from ..snapshot import Distribution, Gpu, GpuLink, Host, NetInterface, Packages, Torch
+from ..units import format_bytes
 
 FIX = "nccl"
 NCCL_ENV_DOCS = "https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html"
@@ -578,21 +579,21 @@ def _judge_shm(host: Host, gpus: int | None, min_bytes: int) -> Finding:
     if host.shm_total is None:
         return unknown("the size of /dev/shm is unknown (not read)", ev, subject="/dev/shm")
     if gpus is None:
-        return unknown(f"/dev/shm is {_size(host.shm_total)}; the local GPU count is unknown, so whether NCCL needs "
+        return unknown(f"/dev/shm is {format_bytes(host.shm_total)}; the local GPU count is unknown, so whether NCCL needs "
                        "more is unknown", ev, subject="/dev/shm")
     if gpus == 0:
         return not_applicable("no GPU on this host: NCCL has no local peer to share memory with", ev,
                               subject="/dev/shm")
     if gpus < 2:
-        return passed(f"/dev/shm is {_size(host.shm_total)}; with {gpus} GPU there is no local NCCL peer", ev,
+        return passed(f"/dev/shm is {format_bytes(host.shm_total)}; with {gpus} GPU there is no local NCCL peer", ev,
                       subject="/dev/shm")
     if host.shm_total < min_bytes:
-        return fail(f"/dev/shm is {_size(host.shm_total)} on a host with {gpus} GPUs (needs ≥ {_size(min_bytes)}): NCCL "
+        return fail(f"/dev/shm is {format_bytes(host.shm_total)} on a host with {gpus} GPUs (needs ≥ {format_bytes(min_bytes)}): NCCL "
                     "fails with 'failed to extend /dev/shm' / 'unhandled system error'", ev,
                     remedy=_shm_remedy(host.container, min_bytes),
                     commands=[] if host.container else [_remount(min_bytes)], subject="/dev/shm",
                     links=[NCCL_TROUBLESHOOTING])
-    return passed(f"/dev/shm is {_size(host.shm_total)} for {gpus} GPUs (≥ {_size(min_bytes)})", ev,
+    return passed(f"/dev/shm is {format_bytes(host.shm_total)} for {gpus} GPUs (≥ {format_bytes(min_bytes)})", ev,
                   subject="/dev/shm")
 
 
@@ -609,9 +610,9 @@ def _judge_memlock(host: Host) -> Finding:
         return unknown("the memlock limit is unknown (not read)" + (f" while InfiniBand devices exist ({', '.join(ib)})"
                                                                   if ib else ""), ev, subject="memlock")
     if ib is None:
-        return unknown(f"memlock is limited to {_size(host.memlock_soft)}; whether this host has InfiniBand devices "
+        return unknown(f"memlock is limited to {format_bytes(host.memlock_soft)}; whether this host has InfiniBand devices "
                        "(which need it unlimited) is unknown (not read)", ev, subject="memlock")
-    return warn(f"memlock is limited to {_size(host.memlock_soft)} while InfiniBand devices exist ({', '.join(ib)}): "
+    return warn(f"memlock is limited to {format_bytes(host.memlock_soft)} while InfiniBand devices exist ({', '.join(ib)}): "
                 "NCCL fails with 'Call to ibv_reg_mr failed'", ev,
                 remedy="Raise the memlock limit to unlimited: in a container pass --ulimit memlock=-1; on bare metal "
                        "add '* soft memlock unlimited' and '* hard memlock unlimited' to /etc/security/limits.conf, "
@@ -620,16 +621,17 @@ def _judge_memlock(host: Host) -> Finding:
                 links=[NCCL_TROUBLESHOOTING])
 
 
-def _gib(min_bytes: int) -> int:
+def _whole_gib(min_bytes: int) -> int:
+    """``min_bytes`` rounded up to whole GiB (at least 1), for size options that take an integer (--shm-size=8g)."""
     return max(1, -(-min_bytes // (1 << 30)))
 
 
 def _remount(min_bytes: int) -> str:
-    return f"sudo mount -o remount,size={_gib(min_bytes)}G /dev/shm"
+    return f"sudo mount -o remount,size={_whole_gib(min_bytes)}G /dev/shm"
 
 
 def _shm_remedy(container: str | None, min_bytes: int) -> str:
-    gib = _gib(min_bytes)
+    gib = _whole_gib(min_bytes)
     k8s = f"Kubernetes: mount an emptyDir volume with medium: Memory (sizeLimit: {gib}Gi) at /dev/shm"
     docker = f"docker run --shm-size={gib}g --ulimit memlock=-1 (or --ipc=host)"
     if container == "kubernetes":
@@ -637,16 +639,6 @@ def _shm_remedy(container: str | None, min_bytes: int) -> str:
     if container in ("docker", "podman"):
         return f"{docker}; {k8s}."
     return f"{docker}; {k8s}; on bare metal, remount /dev/shm larger."
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= div:
-            v = n / div
-            return f"{v:.0f} {unit}" if v == int(v) else f"{v:.1f} {unit}"
-    return f"{n} B"
 
 
 # --------------------------------------------------------------------------- nccl.version

@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterable, Mapping
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from .. import data
 from ..engine import check
 from ..facts import packages as pkg
 from ..facts.packages import Req, View
@@ -149,7 +150,7 @@ def _xformers_built_for(view: View) -> list[Finding]:
             continue
         built, have = m.group("built"), m.group("have")
         seen.add((built, have))
-        variant = pkg.local_tag(have)
+        variant = data.local_tag(have)
         commands = [f"pip install -U xformers --index-url {PYTORCH_INDEX}{variant}"] if pkg.variant_of(variant) else []
         findings.append(fail(f"xformers was built for torch {built} but torch {have} is installed: its C++/CUDA "
                              "extensions do not load (memory-efficient attention, SwiGLU and Flash/xformers paths "
@@ -174,14 +175,14 @@ class _TorchContext:
 
     @classmethod
     def of(cls, view: View, version: str) -> "_TorchContext":
-        variant = pkg.variant_of(pkg.local_tag(version))
+        variant = pkg.variant_of(data.local_tag(version))
         return cls(version, pkg.parse_version(version), variant,
                    variant or pkg.pypi_variant(view, "torch", version), pkg.marker_env(view), view)
 
     @property
     def index(self) -> str | None:
         """torch's download.pytorch.org index, when its local tag names one."""
-        tag = pkg.local_tag(self.version)
+        tag = data.local_tag(self.version)
         return f"{PYTORCH_INDEX}{tag}" if self.variant else None
 
 
@@ -242,12 +243,12 @@ def _cuda_variant(dist: Distribution, ctx: _TorchContext) -> tuple[list[Finding]
     torch_eff = ctx.effective
     if key not in TORCH_BOUND or key == "flash-attn" or torch_eff is None:
         return [], False
-    var = pkg.variant_of(pkg.local_tag(dist.version)) or pkg.pypi_variant(ctx.view, key, dist.version)
+    var = pkg.variant_of(data.local_tag(dist.version)) or pkg.pypi_variant(ctx.view, key, dist.version)
     if var is None or var == torch_eff or (var[0] == torch_eff[0] == "cu" and None in (var[1], torch_eff[1])):
         return [], False
     cross = var[0] != torch_eff[0] or pkg.cuda_major(var[1]) != pkg.cuda_major(torch_eff[1])
-    label = pkg.local_tag(dist.version) or "CUDA (PyPI)"
-    tlabel = pkg.local_tag(ctx.version) or "CUDA (PyPI)"
+    label = data.local_tag(dist.version) or "CUDA (PyPI)"
+    tlabel = data.local_tag(ctx.version) or "CUDA (PyPI)"
     consequence = ("their kernels cannot run together (the extension does not even load)" if cross else
                    "two CUDA runtimes of one major version; it usually works but is not a tested combination")
     commands = ([f"pip install --force-reinstall --no-deps {dist.name}=={dist.version.split('+')[0]} "
@@ -263,7 +264,7 @@ def _flash_attn_tag(dist: Distribution, ctx: _TorchContext) -> tuple[list[Findin
     """flash-attn release wheels: 2.6.3+cu123torch2.4cxx11abiFALSE."""
     if normalize_name(dist.name) != "flash-attn" or ctx.parsed is None:
         return [], False
-    m = re.search(pkg.table("flash_attn_local_tag")["pattern"], pkg.local_tag(dist.version) or "", re.I)
+    m = re.search(pkg.table("flash_attn_local_tag")["pattern"], data.local_tag(dist.version) or "", re.I)
     if not m:
         return [], False
     tver = ctx.parsed
@@ -472,7 +473,7 @@ def _import_finding(name: str, ok: bool | None, texts: list[str],
         return passed(f"{name} loaded its CPU library, as expected on a host without an NVIDIA GPU", evidence,
                       subject=name)
     verb = "imports, but" if ok else "fails to import:"
-    variant = pkg.local_tag(torch.version) if torch is not None else None
+    variant = data.local_tag(torch.version) if torch is not None else None
     text_fix, commands = pkg.remedy_for(row, {**groups, "package": package or "",
                                               "variant": variant if variant and pkg.variant_of(variant) else ""})
     return fail(f"{name} {verb} {pkg.fmt(row['cause'], groups)}", {**evidence, "cause": row["id"]},

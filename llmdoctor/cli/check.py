@@ -22,9 +22,7 @@ INPUTS_META = "llmdoctor.check_inputs"
 
 
 def _flags() -> dict[str, check_inputs.Flag]:
-    from .check_inputs_legacy import LEGACY_SETTINGS
-
-    return check_inputs.declared_flags(load_registry(), LEGACY_SETTINGS)
+    return check_inputs.declared_flags(load_registry())
 
 
 class CheckCommand(TyperCommand):
@@ -78,17 +76,13 @@ def check(ctx: typer.Context, from_: options.From = None, python: options.Python
         raise UsageError(f"the selection is empty (select {', '.join(config.select.value) or 'all'}, ignore "
                          f"{', '.join(config.ignore.value)}): nothing to check; narrow --ignore or widen --select")
     specs = prune_unconfigured_expectations(specs, config, config.select.value)
-    from .check_inputs_legacy import legacy_options
-
-    # inputs are read before probing: a bad model path fails fast
-    extra = legacy_options(given, {f.key for f in flags.values() if not f.owners})
     to_file = output is not None and output != "-"
     if to_file:
         common.refuse_existing(output, force or fmt in REWRITTEN_FORMATS)
     snap = common.load_or_probe(from_, python, timeout, given, options.cache_mode(refresh, no_cache))
     snap = _with_model_storage(snap, given.get("model"))
     # the command line wins over the configuration file, where it says something
-    run_ctx = Context(options={**config.options(), **given, **extra})
+    run_ctx = Context(options={**config.options(), **given})
     report = run_checks(snap, specs, run_ctx, registry=registry, fail_on=config.fail_on.value)
     render_options = RenderOptions(verbosity=verbose, color=fmt == "rich" and not to_file and common.color_wanted(),
                                    width=common.terminal_width(), unicode=common.unicode_ok() or to_file)

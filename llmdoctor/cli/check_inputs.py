@@ -36,8 +36,8 @@ class Flag:
         return DEST_PREFIX + self.key
 
 
-def declared_flags(specs: Iterable[CheckSpec], extra: Iterable[Setting] = ()) -> dict[str, Flag]:
-    """Every flag the checks declare, by flag; ``extra`` declarations are used for flags no check declares."""
+def declared_flags(specs: Iterable[CheckSpec]) -> dict[str, Flag]:
+    """Every flag the checks declare, by flag (the first declaration's type and help; every owner named)."""
     found: dict[str, Flag] = {}
     for spec in specs:
         for setting in spec.settings.values():
@@ -45,9 +45,6 @@ def declared_flags(specs: Iterable[CheckSpec], extra: Iterable[Setting] = ()) ->
                 continue
             old = found.get(setting.flag)
             found[setting.flag] = Flag(setting.flag, old.setting if old else setting, (*(old.owners if old else ()), spec.id))
-    for setting in extra:
-        if setting.flag and setting.flag not in found:
-            found[setting.flag] = Flag(setting.flag, setting, ())
     return dict(sorted(found.items()))
 
 

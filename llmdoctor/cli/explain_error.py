@@ -86,7 +86,9 @@ def _print_matches(matches: list[Any]) -> None:
             typer.echo(f"           $ {cmd}")
         typer.echo(f"  sources: {'; '.join(e.public_sources)}")
     typer.echo("")
-    checks = sorted({m.error.check for m in matches} - {"errors.known"})
+    from ..facts.known_errors import TRIAGE_CHECK
+
+    checks = sorted({m.error.check for m in matches} - {TRIAGE_CHECK})
     if checks:
         typer.echo(f"More: llmdoctor explain {checks[0]}" + (f" (also {', '.join(checks[1:])})" if len(checks) > 1 else ""))
 

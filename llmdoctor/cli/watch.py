@@ -13,6 +13,20 @@ from ..engine import UsageError
 from . import common, options
 
 
+# The snapshot parts a round fills (probe_live_health), besides those a snapshot always has.
+LIVE_PARTS = frozenset({"driver", "gpus", "gpu_links", "xids", "fabric", "errors", "meta", "probes"})
+
+
+def round_checks(registry: Any, chosen: list[str]) -> list[Any]:
+    """The checks a round runs: those chosen, else the health checks whose needed parts a round probes
+    (one that needs the package scan would only say unknown, every round)."""
+    from ..engine import select
+
+    if chosen:
+        return select(registry, chosen)
+    return [s for s in select(registry, ["health"]) if set(s.needs) <= LIVE_PARTS]
+
+
 def probe_live_health(timeout: float = 10.0, watch_xid: float = 0.0) -> Any:
     """A snapshot with only what the health checks read: NVML (driver, GPUs, links), XIDs and the fabric manager.
 
@@ -64,15 +78,15 @@ def _time_boxed(func: Any, timeout: float) -> tuple[Any, str | None, float]:
 
 def changes(previous: dict[str, str] | None, report: Any) -> list[str]:
     """One line per check whose status changed since the previous round (every check on the first round)."""
+    from ..report.vocabulary import headline
+
     lines = []
     for result in report.checks:
         status = result.status.value
         before = (previous or {}).get(result.id)
         if previous is None or before != status:
-            worst = max(result.findings, key=lambda f: f.status.severity, default=None)
-            first = worst.message if worst else ""
             arrow = f"{before} -> {status}" if before else status
-            lines.append(f"{result.id}: {arrow}: {first}")
+            lines.append(f"{result.id}: {arrow}: {headline(result)}")  # the line every renderer leads with
     return lines
 
 
@@ -85,7 +99,7 @@ def watch(
     timeout: options.Timeout = None,
 ) -> None:
     """Re-run the live health checks every --every seconds; print what changed; rewrite the Prometheus file."""
-    from ..engine import load_registry, run_checks, select
+    from ..engine import load_registry, run_checks
     from ..fixes.writer import WriteRefused, write_artifact
     from ..report.prometheus import render_prometheus
     from . import common
@@ -94,8 +108,7 @@ def watch(
         raise UsageError("--every must be > 0, --count and --watch-xid >= 0")
     registry = load_registry()
     chosen = common.split_patterns(select_)
-    # health.nvml-bindings reads the installed packages, which a watch round does not scan
-    specs = select(registry, chosen or ["health"], [] if chosen else ["health.nvml-bindings"])
+    specs = round_checks(registry, chosen)
     previous: dict[str, str] | None = None
     done = 0
     while True:

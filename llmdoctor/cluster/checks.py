@@ -7,6 +7,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..engine import Context, Setting
 from ..results import Finding, Status, fail, not_applicable, passed, unknown, warn
 from ..snapshot import Snapshot
+from ..units import format_bytes
 from .compare import Split, by_value, describe, names, split
 from .model import Cluster, NodeSnapshot, RankFacts
 from .registry import cluster_check
@@ -297,7 +298,7 @@ def _gpu_facts(s: Snapshot) -> dict[str, str | None]:
     gpus = s.gpus
     if gpus is None:
         return {"GPU count": None, "GPU model": None, "GPU memory": None, "MIG mode": None}
-    mem = sorted({f"{g.memory_total / 2**30:.0f} GiB" if g.memory_total else "?" for g in gpus})
+    mem = sorted({format_bytes(g.memory_total, unit="GiB", decimals=0) if g.memory_total else "?" for g in gpus})
     mig = sorted({"on" if g.mig_mode else ("off" if g.mig_mode is not None else "?") for g in gpus})
     return {"GPU count": str(len(gpus)), "GPU model": " + ".join(sorted({g.name or "?" for g in gpus})) or "none",
             "GPU memory": " + ".join(mem) or "none", "MIG mode": " + ".join(mig) or "none"}
@@ -386,7 +387,7 @@ def _busy_on(node: NodeSnapshot, fraction: float) -> tuple[list[str], bool]:
         if g.memory_used is None or not g.memory_total:
             missing = True
         elif g.memory_used / g.memory_total > fraction:
-            busy.append(f"GPU {g.index}: {g.memory_used / 2**30:.1f} GiB in use")
+            busy.append(f"GPU {g.index}: {format_bytes(g.memory_used, unit='GiB')} in use")
     return busy, missing
 
 

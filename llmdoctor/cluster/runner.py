@@ -199,7 +199,7 @@ def run_live(opts: argparse.Namespace) -> int:
     # the node as the scheduler names it: LLMDOCTOR_NODE_NAME (Kubernetes: spec.nodeName), else the host name
     host = str(override.get("host") or os.environ.get("LLMDOCTOR_NODE_NAME") or socket.gethostname())
     leader = int(override.get("local_rank", launch.local_rank)) == 0
-    store = dist.PrefixStore(f"llmdoctor/{launch.run_id}/", _connect(dist, launch, opts.timeout))  # type: ignore[attr-defined]
+    store = dist.PrefixStore(f"llmdoctor/{launch.run_id}/", _connect(dist, launch, opts.timeout))
     steps = _Steps(store, launch.rank, host)
     _watchdog(budget + 5, steps, launch.rank)
     steps("joined")

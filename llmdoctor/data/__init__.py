@@ -30,9 +30,32 @@ def version(text: str | None) -> Version | None:
         return Version(m.group(0)) if m else None
 
 
-def major_minor(text: str | None) -> tuple[int, int] | None:
-    m = re.match(r"(\d+)\.(\d+)", text or "")
+def major_minor(text: str | None, *, anywhere: bool = False) -> tuple[int, int] | None:
+    """'12.1.105' -> (12, 1); with ``anywhere`` the first X.Y in the text ('release 12.1, V12.1.105')."""
+    pattern = r"(\d+)\.(\d+)"
+    m = re.search(pattern, text or "") if anywhere else re.match(pattern, text or "")
     return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def major_minor_text(text: str | None, *, anywhere: bool = False) -> str | None:
+    """:func:`major_minor` written back as text: 'V12.01' -> '12.1' (leading zeros dropped)."""
+    mm = major_minor(text, anywhere=anywhere)
+    return f"{mm[0]}.{mm[1]}" if mm else None
+
+
+def cuda_version_text(code: int) -> str:
+    """CUDA's integer version (CUDA_VERSION, cudaDriverGetVersion: 1000*major + 10*minor): 11040 -> '11.4'."""
+    return f"{code // 1000}.{(code % 1000) // 10}"
+
+
+def rows(name: str, key: str = "rows") -> list[dict[str, Any]]:
+    """The list ``key`` of table ``name`` (each row a JSON object)."""
+    table: list[dict[str, Any]] = load(name)[key]
+    return table
+
+
+def _cuda_key(row: dict[str, Any]) -> Version:
+    return version(row["cuda"]) or Version("0")
 
 
 # --------------------------------------------------------------------------- CUDA and drivers
@@ -43,11 +66,11 @@ def toolkit_min_driver(cuda: str, platform: str = "linux") -> dict[str, Any] | N
     mm = major_minor(cuda)
     if mm is None:
         return None
-    rows = [r for r in load("cuda_drivers")["toolkits"] if major_minor(r["cuda"]) == mm]
-    rows = [r for r in rows if r.get(platform)] or rows
-    if not rows:
+    found = [r for r in rows("cuda_drivers", "toolkits") if major_minor(r["cuda"]) == mm]
+    found = [r for r in found if r.get(platform)] or found
+    if not found:
         return None
-    return min(rows, key=lambda r: version(r["cuda"]))
+    return min(found, key=_cuda_key)
 
 
 def minor_compat_floor(cuda: str, platform: str = "linux") -> dict[str, Any] | None:
@@ -55,7 +78,7 @@ def minor_compat_floor(cuda: str, platform: str = "linux") -> dict[str, Any] | N
     mm = major_minor(cuda)
     if mm is None:
         return None
-    for row in load("cuda_drivers")["minor_compat_families"]:
+    for row in rows("cuda_drivers", "minor_compat_families"):
         if row["major"] == mm[0] and mm[1] >= row.get("min_minor", 0):
             return row
     return None
@@ -66,13 +89,12 @@ def driver_max_cuda_from_driver(driver: str, platform: str = "linux") -> str | N
     dv = version(driver)
     if dv is None:
         return None
-    best = None
-    for row in load("cuda_drivers")["toolkits"]:
-        need = row.get(platform)
-        if need and dv >= version(need):
-            mm = major_minor(row["cuda"])
-            if best is None or mm > best:
-                best = mm
+    best: tuple[int, int] | None = None
+    for row in rows("cuda_drivers", "toolkits"):
+        need = version(row.get(platform))
+        mm = major_minor(row["cuda"])
+        if need is not None and mm is not None and dv >= need and (best is None or mm > best):
+            best = mm
     return f"{best[0]}.{best[1]}" if best else None
 
 
@@ -82,7 +104,7 @@ def driver_max_cuda_from_driver(driver: str, platform: str = "linux") -> str | N
 def gpu_by_name(name: str | None) -> dict[str, Any] | None:
     if not name:
         return None
-    for row in load("gpus")["gpus"]:
+    for row in rows("gpus", "gpus"):
         if re.search(row["pattern"], name, re.IGNORECASE):
             return row
     return None
@@ -98,16 +120,17 @@ def dtypes_for(cc: str) -> tuple[str, ...]:
     best: tuple[str, ...] = ()
     if t is None:
         return best
-    for row in load("dtypes")["rows"]:
-        if cc_tuple(row["min_cc"]) <= t:
+    for row in rows("dtypes"):
+        floor = cc_tuple(row["min_cc"])
+        if floor is not None and floor <= t:
             best = tuple(row["dtypes"])
     return best
 
 
 def dtype_min_cc(dtype: str) -> str | None:
-    for row in load("dtypes")["rows"]:
+    for row in rows("dtypes"):
         if dtype in row["dtypes"]:
-            return row["min_cc"]
+            return str(row["min_cc"])
     return None
 
 
@@ -117,24 +140,25 @@ def cuda_min_cc(cuda: str | None) -> dict[str, Any] | None:
     if mm is None:
         return None
     best = None
-    for row in load("cuda_min_cc")["rows"]:
-        if major_minor(row["cuda_from"]) <= mm:
+    for row in rows("cuda_min_cc"):
+        since = major_minor(row["cuda_from"])
+        if since is not None and since <= mm:
             best = row
     return best
 
 
 def package_min_cc() -> list[dict[str, Any]]:
-    return list(load("package_min_cc")["rows"])
+    return list(rows("package_min_cc"))
 
 
 # --------------------------------------------------------------------------- torch wheels
 
 
-def torch_local_variant(torch_version: str | None) -> str | None:
-    """'2.4.0+cu121' -> 'cu121'; None when there is no local tag."""
-    if not torch_version or "+" not in torch_version:
+def local_tag(version: str | None) -> str | None:
+    """The local version label, lower-cased: '2.4.0+cu121' -> 'cu121'; None when there is none."""
+    if not version or "+" not in version:
         return None
-    return torch_version.split("+", 1)[1]
+    return version.split("+", 1)[1].lower()
 
 
 def variant_for_cuda(cuda: str | None) -> str | None:
@@ -147,7 +171,7 @@ def torch_release(torch_version: str | None) -> dict[str, Any] | None:
     if v is None:
         return None
     key = f"{v.major}.{v.minor}"
-    for row in load("torch_wheels")["releases"]:
+    for row in rows("torch_wheels", "releases"):
         if row["torch"] == key:
             return row
     return None
@@ -159,7 +183,7 @@ def torch_arch_list(torch_version: str | None, cuda: str | None) -> list[str] | 
     variant = variant_for_cuda(cuda)
     if release is None or variant is None:
         return None
-    row = release["variants"].get(variant)
+    row: dict[str, Any] | None = release["variants"].get(variant)
     if not row or not row.get("arch"):
         return None
     return arch_entries_to_list(row["arch"])
@@ -180,13 +204,14 @@ def arch_entries_to_list(entries: list[str]) -> list[str]:
 
 
 def index_url(variant: str) -> str:
-    return load("torch_wheels")["index_url_template"].format(variant=variant)
+    template: str = load("torch_wheels")["index_url_template"]
+    return template.format(variant=variant)
 
 
 def torch_variants(newest_first: bool = True) -> list[tuple[dict[str, Any], str, dict[str, Any]]]:
     """Every (release, variant name, variant row) in the table."""
     out = []
-    for release in load("torch_wheels")["releases"]:
+    for release in rows("torch_wheels", "releases"):
         for name, row in release["variants"].items():
             out.append((release, name, row))
     out.sort(key=lambda t: (version(t[0]["torch"]), version(t[2]["cuda"])), reverse=newest_first)

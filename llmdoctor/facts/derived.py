@@ -91,8 +91,7 @@ def found_version(errors: Sequence[str], torch: Torch | None) -> tuple[str, str]
     for text in texts_seen(errors, torch):
         m = FOUND_VERSION.search(text)
         if m:
-            v = int(m.group(1))
-            return f"{v // 1000}.{(v % 1000) // 10}", text
+            return data.cuda_version_text(int(m.group(1))), text
     return None
 
 
@@ -299,7 +298,7 @@ def decode_cudnn(version: int) -> tuple[int, int, int]:
 
 
 def cudnn_text(version: int | None) -> str | None:
-    """The cuDNN version torch reports as text: 90501 -> '9.5.1', 8902 -> '8.9.2'; None stays None."""
-    if version is None:
+    """The cuDNN version torch reports as text: 90501 -> '9.5.1', 8902 -> '8.9.2'; None (or 0) is None."""
+    if not version:
         return None
     return ".".join(str(n) for n in decode_cudnn(int(version)))

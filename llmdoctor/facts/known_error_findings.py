@@ -1,11 +1,12 @@
 """Known error messages as findings: the texts a dump (or the torch probe) saw, matched against
 data/error_patterns.json, reported by the check each one belongs to.
 
-A check opts in with ``@reports_known_errors`` under its ``@check``: after it ran, every recognised error
+A check opts in with ``@check(..., known_errors=True)``: after it ran, every recognised error
 that belongs to it and that its own findings do not already cite becomes one more finding (status from
 the table) when the check's facts gave no verdict (only pass/skip); when they did (warn/fail), the facts
-decide and the error text is kept as evidence of that verdict.  Errors whose check is missing or cannot
-run are reported by ``errors.known``.
+decide and the error text is kept as evidence of that verdict.  An error whose check cannot run (a part
+it needs is unknown) is still that check's finding; errors whose check is not in the run are reported by
+``errors.known``.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ import dataclasses
 import functools
 import os
 import re
-from typing import Any, Callable
+from typing import Any
 
 from . import known_errors
 from ..results import Finding, Remedy, Status
 from ..snapshot import Snapshot
 from . import derived as F
 
-MARK = "__llmdoctor_known_errors__"
 _DRIVER_LIBCUDA = re.compile(r"^libcuda\.so(\.\d+)*$")
 _LIB_PATH = re.compile(r"(?:[A-Za-z]:)?[\\/][^\s,;:'\"]*libcuda[^\s,;:'\"/\\]*")
 
@@ -116,12 +116,6 @@ def merge(findings: list[Finding], matches: list[known_errors.Match], snap: Snap
 
 def _only_unknown(findings: list[Finding]) -> bool:
     return all(f.status == Status.UNKNOWN for f in findings)
-
-
-def reports_known_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Legacy marker (below ``@check``): same as ``@check(..., known_errors=True)``; the engine merges."""
-    setattr(func, MARK, True)
-    return func
 
 
 _PATH = re.compile(r"(?<![\w.])(?:/[\w.+-]+){2,}")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from .. import data
+from ..units import format_bytes
 
 INTERNAL_SOURCE = "shared/"  # the project's own notes: never shown to users
 
@@ -75,8 +76,7 @@ def _detail_found_version(m: Match) -> str | None:
     found = m.groups.get("found")
     if not found:
         return None
-    v = int(found)
-    return f"the driver supports CUDA ≤ {v // 1000}.{(v % 1000) // 10}"
+    return f"the driver supports CUDA ≤ {data.cuda_version_text(int(found))}"
 
 
 def _detail_sm(m: Match) -> str | None:
@@ -108,14 +108,14 @@ def _detail_oom(m: Match) -> str | None:
     oom = oom_figures(m.text)
     if oom is None:
         return None
-    parts = []
+    parts = []  # sizes written as PyTorch's message writes them: two decimals ("20.00 MiB")
     if oom.get("tried") is not None:
-        parts.append(f"tried to allocate {_fmt(oom['tried'])}")
+        parts.append(f"tried to allocate {format_bytes(oom['tried'], decimals=2)}")
     if oom.get("free") is not None:
-        parts.append(f"{_fmt(oom['free'])} free")
+        parts.append(f"{format_bytes(oom['free'], decimals=2)} free")
     if oom.get("unallocated") is not None:
         verdict = "fragmentation is the likely cause" if fragmented(oom) else "not fragmentation"
-        parts.append(f"{_fmt(oom['unallocated'])} reserved by PyTorch but unallocated: {verdict}")
+        parts.append(f"{format_bytes(oom['unallocated'], decimals=2)} reserved by PyTorch but unallocated: {verdict}")
     return "; ".join(parts) or None
 
 
@@ -145,15 +145,6 @@ def _size(m: re.Match[str]) -> int | None:
         return int(float(groups[0]) * _UNITS[groups[1].lower()])
     except (ValueError, KeyError):
         return None
-
-
-def _fmt(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit, mult in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= mult:
-            return f"{n / mult:.2f} {unit}"
-    return f"{n} bytes"
 
 
 def oom_figures(text: str) -> dict[str, int | None] | None:
@@ -191,6 +182,8 @@ RULES: dict[str, Callable[[str], bool]] = {"fragmentation": _rule_fragmentation,
 
 # -- the table ------------------------------------------------------------------------------------------
 KB_FILES = ("error_patterns", "error_kb")
+# The owner the knowledge base gives errors that no narrower check reports (the check with this id triages them).
+TRIAGE_CHECK = "errors.known"
 
 
 def _patterns(row: dict[str, Any]) -> list[str]:

@@ -57,13 +57,6 @@ def parse_version(text: str | None) -> Version | None:
         return None
 
 
-def local_tag(version: str | None) -> str | None:
-    """'2.4.0+cu121' -> 'cu121'."""
-    if not version or "+" not in version:
-        return None
-    return version.split("+", 1)[1].lower()
-
-
 def variant_of(tag: str | None) -> tuple[str, int | None] | None:
     """('cu', 121) | ('cpu', None) | ('rocm', None) for a local tag that names a torch variant."""
     if not tag:

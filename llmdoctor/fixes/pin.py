@@ -109,17 +109,8 @@ def is_ml(name: str) -> bool:
 
 def local_variant(version: str | None) -> str | None:
     """'2.4.0+cu121' -> 'cu121' when the local tag names a PyTorch index; else None."""
-    tag = data.torch_local_variant(version)
+    tag = data.local_tag(version)
     return tag if tag and LOCAL_VARIANT.fullmatch(tag) else None
-
-
-def cudnn_text(value: int | None) -> str | None:
-    """torch.backends.cudnn.version() -> '9.1.0' (9.x: M*10000+m*100+p; <= 8: M*1000+m*100+p)."""
-    if not value:
-        return None
-    if value >= 10000:
-        return f"{value // 10000}.{(value % 10000) // 100}.{value % 100}"
-    return f"{value // 1000}.{(value % 1000) // 100}.{value % 100}"
 
 
 def companions(release: str) -> dict[str, Any] | None:
@@ -226,7 +217,7 @@ def reproduce(snap: Snapshot, only: str = "all", failing: list[str] | None = Non
         notes.append(f"this environment fails {', '.join(failing)} on this machine; `llmdoctor fix pin --repair` "
                      f"chooses versions that pass")
     return PinSet("reproduce", tuple(pins), tuple(notes), version, cuda, variant,
-                  cudnn_text(snap.torch.cudnn) if snap.torch else None, single_fixes(snap), tuple(skipped), only)
+                  F.cudnn_text(snap.torch.cudnn) if snap.torch else None, single_fixes(snap), tuple(skipped), only)
 
 
 def _untagged_torch(snap: Snapshot, version: str) -> Pin:
@@ -513,7 +504,7 @@ def header(snap: Snapshot, pins: PinSet, fmt: str) -> list[str]:
     if t is not None and t.installed and t.import_error:
         lines.append(f"torch (as found): {found_torch(snap) or 'unknown version'}, fails to import")
     elif t is not None and t.installed:
-        cudnn = cudnn_text(t.cudnn)
+        cudnn = F.cudnn_text(t.cudnn)
         lines.append(f"torch (as found): {t.version} (CUDA {t.cuda or 'none: CPU build'}"
                      + (f", cuDNN {cudnn}" if cudnn else "") + ")")
     if pins.mode == "repair":

@@ -12,7 +12,8 @@ from typing import Any
 from ..redact import redact_env, redact_value
 from ..snapshot import (Distribution, Driver, Gpu, GpuLink, GpuProcess, Host, Meta, NetInterface, Packages, Python,
                         Snapshot, Toolkit, Torch, freeze_mapping, normalize_name)
-from ._text import cuda_from_tag, major_minor
+from ..data import major_minor_text
+from ._text import cuda_from_tag
 
 MAX_ERRORS = 60
 MAX_ERROR_CHARS = 1500
@@ -151,7 +152,7 @@ class Facts:
                 runtime = next((p["version"] for k, p in self.packages.items()
                                 if k.startswith("nvidia-cuda-runtime-cu")), None)
                 if runtime:
-                    t["cuda"] = major_minor(runtime)
+                    t["cuda"] = major_minor_text(runtime, anywhere=True)
                 else:
                     return None  # a CUDA or a CPU build? unknown, so no torch facts at all
         t["version"] = version

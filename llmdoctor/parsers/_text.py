@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from .. import data
+
 # What one dump is scanned for: its head and its tail.  A 100 MB log is read in bounded time and
 # memory; environment reports sit at the start of a paste and the fatal error at its end.
 HEAD_CHARS = 512 * 2**10
@@ -46,16 +48,11 @@ def normalise(text: str) -> list[str]:
     return lines
 
 
-def major_minor(text: str | None) -> str | None:
-    m = re.search(r"(\d+)\.(\d+)", text or "")
-    return f"{int(m.group(1))}.{int(m.group(2))}" if m else None
-
-
 def cuda_from_tag(version: str | None) -> tuple[bool, str | None]:
     """'2.3.0+cu121' -> (True, '12.1'); '+cpu' -> (True, None); no tag -> (False, None)."""
-    if not version or "+" not in version:
+    tag = data.local_tag(version)
+    if tag is None:
         return False, None
-    tag = version.split("+", 1)[1].lower()
     m = re.match(r"cu(\d+?)(\d)$", tag)
     if m:
         return True, f"{int(m.group(1))}.{m.group(2)}"

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ._accumulator import Facts
-from ._text import known, major_minor, yes_no
+from ..data import major_minor_text
+from ._text import known, yes_no
 
 NAME = "collect_env"
 VLLM = "vllm_collect_env"
@@ -133,7 +134,7 @@ def _torch_cuda(value: str, facts: Facts, state: _State) -> None:
     state.saw = True
     v = known(value)
     if "cuda" not in facts.torch:
-        facts.torch["cuda"] = major_minor(v) if v else None
+        facts.torch["cuda"] = major_minor_text(v, anywhere=True) if v else None
 
 
 def _rocm(value: str, facts: Facts, state: _State) -> None:
@@ -149,8 +150,8 @@ def _cuda_available(value: str, facts: Facts, state: _State) -> None:
 def _nvcc(value: str, facts: Facts, state: _State) -> None:
     # the nvcc on PATH (collect_env runs `nvcc --version`), NOT torch's CUDA runtime
     v = known(value)
-    if v and major_minor(v):
-        facts.put(facts.toolkit, "nvcc_version", major_minor(v))
+    if v and major_minor_text(v, anywhere=True):
+        facts.put(facts.toolkit, "nvcc_version", major_minor_text(v, anywhere=True))
         facts.put(facts.toolkit, "nvcc_path", "nvcc")
         facts.put(facts.toolkit, "nvcc_source", "PATH")
 

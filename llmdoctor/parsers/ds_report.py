@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from ._accumulator import Facts
-from ._text import known, major_minor, size_bytes
+from ..data import major_minor_text
+from ._text import known, size_bytes
 
 NAME = "ds_report"
 _LINE = re.compile(r"^([a-z][a-z ()/._-]*?)\s*\.{3,}\s*(.*)$", re.I)
@@ -53,13 +54,13 @@ def _read_torch_item(key: str, value: str, facts: Facts) -> None:
 
 def _read_torch_cuda_version(value: str, facts: Facts) -> None:
     v = known(value)
-    if "cuda" not in facts.torch and (v is None or major_minor(v)):
-        facts.torch["cuda"] = major_minor(v) if v else None
+    if "cuda" not in facts.torch and (v is None or major_minor_text(v, anywhere=True)):
+        facts.torch["cuda"] = major_minor_text(v, anywhere=True) if v else None
 
 
 def _read_nvcc_version(value: str, facts: Facts) -> None:
-    if major_minor(value) and "[fail]" not in value.lower():
-        facts.put(facts.toolkit, "nvcc_version", major_minor(value))
+    if major_minor_text(value, anywhere=True) and "[fail]" not in value.lower():
+        facts.put(facts.toolkit, "nvcc_version", major_minor_text(value, anywhere=True))
         facts.put(facts.toolkit, "nvcc_path", "nvcc")
         facts.put(facts.toolkit, "nvcc_source", "CUDA_HOME")
     elif "cuda_home" in value.lower():

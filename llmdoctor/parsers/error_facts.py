@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from .. import data
 from ._accumulator import Facts
 
 NAME = "error_facts"
@@ -62,8 +63,7 @@ def _driver_cuda(line: str, facts: Facts) -> None:
         m = _CUDA_DRIVER_VERSION.search(line)
         source = FROM_NCCL
     if m:
-        v = int(m.group(1))
-        _put(facts, "driver", "cuda_version", f"{v // 1000}.{(v % 1000) // 10}", source)
+        _put(facts, "driver", "cuda_version", data.cuda_version_text(int(m.group(1))), source)
 
 
 def _nccl_version(line: str, facts: Facts) -> None:

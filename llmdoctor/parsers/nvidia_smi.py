@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from ._accumulator import Facts
 from ._text import known, size_bytes, yes_no
@@ -110,8 +111,8 @@ def _read_gpu_detail(line: str, idx: int, facts: Facts) -> bool:
         facts.put(g, "memory_used", int(mm.group(1)) * 2**20)
         facts.put(g, "memory_total", int(mm.group(2)) * 2**20)
         return False
-    if re.search(r"\|\s+(Enabled|Disabled)\s*\|\s*$", line) and "MIG" not in line:
-        mig = re.search(r"(Enabled|Disabled)\s*\|\s*$", line)
+    mig = re.search(r"\|\s+(Enabled|Disabled)\s*\|\s*$", line)
+    if mig and "MIG" not in line:
         facts.put(facts.gpu(idx), "mig_mode", mig.group(1) == "Enabled")
     return line.startswith("+") or line.startswith("|=")
 
@@ -171,7 +172,7 @@ def _read_q_item(key: str, value: str, indent: int, path: str, idx: int, facts: 
     return False
 
 
-def _read_q_gpu_item(g: dict, key: str, value: str, path: str, facts: Facts) -> bool:
+def _read_q_gpu_item(g: dict[str, Any], key: str, value: str, path: str, facts: Facts) -> bool:
     """One 'Key : value' inside a GPU's block; whether it was the product name."""
     if key == "Product Name":
         facts.put(g, "name", value)

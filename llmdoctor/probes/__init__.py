@@ -123,7 +123,7 @@ def collect(python: str | None = None, timeout: float = 20.0,
     from .. import __version__
     from ..redact import redact_snapshot
 
-    return redact_snapshot(Snapshot(
+    snapshot: Snapshot = redact_snapshot(Snapshot(
         meta=Meta(
             created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             llmdoctor_version=__version__,
@@ -144,6 +144,7 @@ def collect(python: str | None = None, timeout: float = 20.0,
         dcgm=results.get("dcgm"),
         deep=results.get("deep"),
     ))
+    return snapshot
 
 
 def _run_all(jobs: list[_Job], progress: Callable[[list[str]], None] | None) -> None:

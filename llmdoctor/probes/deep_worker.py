@@ -3,19 +3,26 @@
 It measures raw timings (matmul, device-memory copy, pinned host<->device copy, peer copy, a repeated fixed
 workload) and prints one JSON object on stdout after the marker; progress lines go to stderr.  It never
 computes a verdict: llmdoctor.probes.deep turns the timings into figures.  It must not import llmdoctor
-(the target venv may not have it) and must run on Python 3.8+: no match statements, no ``X | Y`` annotations.
+(the target venv may not have it) and must run on Python 3.8+: no match statements; annotations use typing's
+List/Dict/Optional (never ``X | Y`` or ``list[str]``) under ``from __future__ import annotations``.
 Everything it cannot measure is reported as an error string, never raised.
 """
+
+from __future__ import annotations
 
 import json
 import sys
 import time
+from typing import Any, Callable, Dict, List, Tuple
+
+# One row of measurements as JSON: {"kind": "matmul", "device": 0, ...}
+Row = Dict[str, Any]
 
 MARKER = "@@LLMDOCTOR@@"
 T0 = time.monotonic()
 
 # Sizes: large enough to saturate a datacenter GPU, tiny on CPU (smoke mode: tests and CI).
-SIZES = {
+SIZES: Dict[str, Dict[str, int]] = {
     "gpu": {"matmul_n": 8192, "matmul_iters": 20, "copy_bytes": 1 << 30, "host_bytes": 256 << 20,
             "copy_iters": 10, "jitter_n": 4096, "jitter_iters": 50},
     "cpu-smoke": {"matmul_n": 64, "matmul_iters": 3, "copy_bytes": 1 << 20, "host_bytes": 1 << 20,
@@ -27,33 +34,33 @@ WOULD_MEASURE = ("dense matmul TFLOPS for fp32, tf32, fp16, bf16 and fp8 (where 
                  "latency jitter of a fixed workload repeated (coefficient of variation, slowest iterations)")
 
 
-def _err(exc):
+def _err(exc: BaseException) -> str:
     text = "%s: %s" % (type(exc).__name__, exc)
     return text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
 
 
-def progress(text):
+def progress(text: str) -> None:
     sys.stderr.write("deep: %s\n" % text)
     sys.stderr.flush()
 
 
 class Budget(object):
-    def __init__(self, seconds):
+    def __init__(self, seconds: float) -> None:
         self.deadline = T0 + seconds
 
-    def left(self):
+    def left(self) -> float:
         return self.deadline - time.monotonic()
 
-    def spent(self):
+    def spent(self) -> bool:
         return self.left() <= 0
 
 
-def _sync(torch, device):
+def _sync(torch: Any, device: Any) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def _timed(torch, device, fn, iters, budget):
+def _timed(torch: Any, device: Any, fn: Callable[[], Any], iters: int, budget: Budget) -> Tuple[int, float]:
     """(iterations done, seconds) after one warm-up; stops early when the budget runs out."""
     fn()
     _sync(torch, device)
@@ -68,7 +75,7 @@ def _timed(torch, device, fn, iters, budget):
     return done, time.perf_counter() - start
 
 
-def _dtypes(torch, device):
+def _dtypes(torch: Any, device: Any) -> List[str]:
     names = ["fp32", "tf32", "fp16", "bf16"]
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)
@@ -77,7 +84,7 @@ def _dtypes(torch, device):
     return names
 
 
-def _matmul_fn(torch, device, dtype, n):
+def _matmul_fn(torch: Any, device: Any, dtype: str, n: int) -> Callable[[], Any]:
     if dtype == "fp8":
         a = torch.randn(n, n, device=device).to(torch.float8_e4m3fn)
         b = torch.randn(n, n, device=device).to(torch.float8_e4m3fn).t()
@@ -89,8 +96,8 @@ def _matmul_fn(torch, device, dtype, n):
     return lambda: torch.mm(a, b)
 
 
-def measure_matmul(torch, device, index, size, budget):
-    rows = []
+def measure_matmul(torch: Any, device: Any, index: int, size: Dict[str, int], budget: Budget) -> List[Row]:
+    rows: List[Row] = []
     for dtype in _dtypes(torch, device):
         if budget.spent():
             rows.append({"kind": "matmul", "device": index, "dtype": dtype, "error": "time budget spent"})
@@ -109,7 +116,7 @@ def measure_matmul(torch, device, index, size, budget):
     return rows
 
 
-def _set_tf32(torch, on):
+def _set_tf32(torch: Any, on: bool) -> None:
     """TF32 for fp32 matmuls on or off (torch >= 2.9 names it fp32_precision; older torch allow_tf32)."""
     matmul = torch.backends.cuda.matmul
     if hasattr(matmul, "fp32_precision"):
@@ -121,7 +128,7 @@ def _set_tf32(torch, on):
     matmul.allow_tf32 = on
 
 
-def measure_copy(torch, device, index, size, budget):
+def measure_copy(torch: Any, device: Any, index: int, size: Dict[str, int], budget: Budget) -> List[Row]:
     progress("device memory copy on %s" % device)
     try:
         src = torch.empty(size["copy_bytes"], dtype=torch.uint8, device=device)
@@ -133,8 +140,8 @@ def measure_copy(torch, device, index, size, budget):
         return [{"kind": "membw", "device": index, "error": _err(exc)}]
 
 
-def measure_host(torch, device, index, size, budget):
-    rows = []
+def measure_host(torch: Any, device: Any, index: int, size: Dict[str, int], budget: Budget) -> List[Row]:
+    rows: List[Row] = []
     pinned = device.type == "cuda"
     try:
         host = torch.empty(size["host_bytes"], dtype=torch.uint8, pin_memory=pinned)
@@ -153,8 +160,8 @@ def measure_host(torch, device, index, size, budget):
     return rows
 
 
-def measure_p2p(torch, count, size, budget):
-    rows = []
+def measure_p2p(torch: Any, count: int, size: Dict[str, int], budget: Budget) -> List[Row]:
+    rows: List[Row] = []
     for a in range(count):
         for b in range(count):
             if a == b or budget.spent():
@@ -166,7 +173,7 @@ def measure_p2p(torch, count, size, budget):
             try:
                 src = torch.empty(size["host_bytes"], dtype=torch.uint8, device="cuda:%d" % a)
                 dst = torch.empty(size["host_bytes"], dtype=torch.uint8, device="cuda:%d" % b)
-                done, seconds = _timed(torch, torch.device("cuda:%d" % b), lambda d=dst, s=src: d.copy_(s),
+                done, seconds = _timed(torch, torch.device("cuda:%d" % b), lambda: dst.copy_(src),
                                        size["copy_iters"], budget)
                 torch.cuda.synchronize(a)
                 rows.append({"kind": "p2p", "device": a, "peer": b, "bytes": size["host_bytes"], "iters": done,
@@ -176,7 +183,7 @@ def measure_p2p(torch, count, size, budget):
     return rows
 
 
-def measure_jitter(torch, device, index, size, budget):
+def measure_jitter(torch: Any, device: Any, index: int, size: Dict[str, int], budget: Budget) -> List[Row]:
     progress("latency jitter on %s" % device)
     try:
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -185,7 +192,7 @@ def measure_jitter(torch, device, index, size, budget):
         b = torch.randn(n, n, device=device, dtype=dtype)
         torch.mm(a, b)
         _sync(torch, device)
-        samples = []
+        samples: List[float] = []
         for _ in range(size["jitter_iters"]):
             start = time.perf_counter()
             torch.mm(a, b)
@@ -198,7 +205,7 @@ def measure_jitter(torch, device, index, size, budget):
         return [{"kind": "jitter", "device": index, "error": _err(exc)}]
 
 
-def run(mode, seconds):
+def run(mode: str, seconds: float) -> Dict[str, Any]:
     budget = Budget(seconds)
     try:
         import torch
@@ -212,7 +219,7 @@ def run(mode, seconds):
         devices = [torch.device("cuda:%d" % i) for i in range(torch.cuda.device_count())]
     else:
         devices = [torch.device("cpu")]
-    rows = []
+    rows: List[Row] = []
     for index, device in enumerate(devices):
         for measure in (measure_matmul, measure_copy, measure_host, measure_jitter):
             rows.extend(measure(torch, device, index, size, budget))
@@ -221,7 +228,7 @@ def run(mode, seconds):
     return {"mode": mode, "rows": rows, "seconds": time.monotonic() - T0, "torch": torch.__version__}
 
 
-def main(argv):
+def main(argv: List[str]) -> None:
     mode = argv[1] if len(argv) > 1 else "gpu"
     seconds = float(argv[2]) if len(argv) > 2 else 120.0
     try:

@@ -121,7 +121,10 @@ def _rlimit(name: str) -> tuple[int | None, int | None]:
         import resource
 
         soft, hard = resource.getrlimit(getattr(resource, name))
-        conv = lambda v: -1 if v == resource.RLIM_INFINITY else int(v)  # noqa: E731
+
+        def conv(v: int) -> int:
+            return -1 if v == resource.RLIM_INFINITY else int(v)
+
         return conv(soft), conv(hard)
     except Exception:
         return None, None

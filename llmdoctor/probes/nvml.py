@@ -17,7 +17,7 @@ import time
 from ..snapshot import Driver, Gpu, GpuHealth, GpuLink, GpuProcess, MigDevice, XidEvent, XidLog
 
 # NVML return codes (nvml.h) that mean something to a user.
-_NVML_REASONS = {
+_NVML_REASONS: dict[int | None, str] = {
     9: "the NVIDIA kernel driver is not loaded (NVML: Driver Not Loaded)",
     12: "the NVML library (libnvidia-ml.so) was not found: no NVIDIA driver is installed here",
     18: "NVML: Driver/library version mismatch (the user-space driver libraries and the loaded kernel module differ)",

@@ -139,6 +139,7 @@ def run_worker(python: str, what: str, timeout: float, args: tuple[str, ...] = (
             proc = _spawn(python, what, tuple(args))
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        assert proc is not None  # only communicate() raises it: the child was spawned
         kill_group(proc)
         proc.communicate()
         raise WorkerFailed(f"timed out after {fmt_seconds(timeout)}") from None

@@ -1,33 +1,36 @@
 """Standalone probe worker, run inside the *target* interpreter: ``python target_worker.py torch|packages|python``.
 
 It prints one JSON object on stdout.  It must not import llmdoctor (the target venv may not have it)
-and must run on old Pythons (3.8+): no match statements, no ``X | Y`` annotations.
-Everything it cannot learn is reported as an error string, never raised.
+and must run on old Pythons (3.8+): no match statements; annotations use typing's List/Dict/Optional
+(never ``X | Y`` or ``list[str]``) under ``from __future__ import annotations``, so they are never
+evaluated.  Everything it cannot learn is reported as an error string, never raised.
 """
 
+from __future__ import annotations
+
 import json
-from typing import Any, Dict
 import os
 import sys
 import threading
 import time
 import traceback
 import warnings
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 T0 = time.monotonic()
 # Set when an extension import had to be abandoned (still running in its thread): exit hard.
-_ABANDONED = []
+_ABANDONED: List[threading.Thread] = []
 
 CUDA_LIBS = ("libcudnn", "libnccl", "libcudart", "libcuda", "libcublas", "libnvrtc")
 
 
-def _err(exc):
+def _err(exc: BaseException) -> str:
     return "%s: %s" % (type(exc).__name__, exc)
 
 
-def _loaded_libraries():
+def _loaded_libraries() -> Optional[Dict[str, str]]:
     """Which CUDA libraries this process has mapped, from /proc/self/maps (Linux only)."""
-    found = {}
+    found: Dict[str, str] = {}
     try:
         with open("/proc/self/maps") as fh:
             for line in fh:
@@ -44,8 +47,8 @@ def _loaded_libraries():
     return found
 
 
-def _torch_installs():
-    dirs = []
+def _torch_installs() -> List[str]:
+    dirs: List[str] = []
     for entry in sys.path:
         candidate = os.path.join(entry or ".", "torch", "__init__.py")
         if os.path.isfile(candidate):
@@ -55,7 +58,7 @@ def _torch_installs():
     return dirs
 
 
-def _nccl_version(torch):
+def _nccl_version(torch: Any) -> Optional[str]:
     try:
         v = torch.cuda.nccl.version()
     except Exception:
@@ -70,9 +73,9 @@ def _nccl_version(torch):
     return str(v)
 
 
-def probe_torch():
+def probe_torch() -> Dict[str, Any]:
     # sys.path: where the torch cache looks for (re)installed distributions on later runs
-    out = {"installed": False, "installs": _torch_installs(), "sys_path": [p for p in sys.path if p]}
+    out: Dict[str, Any] = {"installed": False, "installs": _torch_installs(), "sys_path": [p for p in sys.path if p]}
     try:
         import importlib.util
 
@@ -82,7 +85,7 @@ def probe_torch():
         out["import_error"] = _err(exc)
         return out
     out["installed"] = True
-    caught = []
+    caught: List[warnings.WarningMessage] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -120,10 +123,10 @@ def probe_torch():
                 torch.cuda.init()
             except Exception as exc:
                 out["cuda_error"] = _err(exc)
-        devices = []
+        devices: List[Dict[str, Any]] = []
         if out.get("cuda_available"):
             for i in range(out.get("device_count") or 0):
-                dev = {"index": i}
+                dev: Dict[str, Any] = {"index": i}
                 try:
                     dev["name"] = torch.cuda.get_device_name(i)
                     major, minor = torch.cuda.get_device_capability(i)
@@ -142,7 +145,7 @@ def probe_torch():
 # --------------------------------------------------------------------------- GPU extensions
 
 
-def _budget():
+def _budget() -> float:
     """Seconds left for extension imports: argv[2] is the caller's whole timeout for this worker."""
     try:
         total = float(sys.argv[2]) if len(sys.argv) > 2 else 20.0
@@ -155,38 +158,37 @@ def _budget():
 class _LogCatcher(object):
     """A logging handler that keeps WARNING+ records (xFormers logs its 'built for' warning)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         import logging
 
         class H(logging.Handler):
-            def __init__(self, sink):
+            def __init__(self, sink: List[str]) -> None:
                 logging.Handler.__init__(self, logging.WARNING)
                 self.sink = sink
 
-            def emit(self, record):
+            def emit(self, record: logging.LogRecord) -> None:
                 try:
                     self.sink.append(record.getMessage())
                 except Exception:
                     pass
 
-        self.records = []
+        self.records: List[str] = []
         self.handler = H(self.records)
         self.logging = logging
 
-    def __enter__(self):
+    def __enter__(self) -> _LogCatcher:
         self.logging.getLogger().addHandler(self.handler)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:  # never swallows the exception
         self.logging.getLogger().removeHandler(self.handler)
-        return False
 
 
-def _run_bounded(fn, timeout):
+def _run_bounded(fn: Callable[[], Any], timeout: float) -> Tuple[str, Any]:
     """Run fn() in a daemon thread; ('ok', value) | ('error', text) | ('timeout', None)."""
-    box = {}
+    box: Dict[str, Any] = {}
 
-    def target():
+    def target() -> None:
         try:
             box["value"] = fn()
         except BaseException as exc:  # noqa: BLE001 - SystemExit from a library is data too
@@ -204,7 +206,7 @@ def _run_bounded(fn, timeout):
     return "ok", box.get("value")
 
 
-def _find(name):
+def _find(name: str) -> Any:
     """The spec of a top-level module without importing anything; None if absent."""
     import importlib.util
 
@@ -214,7 +216,7 @@ def _find(name):
         return None
 
 
-def _load_extension_file(qualname, package):
+def _load_extension_file(qualname: str, package: str) -> Dict[str, str]:
     """Load package/<last part of qualname>*.so directly, without running the package's __init__."""
     import glob
     import importlib.machinery
@@ -228,14 +230,16 @@ def _load_extension_file(qualname, package):
             for path in sorted(glob.glob(os.path.join(d, stem + suffix))):
                 loader = importlib.machinery.ExtensionFileLoader(qualname, path)
                 mspec = importlib.util.spec_from_file_location(qualname, path, loader=loader)
+                if mspec is None:
+                    continue
                 module = importlib.util.module_from_spec(mspec)
                 loader.exec_module(module)
                 return {"file": path}
     raise ImportError("no %s extension file in %s" % (stem, ", ".join(dirs) or package))
 
 
-def _import(name):
-    def go():
+def _import(name: str) -> Callable[[], None]:
+    def go() -> None:
         import importlib
 
         importlib.import_module(name)
@@ -243,9 +247,9 @@ def _import(name):
     return go
 
 
-def _triton_libcuda():
+def _triton_libcuda() -> Dict[str, str]:
     """triton's own libcuda search (what `ld -lcuda` at kernel compile time will use)."""
-    fn = None
+    fn: Optional[Callable[[], Any]] = None
     for mod, attr in (("triton.backends.nvidia.driver", "libcuda_dirs"), ("triton.common.build", "libcuda_dirs")):
         try:
             import importlib
@@ -260,14 +264,14 @@ def _triton_libcuda():
     return {"libcuda_dirs": os.pathsep.join(str(d) for d in dirs)}
 
 
-def _deepspeed_ops():
+def _deepspeed_ops() -> Dict[str, str]:
     """What DeepSpeed's prebuilt ops were compiled for, read from its install record (no deepspeed import)."""
     spec = _find("deepspeed")
     dirs = list(spec.submodule_search_locations or []) if spec is not None else []
     for d in dirs:
         path = os.path.join(d, "git_version_info_installed.py")
         if os.path.isfile(path):
-            ns = {}
+            ns: Dict[str, Any] = {}
             with open(path) as fh:
                 exec(compile(fh.read(), path, "exec"), ns)  # plain assignments of literals
             installed = ns.get("installed_ops") or {}
@@ -279,7 +283,7 @@ def _deepspeed_ops():
 
 
 # (name, top-level distribution module, how): imported in this order while the budget lasts
-EXTENSIONS = (
+EXTENSIONS: Tuple[Tuple[str, str, Callable[[], Any]], ...] = (
     ("triton", "triton", _import("triton")),
     ("triton:libcuda", "triton", _triton_libcuda),
     ("xformers", "xformers", _import("xformers")),
@@ -292,15 +296,15 @@ EXTENSIONS = (
 PER_IMPORT_MAX = 15.0
 
 
-def probe_extensions(torch, torch_version, budget):
+def probe_extensions(torch: Any, torch_version: Optional[str], budget: float) -> List[Dict[str, Any]]:
     """Import each installed GPU extension under a total time budget; record verbatim errors."""
-    results = []
+    results: List[Dict[str, Any]] = []
     deadline = time.monotonic() + budget
-    stop_reason = None
+    stop_reason: Optional[str] = None
     for name, top, how in EXTENSIONS:
         if _find(top) is None:
             continue
-        entry = {"name": name, "ok": None}
+        entry: Dict[str, Any] = {"name": name, "ok": None}
         results.append(entry)
         if stop_reason is not None:
             entry["error"] = stop_reason
@@ -323,7 +327,7 @@ def probe_extensions(torch, torch_version, budget):
         finally:
             sys.stdout, sys.stderr = old_out, old_err
         entry["seconds"] = round(time.monotonic() - start, 3)
-        seen = []
+        seen: List[str] = []
         for text in [str(w.message) for w in caught] + list(logs.records):
             if text and text not in seen:
                 seen.append(text[:2000])
@@ -356,9 +360,9 @@ def probe_python() -> Dict[str, Any]:
     }
 
 
-def _top_level_from_record(record):
+def _top_level_from_record(record: str) -> List[str]:
     """Importable top-level names a distribution installed, from its RECORD (namespace dirs excluded)."""
-    tops = []
+    tops: List[str] = []
     for line in record.splitlines():
         path = line.split(",", 1)[0].strip().strip('"')
         first, sep, rest = path.partition("/")
@@ -377,7 +381,7 @@ def _top_level_from_record(record):
     return tops
 
 
-def _search_path():
+def _search_path() -> List[str]:
     """sys.path without the launcher's own entry: `python -m llmdoctor` puts the cwd first (a source
     tree's *.egg-info would then look installed); the subprocess boot pops it the same way."""
     path = list(sys.path)
@@ -386,7 +390,7 @@ def _search_path():
     return path
 
 
-def _direct_url(dist):
+def _direct_url(dist: Any) -> Dict[str, Any]:
     """{"direct_url": url, "editable": bool} from PEP 610's direct_url.json; {} for an index install."""
     try:
         raw = dist.read_text("direct_url.json")
@@ -402,9 +406,9 @@ def _direct_url(dist):
 def probe_packages() -> Dict[str, Any]:
     from importlib import metadata
 
-    dists = []
-    problems = []
-    seen = set()
+    dists: List[Dict[str, Any]] = []
+    problems: List[str] = []
+    seen: Set[str] = set()
     for dist in metadata.distributions(path=_search_path()):
         path = getattr(dist, "_path", None)
         where = str(path) if path is not None else "?"
@@ -438,7 +442,7 @@ def probe_packages() -> Dict[str, Any]:
             installer = (dist.read_text("INSTALLER") or "").strip() or None
         except Exception:
             installer = None
-        top = []
+        top: List[str] = []
         try:
             record = dist.read_text("RECORD")
             if record:
@@ -457,7 +461,7 @@ def probe_packages() -> Dict[str, Any]:
             shared = set()
         if shared:
             top = [t for t in top if t not in shared]
-        entry = {"name": name, "version": version, "location": location, "requires": requires,
+        entry: Dict[str, Any] = {"name": name, "version": version, "location": location, "requires": requires,
                  "installer": installer, "top_level": top}
         entry.update(_direct_url(dist))
         dists.append(entry)
@@ -466,9 +470,11 @@ def probe_packages() -> Dict[str, Any]:
     return {"interpreter": sys.executable, "distributions": dists, "problems": problems, "sys_path": _search_path()}
 
 
-def main(argv):
+def main(argv: List[str]) -> int:
     what = argv[1] if len(argv) > 1 else "torch"
-    fn = {"torch": probe_torch, "packages": probe_packages, "python": probe_python}.get(what)
+    probes: Dict[str, Callable[[], Dict[str, Any]]] = {
+        "torch": probe_torch, "packages": probe_packages, "python": probe_python}
+    fn = probes.get(what)
     if fn is None:
         sys.stderr.write("unknown probe %r\n" % what)
         return 2

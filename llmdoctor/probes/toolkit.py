@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Mapping
 
 from ..snapshot import CudaInstall, Toolkit
 
@@ -20,9 +21,9 @@ def parse_nvcc_version(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-def find_nvcc(environ: dict[str, str] | None = None) -> tuple[str | None, str | None]:
+def find_nvcc(environ: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
     """The nvcc that torch.utils.cpp_extension would use: CUDA_HOME, CUDA_PATH, PATH, /usr/local/cuda."""
-    env: dict[str, str] = dict(os.environ) if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     for var in ("CUDA_HOME", "CUDA_PATH"):
         home = env.get(var)
         if home:

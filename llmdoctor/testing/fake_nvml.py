@@ -43,6 +43,10 @@ from pathlib import Path
 from typing import Any
 
 
+# A device handle: the GPU's index, or (GPU index, slot) for a MIG device.
+Handle = int | tuple[int, int]
+
+
 @dataclass
 class _Memory:
     total: int
@@ -102,7 +106,7 @@ class FakeNvml:
 
     def __init__(self, scenario: dict[str, Any]) -> None:
         self.scenario = scenario
-        self._gpus = list(scenario.get("gpus", []))
+        self._gpus: list[dict[str, Any]] = list(scenario.get("gpus", []))
 
     @classmethod
     def from_file(cls, path: str | Path) -> "FakeNvml":
@@ -118,7 +122,8 @@ class FakeNvml:
     def _error(code: int) -> Exception:
         import pynvml
 
-        return pynvml.NVMLError(code)
+        error: Exception = pynvml.NVMLError(code)
+        return error
 
     def _gpu(self, handle: int) -> dict[str, Any]:
         return self._gpus[handle]
@@ -140,7 +145,8 @@ class FakeNvml:
         pass
 
     def nvmlSystemGetDriverVersion(self) -> str:
-        return self.scenario["driver"]
+        driver: str = self.scenario["driver"]
+        return driver
 
     def nvmlSystemGetCudaDriverVersion(self) -> int:
         return int(self.scenario["cuda_driver_version"])
@@ -148,13 +154,15 @@ class FakeNvml:
     nvmlSystemGetCudaDriverVersion_v2 = nvmlSystemGetCudaDriverVersion
 
     def nvmlSystemGetNVMLVersion(self) -> str:
-        return self.scenario.get("nvml_version") or ("12." + self.scenario["driver"])
+        version: str = self.scenario.get("nvml_version") or ("12." + self.scenario["driver"])
+        return version
 
     def nvmlSystemGetProcessName(self, pid: int) -> str:
         for gpu in self._gpus:
             for proc in gpu.get("processes", []):
                 if proc["pid"] == pid and proc.get("name"):
-                    return proc["name"]
+                    name: str = proc["name"]
+                    return name
         raise self._error(6)  # NVML_ERROR_NOT_FOUND
 
     # -- devices
@@ -167,14 +175,16 @@ class FakeNvml:
             raise self._error(2)  # NVML_ERROR_INVALID_ARGUMENT
         return index
 
-    def nvmlDeviceGetName(self, handle: int) -> str:
+    def nvmlDeviceGetName(self, handle: Handle) -> str:
         if isinstance(handle, tuple):
             return f"{self._field(handle[0], 'name')} MIG {self._mig(handle).get('profile', '1g.10gb')}"
-        return self._field(handle, "name")
+        name: str = self._field(handle, "name")
+        return name
 
-    def nvmlDeviceGetUUID(self, handle: int) -> str:
+    def nvmlDeviceGetUUID(self, handle: Handle) -> str:
         if isinstance(handle, tuple):
-            return self._mig(handle).get("uuid") or f"MIG-00000000-0000-0000-0000-{handle[0]:06d}{handle[1]:06d}"
+            mig_uuid: str = self._mig(handle).get("uuid") or f"MIG-00000000-0000-0000-0000-{handle[0]:06d}{handle[1]:06d}"
+            return mig_uuid
         return self._gpu(handle).get("uuid") or f"GPU-00000000-0000-0000-0000-{handle:012d}"
 
     def nvmlDeviceGetPciInfo(self, handle: int) -> _Pci:
@@ -184,7 +194,7 @@ class FakeNvml:
         cc = self._field(handle, "cc")
         return int(cc[0]), int(cc[1])
 
-    def nvmlDeviceGetMemoryInfo(self, handle: int) -> _Memory:
+    def nvmlDeviceGetMemoryInfo(self, handle: Handle) -> _Memory:
         if isinstance(handle, tuple):
             mig = self._mig(handle)
             return _Memory(int(mig["memory_total"]), int(mig.get("memory_used", 0)),
@@ -236,7 +246,7 @@ class FakeNvml:
         return 1
 
     # -- health (issue 16)
-    def _health(self, handle: Any, key: str) -> Any:
+    def _health(self, handle: Handle, key: str) -> Any:
         if isinstance(handle, tuple):  # a MIG device handle
             raise self._error(3)
         health = self._gpu(handle).get("health", {})
@@ -332,7 +342,8 @@ class FakeNvml:
         return (handle, index)
 
     def _mig(self, handle: tuple[int, int]) -> dict[str, Any]:
-        return self._gpu(handle[0])["mig_devices"][handle[1]]
+        mig: dict[str, Any] = self._gpu(handle[0])["mig_devices"][handle[1]]
+        return mig
 
     # -- events
     def nvmlEventSetCreate(self) -> list[dict[str, Any]]:

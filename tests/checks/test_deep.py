@@ -137,18 +137,6 @@ def test_the_gpu_smoke_script_is_valid_bash():
     assert "check --deep --json" in text and "snapshot" in text and "-m gpu" in text
 
 
-def test_the_deep_worker_stays_standalone_and_python38_safe():
-    import ast
-    import re
-    from pathlib import Path
-
-    from llmdoctor.probes.deep import WORKER
-
-    source = Path(WORKER).read_text()
-    ast.parse(source, feature_version=(3, 8))
-    assert not re.search(r"^\s*(from|import) llmdoctor", source, re.M)
-
-
 @pytest.mark.skipif(not has_torch(), reason="needs torch (CPU) in this interpreter")
 def test_check_deep_runs_the_real_worker_end_to_end_in_cpu_smoke_mode():
     from conftest import NVML_SCENARIOS, run_json, statuses

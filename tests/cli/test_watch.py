@@ -8,7 +8,8 @@ import sys
 
 from conftest import NVML_SCENARIOS
 
-from llmdoctor.cli.watch import changes, probe_live_health
+from llmdoctor.cli.watch import changes, probe_live_health, round_checks
+from llmdoctor.report.vocabulary import headline
 from llmdoctor.engine import load_registry, run_checks, select
 
 
@@ -37,6 +38,17 @@ def test_changes_between_rounds(monkeypatch):
     second = run_checks(probe_live_health(5.0), specs)
     lines = changes({r.id: r.status.value for r in first.checks}, second)
     assert lines == [l for l in lines if l.startswith("health.clocks: pass -> warn:")] and len(lines) == 1
+    # the change is told with the headline every renderer leads with (the GPU it is about, "+N more")
+    clocks = next(r for r in second.checks if r.id == "health.clocks")
+    assert lines[0].endswith(": " + headline(clocks)) and clocks.findings[0].subject in lines[0]
+
+
+def test_a_round_runs_the_health_checks_whose_parts_it_probes():
+    registry = load_registry()
+    ids = {s.id for s in round_checks(registry, [])}
+    assert "health.clocks" in ids and all(i.startswith("health.") for i in ids)
+    assert all("packages" not in s.needs for s in round_checks(registry, []))  # no package scan in a round
+    assert [s.id for s in round_checks(registry, ["health.nvml-bindings"])] == ["health.nvml-bindings"]
 
 
 def test_watch_refuses_bad_intervals():

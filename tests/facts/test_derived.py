@@ -83,7 +83,7 @@ def test_why_unknown_names_the_probe_reason():
     assert why_unknown("env", (), Meta(source="dump")) == "env unknown: not in the input"
 
 
-@pytest.mark.parametrize("raw, text", [(90501, "9.5.1"), (91002, "9.10.2"), (8902, "8.9.2"), (None, None)])
+@pytest.mark.parametrize("raw, text", [(90501, "9.5.1"), (91002, "9.10.2"), (8902, "8.9.2"), (None, None), (0, None)])
 def test_cudnn_text_is_the_one_decoder(raw, text):
     from llmdoctor.facts.derived import cudnn_text
 

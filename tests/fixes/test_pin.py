@@ -249,7 +249,7 @@ def repaired_snapshot(snap: Snapshot, requirements: str) -> Snapshot:
     """What the machine would report after `pip install -r` of the repaired file: torch from the file."""
     reqs = {Requirement(line).name: Requirement(line) for line in requirement_lines(requirements)}
     version = str(reqs["torch"].specifier).removeprefix("==")
-    variant = data.torch_local_variant(version)
+    variant = data.local_tag(version)
     row = data.torch_release(version)["variants"][variant]
     torch = Torch(installed=True, version=version, cuda=row["cuda"], arch_list=None, cuda_available=None)
     dists = tuple(Distribution(name, str(r.specifier).removeprefix("==") or "0") for name, r in reqs.items())
