@@ -46,7 +46,7 @@ def probe_packages_cached(python: str | None, timeout: float, cache: str) -> tup
             return found.data, "hit"
         status = found.status
     here = python is None or python == sys.executable
-    data = target_worker.probe_packages() if here else run_worker(python, "packages", timeout)
+    data = target_worker.probe_packages() if here else run_worker(target, "packages", timeout)
     sys_path = data.pop("sys_path", None)
     if cache != "off" and isinstance(sys_path, list):
         status += "; " + facts_cache.store_section(target, "packages", data, sys_path)
