@@ -227,8 +227,13 @@ def _read(path: Path, is_pyproject: bool) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # a number with more digits than Python converts, deep nesting
+        raise UsageError(f"{path}: not a readable TOML file ({type(exc).__name__}: {str(exc)[:80]})") from None
     if is_pyproject:
-        table = data.get("tool", {}).get("llmdoctor")
+        tool = data.get("tool")
+        if tool is not None and not isinstance(tool, dict):
+            raise UsageError(f"{path}: 'tool' must be a table ([tool.llmdoctor]), got {type(tool).__name__}")
+        table = (tool or {}).get("llmdoctor")
         if table is None:
             raise UsageError(f"{path}: has no [tool.llmdoctor] table")
         if not isinstance(table, dict):

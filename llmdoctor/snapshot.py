@@ -462,10 +462,13 @@ class Snapshot:
 
     @classmethod
     def from_json(cls, text: str) -> "Snapshot":
+        from .boundedio import load_json
+        from .engine import UsageError
+
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SnapshotError(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+            data = load_json(text, "snapshot")
+        except UsageError as exc:
+            raise SnapshotError(str(exc).removeprefix("snapshot: ")) from None
         return cls.from_dict(data)
 
 

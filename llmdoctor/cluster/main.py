@@ -93,11 +93,10 @@ def read_node_file(path: Path) -> NodeSnapshot:
     from ..inputs import snapshot_from_json
     from ..snapshot import SnapshotError
 
-    text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    from ..boundedio import load_json, read_file
+
+    text = read_file(path, what="node snapshot").decode("utf-8", errors="replace")
+    data = load_json(text, str(path), "node snapshot JSON")
     if isinstance(data, dict) and data.get("schema") == NODE_SCHEMA:
         try:
             return NodeSnapshot.from_dict(data)

@@ -46,9 +46,15 @@ def normalise(text: str) -> list[str]:
     return lines
 
 
+def whole(text: str | None) -> int | None:
+    """A whole number a tool printed, or None: not digits, or more digits than a 64-bit counter has."""
+    text = (text or "").strip()
+    return int(text) if text.isdigit() and text.isascii() and len(text) <= 19 else None
+
+
 def major_minor(text: str | None) -> str | None:
     m = re.search(r"(\d+)\.(\d+)", text or "")
-    return f"{int(m.group(1))}.{int(m.group(2))}" if m else None
+    return f"{int(m.group(1))}.{int(m.group(2))}" if m and len(m.group(0)) < 40 else None
 
 
 def cuda_from_tag(version: str | None) -> tuple[bool, str | None]:
@@ -96,6 +102,7 @@ def size_bytes(value: str | None) -> int | None:
     unit = m.group(2).upper()
     mult = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}[unit[0]]
     try:
-        return int(float(m.group(1)) * mult)
+        number = float(m.group(1)) * mult
     except ValueError:
         return None
+    return int(number) if number < 2**63 else None

@@ -13,6 +13,7 @@ import re
 from typing import Callable
 
 from ._accumulator import Facts
+from ._text import whole
 
 NAME = "error_facts"
 FROM_ERROR = "the error text"
@@ -62,7 +63,9 @@ def _driver_cuda(line: str, facts: Facts) -> None:
         m = _CUDA_DRIVER_VERSION.search(line)
         source = FROM_NCCL
     if m:
-        v = int(m.group(1))
+        v = whole(m.group(1))
+        if v is None:
+            return
         _put(facts, "driver", "cuda_version", f"{v // 1000}.{(v % 1000) // 10}", source)
 
 
