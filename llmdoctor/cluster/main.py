@@ -146,7 +146,9 @@ def save_nodes(cluster: Cluster, directory: str) -> None:
 
 
 def report_for(cluster: Cluster, opts: argparse.Namespace, rank0_node: str | None = None) -> Any:
-    from ..config import load_config, prune_unconfigured_expectations
+    import dataclasses
+
+    from ..config import load_config, prune_unconfigured_expectations, require_some
     from ..engine import Context, load_registry, select
     from .aggregate import build_report
 
@@ -159,8 +161,10 @@ def report_for(cluster: Cluster, opts: argparse.Namespace, rank0_node: str | Non
     config = load_config(opts.config, registry).override(_split(opts.select), _split(opts.ignore), opts.fail_on)
     specs = select(registry, config.select.value, config.ignore.value)
     specs = prune_unconfigured_expectations(specs, config, config.select.value)
-    return build_report(cluster, specs, Context(options=config.options()), cluster_options(opts),
-                        fail_on=config.fail_on.value, rank0_node=rank0_node)
+    require_some(specs, config)
+    report = build_report(cluster, specs, Context(options=config.options()), cluster_options(opts),
+                          fail_on=config.fail_on.value, rank0_node=rank0_node)
+    return dataclasses.replace(report, config_file=str(config.path) if config.path else None)
 
 
 def _split(values: Sequence[str]) -> list[str]:

@@ -53,7 +53,7 @@ def whole(text: str | None) -> int | None:
 
 
 def major_minor(text: str | None) -> str | None:
-    m = re.search(r"(\d+)\.(\d+)", text or "")
+    m = re.search(r"(?<!\d)(\d{1,9})\.(\d{1,9})", text or "")  # bounded: no quadratic backtracking
     return f"{int(m.group(1))}.{int(m.group(2))}" if m and len(m.group(0)) < 40 else None
 
 
@@ -62,7 +62,7 @@ def cuda_from_tag(version: str | None) -> tuple[bool, str | None]:
     if not version or "+" not in version:
         return False, None
     tag = version.split("+", 1)[1].lower()
-    m = re.match(r"cu(\d+?)(\d)$", tag)
+    m = re.match(r"cu(\d{1,6}?)(\d)$", tag)
     if m:
         return True, f"{int(m.group(1))}.{m.group(2)}"
     if tag.startswith("cpu"):
@@ -96,7 +96,7 @@ def size_bytes(value: str | None) -> int | None:
     The tools these dumps come from (torch-based reports, ds_report, accelerate, Unsloth) divide by
     1024**n and print "GB"/"MB", so both spellings are read as binary units.
     """
-    m = re.search(r"([\d.]+)\s*([KMGT]i?B)\b", value or "", re.I)
+    m = re.search(r"([\d.]{1,24})\s*([KMGT]i?B)\b", value or "", re.I)  # bounded: no quadratic backtracking
     if not m:
         return None
     unit = m.group(2).upper()

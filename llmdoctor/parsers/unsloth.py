@@ -40,7 +40,7 @@ def parse(lines: list[str], facts: Facts) -> None:
     m = re.search(r"Num GPUs\s*=\s*(\d+)", text)
     if m:
         facts.set_gpu_count(whole(m.group(1)))
-    m = re.search(r"(?:GPU:\s*|\|\s+)((?:NVIDIA|Tesla|Quadro|GeForce)[^.]*(?:\.\d+[^.]*)?)\.\s+(?:Num GPUs|Max memory)", text)
+    m = re.search(r"(?:GPU:\s*|\|\s+)((?:NVIDIA|Tesla|Quadro|GeForce)[^.\n]{0,200}(?:\.\d{1,9}[^.\n]{0,200})?)\.\s+(?:Num GPUs|Max memory)", text)
     if m:
         put(facts.gpu(0), "name", m.group(1).strip())
     if cc:
