@@ -84,6 +84,10 @@ def check(ctx: typer.Context, from_: options.From = None, python: options.Python
     to_file = output is not None and output != "-"
     if to_file:
         common.refuse_existing(output, force or fmt in REWRITTEN_FORMATS)
+    if given.get("model"):  # a bad model path is bad usage before anything runs (--python X included)
+        from ..model_config.loader import resolve
+
+        resolve(given["model"])
     snap = common.load_or_probe(from_, python, timeout, given, options.cache_mode(refresh, no_cache))
     snap = _with_model_storage(snap, given.get("model"))
     # the command line wins over the configuration file, where it says something
