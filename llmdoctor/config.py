@@ -238,8 +238,11 @@ def _has_table(pyproject: Path) -> bool:
         return False
     try:
         data = _toml().loads(text)
-    except Exception:  # noqa: BLE001 - someone else's broken file is not ours to report
-        return False
+    except Exception:  # noqa: BLE001 - someone else's broken file is not ours to report ...
+        import re
+
+        # ... unless it has our table: then its error is reported (silently ignoring it would change verdicts)
+        return re.search(r"^\s*\[\s*tool\s*\.\s*llmdoctor\b", text, re.MULTILINE) is not None
     return isinstance(data.get("tool"), dict) and "llmdoctor" in data["tool"]
 
 
