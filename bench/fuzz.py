@@ -1,6 +1,6 @@
 """Reliability figures: hostile inputs fuzzed, faults injected, secrets, payloads, outcomes.
 
-    python bench/fuzz.py --report            # the figures docs/reliability.md quotes (a few minutes)
+    python bench/fuzz.py --report            # the figures docs/reliability.md quotes (~2 minutes; --scale 3)
     python bench/fuzz.py --report --scale 1  # the suite's budget per fuzz target (quick)
 
 Runs the same hypothesis targets as tests/hardening/test_fuzz.py (every parser and input) with
@@ -254,7 +254,7 @@ def main() -> int:
     if "--report" not in sys.argv:
         print(__doc__)
         return 0
-    scale = float(sys.argv[sys.argv.index("--scale") + 1]) if "--scale" in sys.argv else 5.0
+    scale = float(sys.argv[sys.argv.index("--scale") + 1]) if "--scale" in sys.argv else 3.0
     start = time.monotonic()
     sections = {}
     for title, run in (("fuzzed inputs (hypothesis, scale %g)" % scale, lambda: fuzz(scale)),
