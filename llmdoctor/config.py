@@ -442,9 +442,9 @@ def require_some(specs: list[CheckSpec], config: Config) -> None:
         return
     sources = {config.select.source, config.ignore.source} - {DEFAULT}
     where = " and ".join(sorted(sources)) or "the defaults"
+    hint = "narrow --ignore or widen --select" if COMMAND_LINE in sources else "narrow ignore or widen select there"
     raise UsageError(f"the selection is empty (select {', '.join(config.select.value) or 'all'}, ignore "
-                     f"{', '.join(config.ignore.value) or 'nothing'}, from {where}): nothing to check; "
-                     f"narrow ignore or widen select")
+                     f"{', '.join(config.ignore.value) or 'nothing'}, from {where}): nothing to check; {hint}")
 
 
 def prune_unconfigured_expectations(specs: list[CheckSpec], config: Config, selected: Iterable[str]) -> list[CheckSpec]:
