@@ -462,12 +462,11 @@ class Snapshot:
 
     @classmethod
     def from_json(cls, text: str) -> "Snapshot":
-        from .boundedio import load_json
-        from .engine import UsageError
+        from . import boundedio  # the one bounded JSON reader (depth, 64-bit numbers, no NaN, no lone surrogate)
 
         try:
-            data = load_json(text, "snapshot")
-        except UsageError as exc:
+            data = boundedio.load_json(text, "snapshot")
+        except boundedio.UsageError as exc:
             raise SnapshotError(str(exc).removeprefix("snapshot: ")) from None
         return cls.from_dict(data)
 
