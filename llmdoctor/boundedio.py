@@ -13,8 +13,9 @@ import stat
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from .engine import UsageError
+from .engine import UsageError as UsageError  # re-exported: snapshot.py catches it without importing engine
 
 MAX_BYTES = 256 * 2**20
 STDIN_SECONDS = 30.0
@@ -87,3 +88,64 @@ def _read_stream(max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise UsageError(f"stdin: more than {max_bytes // 2**20} MiB, not a plausible input")
     return data
+
+
+MAX_JSON_DEPTH = 64  # no llmdoctor input nests deeper (a snapshot: ~6 levels)
+MAX_JSON_NUMBER = 2**64  # the widest counter NVML, the kernel or a file header reports
+
+
+class JsonSyntaxError(UsageError):
+    """The text is not JSON at all (a caller may then read it as something else, e.g. a text dump)."""
+
+
+def load_json(data: str | bytes, where: str, what: str = "JSON") -> Any:
+    """``data`` parsed as JSON, bounded: nesting, number sizes, NaN/Infinity.  Bad input is one UsageError.
+
+    Python's decoder accepts ``NaN``, ``Infinity`` and ``1e400`` (read as infinity), decodes 4300-digit
+    integers, lone surrogate escapes (``"\\ud800"``, text no output can encode) and recurses on nesting;
+    each is refused here, as is invalid UTF-8 or JSON.
+    """
+    import json
+
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        value = json.loads(text, parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        raise UsageError(f"{where}: not UTF-8 text, not {what}") from None
+    except json.JSONDecodeError as exc:
+        raise JsonSyntaxError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise UsageError(f"{where}: {what} nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # a number: NaN/Infinity, or more digits than Python converts
+        raise UsageError(f"{where}: {what} holds a number out of range ({str(exc)[:60]})") from None
+    _check_bounds(value, where, what)
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _check_bounds(value: Any, where: str, what: str) -> None:
+    """Depth and numbers of a decoded JSON value, walked without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= MAX_JSON_DEPTH:
+                raise UsageError(f"{where}: {what} nested deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(item, dict):
+                stack.extend((key, depth + 1) for key in item)
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise UsageError(f"{where}: {what} holds a lone surrogate escape (\\ud800-\\udfff), not text") from None
+        elif isinstance(item, float) and not abs(item) < float(MAX_JSON_NUMBER):
+            raise UsageError(f"{where}: {what} holds a number out of range ({item!r})")
+        elif isinstance(item, int) and not isinstance(item, bool) and not -MAX_JSON_NUMBER <= item <= MAX_JSON_NUMBER:
+            raise UsageError(f"{where}: {what} holds a number out of range ({len(str(abs(item)))} digits)")

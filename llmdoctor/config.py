@@ -1,7 +1,9 @@
 """Configuration: ``llmdoctor.toml``, ``[tool.llmdoctor]`` in ``pyproject.toml``, or ``--config FILE``.
 
-Searched from the working directory upward; in each folder ``llmdoctor.toml`` wins over a
-``pyproject.toml`` that has a ``[tool.llmdoctor]`` table.  The command line wins over the file.
+Searched from the working directory upward to the repository or project root (see :func:`find_config`);
+in each folder ``llmdoctor.toml`` wins over a ``pyproject.toml`` that has a ``[tool.llmdoctor]`` table.
+Files owned by another user or writable by others are ignored with a warning.  The command line wins
+over the file.
 
     select = ["cuda", "gpu"]          # check ids or prefixes (default: all)
     ignore = ["cudnn.version"]
@@ -187,30 +189,100 @@ class Config:
         }
 
 
-def find_config(start: Path | None = None) -> tuple[Path, bool] | None:
-    """The nearest ``llmdoctor.toml``, or ``pyproject.toml`` with ``[tool.llmdoctor]``, from ``start`` up.
+MAX_CONFIG_BYTES = 4 * 2**20
+ROOT_MARKERS = (".git", ".hg", ".svn")  # a repository root: the search stops there
 
-    Returns (path, is_pyproject) or None.
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"llmdoctor: warning: {message}\n")
+    sys.stderr.flush()
+
+
+def untrusted(path: Path, st: os.stat_result | None = None) -> str | None:
+    """Why ``path`` must not configure this run, or None when it may.
+
+    Like git's ``safe.directory``: a file owned by another user (root excepted: root can replace llmdoctor
+    itself) or writable by group or others could have been written by someone else, and a configuration
+    decides verdicts (``ignore = [...]`` turns a failure into "OK").
+    """
+    st = st or path.stat()
+    me = os.geteuid() if hasattr(os, "geteuid") else None
+    if me is not None and st.st_uid not in (me, 0):
+        return f"owned by uid {st.st_uid}, not by you (uid {me}) or root"
+    if st.st_mode & 0o022:
+        return f"writable by {'group and others' if st.st_mode & 0o022 == 0o022 else 'group' if st.st_mode & 0o020 else 'others'} (mode {st.st_mode & 0o777:o})"
+    return None
+
+
+def _candidate(path: Path) -> os.stat_result | None:
+    """The stat of a regular file ``path``, or None (absent, a directory, a FIFO ...: never opened)."""
+    import stat
+
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        if path.exists():
+            warn(f"ignoring {path}: not a regular file")
+        return None
+    return st
+
+
+def _has_table(pyproject: Path) -> bool:
+    """Whether a (bounded, readable) pyproject.toml has a [tool.llmdoctor] table."""
+    from .boundedio import read_file
+
+    try:
+        text = read_file(pyproject, MAX_CONFIG_BYTES, "pyproject.toml").decode("utf-8")
+    except (UsageError, UnicodeDecodeError) as exc:
+        warn(f"ignoring {pyproject}: {str(exc).removeprefix(f'{pyproject}: ')[:120]}")
+        return False
+    if "llmdoctor" not in text:  # cheap: most pyproject files never mention us
+        return False
+    try:
+        data = _toml().loads(text)
+    except Exception:  # noqa: BLE001 - someone else's broken file is not ours to report ...
+        import re
+
+        # ... unless it has our table: then its error is reported (silently ignoring it would change verdicts)
+        return re.search(r"^\s*\[\s*tool\s*\.\s*llmdoctor\b", text, re.MULTILINE) is not None
+    return isinstance(data.get("tool"), dict) and "llmdoctor" in data["tool"]
+
+
+def _search_root(folder: Path) -> bool:
+    """Whether the search stops after ``folder``: a repository root, a project root, or the home directory."""
+    if any((folder / marker).exists() for marker in ROOT_MARKERS) or (folder / "pyproject.toml").is_file():
+        return True
+    try:
+        return folder == Path.home().resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
+def find_config(start: Path | None = None) -> tuple[Path, bool] | None:
+    """The nearest trusted ``llmdoctor.toml``, or ``pyproject.toml`` with ``[tool.llmdoctor]``, from ``start`` up.
+
+    Returns (path, is_pyproject) or None.  The search walks from ``start`` to its parents and stops at
+    the first folder that is a repository root (it holds ``.git``, ``.hg`` or ``.svn``), a project root (it
+    holds a ``pyproject.toml``, with or without a ``[tool.llmdoctor]`` table) or the home directory, that
+    folder included: a file above the project is someone else's.  In each folder ``llmdoctor.toml`` wins.
+    A file another user owns, or that group or others may write, is ignored with a warning naming it.
     """
     folder = (start or Path.cwd()).resolve()
     for candidate in (folder, *folder.parents):
-        own = candidate / FILE_NAME
-        if own.is_file():
-            return own, False
-        pyproject = candidate / "pyproject.toml"
-        if pyproject.is_file():
-            try:
-                text = pyproject.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+        for name, is_pyproject in ((FILE_NAME, False), ("pyproject.toml", True)):
+            path = candidate / name
+            st = _candidate(path)
+            if st is None or (is_pyproject and not _has_table(path)):
                 continue
-            if "llmdoctor" not in text:  # cheap: most pyproject files never mention us
+            why = untrusted(path, st)
+            if why:
+                warn(f"ignoring {path}: {why}; pass it with --config to use it anyway")
                 continue
-            try:
-                data = _toml().loads(text)
-            except Exception:  # noqa: BLE001 - someone else's broken file is not ours to report
-                continue
-            if isinstance(data.get("tool"), dict) and "llmdoctor" in data["tool"]:
-                return pyproject, True
+            return path, is_pyproject
+        if _search_root(candidate):
+            return None
     return None
 
 
@@ -219,7 +291,7 @@ def _read(path: Path, is_pyproject: bool) -> dict[str, Any]:
 
     try:
         if path.exists():
-            text = read_file(path, 4 * 2**20, "configuration").decode("utf-8")
+            text = read_file(path, MAX_CONFIG_BYTES, "configuration").decode("utf-8")
         else:
             text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -231,8 +303,13 @@ def _read(path: Path, is_pyproject: bool) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # a number with more digits than Python converts, deep nesting
+        raise UsageError(f"{path}: not a readable TOML file ({type(exc).__name__}: {str(exc)[:80]})") from None
     if is_pyproject:
-        table = data.get("tool", {}).get("llmdoctor")
+        tool = data.get("tool")
+        if tool is not None and not isinstance(tool, dict):
+            raise UsageError(f"{path}: 'tool' must be a table ([tool.llmdoctor]), got {type(tool).__name__}")
+        table = (tool or {}).get("llmdoctor")
         if table is None:
             raise UsageError(f"{path}: has no [tool.llmdoctor] table")
         if not isinstance(table, dict):
@@ -361,6 +438,17 @@ class _Reader:
                 self.config.expect[ekey] = Value(EXPECTATIONS[ekey][0](ekey, evalue), self.src)
             except ValueError as exc:
                 raise UsageError(f"{ewhere}: {exc}") from None
+
+
+def require_some(specs: list[CheckSpec], config: Config) -> None:
+    """A selection that leaves no check to run is a usage error: it would print "OK" having checked nothing."""
+    if specs:
+        return
+    sources = {config.select.source, config.ignore.source} - {DEFAULT}
+    where = " and ".join(sorted(sources)) or "the defaults"
+    hint = "narrow --ignore or widen --select" if COMMAND_LINE in sources else "narrow ignore or widen select there"
+    raise UsageError(f"the selection is empty (select {', '.join(config.select.value) or 'all'}, ignore "
+                     f"{', '.join(config.ignore.value) or 'nothing'}, from {where}): nothing to check; {hint}")
 
 
 def prune_unconfigured_expectations(specs: list[CheckSpec], config: Config, selected: Iterable[str]) -> list[CheckSpec]:

@@ -136,6 +136,8 @@ def report_schema() -> dict[str, Any]:
                         "properties": {s: {"type": "integer", "minimum": 0} for s in statuses}},
             "ok": {"type": "boolean"},
             "fail_on": {"enum": list(FAIL_ON)},
+            "config": {"description": "The configuration file the verdicts used (llmdoctor.toml, pyproject.toml "
+                                      "or --config), null when none.", "type": ["string", "null"]},
             "checks": {"type": "array", "items": {"$ref": "#/$defs/CheckResult"}},
             "snapshot": {"$ref": "#/$defs/Snapshot"},
         },

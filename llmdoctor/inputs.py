@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
+
 import os
 import sys
 from pathlib import Path
@@ -86,11 +86,13 @@ def snapshot_from_json(text: str, name: str) -> Snapshot | None:
     stripped = text.lstrip("\ufeff \t\r\n")
     if not stripped.startswith("{"):
         return None
+    from .boundedio import JsonSyntaxError, load_json
+
     try:
-        data = json.loads(stripped)
-    except json.JSONDecodeError as exc:
+        data = load_json(stripped, name, "snapshot JSON")
+    except JsonSyntaxError as exc:
         if stripped.startswith('{\n  "schema": "llmdoctor') or stripped.startswith('{"schema": "llmdoctor'):
-            raise UsageError(f"{name}: broken snapshot JSON ({exc.msg} at line {exc.lineno})") from None
+            raise UsageError(str(exc).replace("not valid JSON", "broken snapshot JSON")) from None
         return None
     if not isinstance(data, dict):
         return None

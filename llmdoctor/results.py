@@ -192,6 +192,12 @@ class Report:
     checks: tuple[CheckResult, ...]
     snapshot: Any  # llmdoctor.snapshot.Snapshot
     fail_on: str = "fail"  # one of FAIL_ON
+    config_file: str | None = None  # the configuration file the verdicts used (None: none)
+
+    @property
+    def config_label(self) -> str:
+        """``config: PATH`` or ``config: none``: every report says which configuration decided it."""
+        return f"config: {self.config_file or 'none'}"
 
     @property
     def summary(self) -> dict[str, int]:
@@ -252,6 +258,7 @@ class Report:
             "summary": self.summary,
             "ok": not self.failed,
             "fail_on": self.fail_on,
+            "config": self.config_file,
             "checks": [c.to_dict() for c in self.checks],
             "snapshot": self.snapshot.to_dict(),
         }

@@ -499,10 +499,12 @@ class Snapshot:
 
     @classmethod
     def from_json(cls, text: str) -> "Snapshot":
+        from . import boundedio  # the one bounded JSON reader (depth, 64-bit numbers, no NaN, no lone surrogate)
+
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SnapshotError(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+            data = boundedio.load_json(text, "snapshot")
+        except boundedio.UsageError as exc:
+            raise SnapshotError(str(exc).removeprefix("snapshot: ")) from None
         return cls.from_dict(data)
 
 

@@ -192,3 +192,137 @@ def test_select_as_a_string_is_bad_usage(tmp_path):
 def test_fail_on_accepts_unknown_in_the_file(tmp_path, value):
     cfg = write(tmp_path / "llmdoctor.toml", f'fail-on = "{value}"\n')
     assert load_config(cfg).fail_on.value == value.lower()
+
+
+# --------------------------------------------------------------------------- configuration from strangers
+
+FAILING = str(SCENARIOS / "a100_driver470_cu121.json")  # exit 1 without a configuration
+
+
+def _every_area() -> list[str]:
+    from llmdoctor.engine import load_registry
+
+    return sorted({spec.area for spec in load_registry()})
+
+
+@pytest.mark.parametrize("marker", [".git", "pyproject.toml"])
+def test_search_stops_at_the_repository_or_project_root(tmp_path, marker):
+    repo, deep = tmp_path / "repo", tmp_path / "repo" / "src" / "pkg"
+    deep.mkdir(parents=True)
+    write(tmp_path / "llmdoctor.toml", 'fail-on = "warn"\n')  # above the root: another project's
+    (repo / ".git").mkdir() if marker == ".git" else write(repo / "pyproject.toml", '[project]\nname = "x"\n')
+    assert load_config(start=deep).path is None
+    write(repo / "llmdoctor.toml", 'fail-on = "warn"\n')  # at the root itself: found
+    assert load_config(start=deep).path == repo / "llmdoctor.toml"
+
+
+def test_search_stops_at_the_home_directory(tmp_path, monkeypatch):
+    home = tmp_path / "home" / "me"
+    (home / "job").mkdir(parents=True)
+    write(tmp_path / "home" / "llmdoctor.toml", 'fail-on = "warn"\n')
+    monkeypatch.setattr("pathlib.Path.home", classmethod(lambda cls: home))
+    assert load_config(start=home / "job").path is None
+
+
+def _owned_by(monkeypatch, path, uid):
+    """``os.stat`` of ``path`` reports owner ``uid`` (so the test runs as any user)."""
+    import os
+
+    real_stat = os.stat
+
+    def fake_stat(p, *args, **kwargs):
+        st = real_stat(p, *args, **kwargs)
+        if os.fspath(p) == os.fspath(path):
+            fields = list(st)
+            fields[4] = uid  # st_uid
+            return os.stat_result(fields)
+        return st
+
+    monkeypatch.setattr(os, "stat", fake_stat)
+
+
+@pytest.mark.parametrize("name", ["llmdoctor.toml", "pyproject.toml"])
+def test_a_file_owned_by_another_user_is_ignored_with_a_warning(tmp_path, monkeypatch, capsys, name):
+    import os
+
+    body = f'ignore = {json.dumps(_every_area()[:-1])}\n'
+    path = write(tmp_path / name, body if name == "llmdoctor.toml" else "[tool.llmdoctor]\n" + body)
+    _owned_by(monkeypatch, path, os.geteuid() + 4242)
+    assert load_config(start=tmp_path).path is None
+    err = capsys.readouterr().err
+    assert f"ignoring {path}: owned by uid {os.geteuid() + 4242}" in err and err.count("\n") == 1
+
+
+def test_a_root_owned_file_is_trusted(tmp_path, monkeypatch):
+    path = write(tmp_path / "llmdoctor.toml", 'fail-on = "warn"\n')
+    _owned_by(monkeypatch, path, 0)
+    assert load_config(start=tmp_path).path == path
+
+
+@pytest.mark.parametrize("mode", [0o666, 0o646, 0o664])
+def test_a_file_others_may_write_is_ignored(tmp_path, capsys, mode):
+    path = write(tmp_path / "llmdoctor.toml", 'fail-on = "warn"\n')
+    path.chmod(mode)
+    assert load_config(start=tmp_path).path is None
+    assert f"ignoring {path}: writable by" in capsys.readouterr().err
+
+
+def test_an_explicit_config_is_used_whoever_owns_it(tmp_path):
+    path = write(tmp_path / "llmdoctor.toml", 'fail-on = "warn"\n')
+    path.chmod(0o666)
+    assert load_config(path).fail_on.value == "warn"
+
+
+def test_a_strangers_config_cannot_turn_a_failure_into_ok(tmp_path):
+    """The attack of the issue: an llmdoctor.toml three folders up ignoring every area."""
+    deep = tmp_path / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    path = write(tmp_path / "llmdoctor.toml", f'ignore = {json.dumps(_every_area())}\n')
+    path.chmod(0o666)
+    proc = run_cli("check", "--from", FAILING, cwd=deep)
+    assert proc.returncode == 1, proc.stderr
+    assert f"ignoring {path}" in proc.stderr and "config: none" in proc.stdout
+
+
+def test_a_pyproject_too_big_or_special_is_not_read(tmp_path, capsys):
+    import os
+
+    write(tmp_path / "pyproject.toml", "[tool.llmdoctor]\n" + "# x\n" * (2**20 + 10))
+    assert load_config(start=tmp_path).path is None
+    assert "larger than 4 MiB" in capsys.readouterr().err
+    (tmp_path / "pyproject.toml").unlink()
+    os.mkfifo(tmp_path / "llmdoctor.toml")  # would block an open(): never opened
+    assert load_config(start=tmp_path).path is None
+    assert "not a regular file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt,needle", [("plain", "config: {path}"), ("markdown", "config: {path}"),
+                                        ("junit", 'name="config" value="{path}"'), ("github", "config: {path}")])
+def test_every_report_names_its_configuration(tmp_path, fmt, needle):
+    path = write(tmp_path / "llmdoctor.toml", 'fail-on = "warn"\n')
+    proc = run_cli("check", "--from", FAILING, "--format", fmt, cwd=tmp_path,
+                   env={"GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")})
+    assert needle.format(path=path) in proc.stdout
+    bare = tmp_path / "bare"
+    (bare / ".git").mkdir(parents=True)
+    assert needle.format(path="none") in run_cli("check", "--from", FAILING, "--format", fmt, cwd=bare).stdout
+
+
+def test_json_report_names_its_configuration(tmp_path):
+    path = write(tmp_path / "llmdoctor.toml", 'fail-on = "warn"\n')
+    assert run_json("check", "--from", FAILING, "--json", cwd=tmp_path)[1]["config"] == str(path)
+    (tmp_path / "bare" / ".git").mkdir(parents=True)
+    assert run_json("check", "--from", FAILING, "--json", cwd=tmp_path / "bare")[1]["config"] is None
+
+
+@pytest.mark.parametrize("body", [
+    "ignore = {every}\n",
+    "ignore = {all_but_expect}\n",  # only expectations left, none configured: nothing would run
+])
+def test_a_configuration_that_deselects_every_check_is_bad_usage(tmp_path, body):
+    areas = _every_area()
+    write(tmp_path / "llmdoctor.toml", body.format(every=json.dumps(areas),
+                                                   all_but_expect=json.dumps([a for a in areas if a != "expect"])))
+    proc = run_cli("check", "--from", FAILING, cwd=tmp_path)
+    assert proc.returncode == 2 and "the selection is empty" in proc.stderr and proc.stderr.count("\n") == 1
+    assert str(tmp_path / "llmdoctor.toml") in proc.stderr

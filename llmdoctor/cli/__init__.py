@@ -1,8 +1,9 @@
 """Typer wiring only: parse, call, render, exit code.  One module per command; ``app`` wires them.
 
 ``main`` is the console-script entry point.  Before importing Typer and the commands it starts the
-torch probe's subprocess when the command will probe, so that the slow ``import torch`` in the
-target interpreter overlaps with our own start-up.
+torch probe's subprocess when the command will probe llmdoctor's own interpreter, so that the slow
+``import torch`` overlaps with our own start-up.  An interpreter named with ``--python`` is not started
+early: it runs only after the command line is validated.
 """
 
 from __future__ import annotations
@@ -16,25 +17,19 @@ _PROBING_COMMANDS = ("check", "snapshot")
 def _early_torch_probe(args: list[str]) -> None:
     if not args or args[0] not in _PROBING_COMMANDS:
         return
-    if any(a in ("-h", "--help", "--from") or a.startswith("--from=") for a in args):
-        return
+    if any(a in ("-h", "--help", "--from", "--python") or a.startswith(("--from=", "--python=")) for a in args):
+        return  # --python X: X runs only once the arguments are validated (a bad command line must not run it)
     from .options import DEFAULT_TIMEOUT
 
     python = sys.executable
     timeout = f"{DEFAULT_TIMEOUT:g}"
     for i, a in enumerate(args):
-        if a == "--python" and i + 1 < len(args):
-            python = args[i + 1]
-        elif a.startswith("--python="):
-            python = a.split("=", 1)[1]
-        elif a == "--timeout" and i + 1 < len(args):
+        if a == "--timeout" and i + 1 < len(args):
             timeout = args[i + 1]
         elif a.startswith("--timeout="):
             timeout = a.split("=", 1)[1]
     import os
 
-    if python != sys.executable and not (os.path.isfile(python) and os.access(python, os.X_OK)):
-        return  # the command will refuse it with a clear error
     if os.environ.get("LLMDOCTOR_TORCH_CACHE", "use") == "use" and not any(a in ("--refresh", "--no-cache") for a in args):
         from ..probes.torch_cache import would_hit
 
@@ -47,12 +42,27 @@ def _early_torch_probe(args: list[str]) -> None:
     except ValueError:
         return  # the command will refuse it with a clear error
     # the same arguments torch_probe.probe_torch passes, or the worker is not reused
-    prespawn(os.path.abspath(python) if python != sys.executable else python, "torch", (f"{seconds:g}",))
+    prespawn(python, "torch", (f"{seconds:g}",))
+
+
+def _interrupted_during_start_up(signum: int, _frame: object) -> None:
+    """Ctrl-C (or SIGTERM) before the probes' handlers are in place: one line, exit 130/143, no traceback."""
+    import os
+
+    if signum == 2:
+        sys.stderr.write("llmdoctor: interrupted\n")
+        sys.stderr.flush()
+    os._exit(128 + signum)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     if argv is None:  # the console script: probe process groups die with us (exit 130/143)
+        import signal
+
+        # first, before any import that takes time (llmdoctor.probes, typer): nothing to clean up yet
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _interrupted_during_start_up)
         from ..probes.target_runner import install_signal_handlers; install_signal_handlers()  # noqa: E702
     _early_torch_probe(args)
     from .. import cache

@@ -6,6 +6,7 @@ the registered checks declare (``cli/check_inputs.py``), added to this command w
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Annotated, Any, Optional
 
@@ -67,23 +68,26 @@ def check(ctx: typer.Context, from_: options.From = None, python: options.Python
     if fmt in ("rich", "plain"):
         from ..report import text as _warm  # noqa: F401  (import the renderer while torch is being probed)
     registry = load_registry()
-    from ..config import load_config, prune_unconfigured_expectations
+    from ..config import load_config, prune_unconfigured_expectations, require_some
 
     config = load_config(config_file, registry).override(common.split_patterns(select_),
                                                           common.split_patterns(ignore), fail_on)
-    specs = select(registry, config.select.value, config.ignore.value)
-    if not specs:
-        raise UsageError(f"the selection is empty (select {', '.join(config.select.value) or 'all'}, ignore "
-                         f"{', '.join(config.ignore.value)}): nothing to check; narrow --ignore or widen --select")
-    specs = prune_unconfigured_expectations(specs, config, config.select.value)
+    specs = prune_unconfigured_expectations(select(registry, config.select.value, config.ignore.value), config,
+                                            config.select.value)
+    require_some(specs, config)
     to_file = output is not None and output != "-"
     if to_file:
         common.refuse_existing(output, force or fmt in REWRITTEN_FORMATS)
+    if given.get("model"):  # a bad model path is bad usage before anything runs (--python X included)
+        from ..model_config.loader import resolve
+
+        resolve(given["model"])
     snap = common.load_or_probe(from_, python, timeout, given, options.cache_mode(refresh, no_cache))
     snap = _with_model_storage(snap, given.get("model"))
     # the command line wins over the configuration file, where it says something
     run_ctx = Context(options={**config.options(), **given})
     report = run_checks(snap, specs, run_ctx, registry=registry, fail_on=config.fail_on.value)
+    report = dataclasses.replace(report, config_file=str(config.path) if config.path else None)
     render_options = RenderOptions(verbosity=verbose, color=fmt == "rich" and not to_file and common.color_wanted(),
                                    width=common.terminal_width(), unicode=common.unicode_ok() or to_file)
     text = render(report, fmt, render_options)

@@ -44,7 +44,8 @@ class SharedOption:
 FROM = SharedOption("from_", ("--from",), "Read a saved snapshot or a pasted dump instead of probing this "
                     "machine ('-' = stdin).", metavar="FILE")
 PYTHON = SharedOption("python", ("--python",), "Inspect another interpreter's torch and packages "
-                      "(the path to its python).", metavar="PYTHON")
+                      "(the path to its python). This runs that interpreter (a small probe of ours, after the "
+                      "command line is validated): name only one you trust.", metavar="PYTHON")
 TIMEOUT = SharedOption("timeout", ("--timeout",), f"Global probing budget in seconds (default "
                        f"{DEFAULT_TIMEOUT:g}).", metavar="SECONDS", kind=float)
 FORMAT = SharedOption("fmt", ("--format", "-f"), "Output format.", metavar="FORMAT")

@@ -93,11 +93,10 @@ def read_node_file(path: Path) -> NodeSnapshot:
     from ..inputs import snapshot_from_json
     from ..snapshot import SnapshotError
 
-    text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    from ..boundedio import load_json, read_file
+
+    text = read_file(path, what="node snapshot").decode("utf-8", errors="replace")
+    data = load_json(text, str(path), "node snapshot JSON")
     if isinstance(data, dict) and data.get("schema") == NODE_SCHEMA:
         try:
             return NodeSnapshot.from_dict(data)
@@ -147,7 +146,9 @@ def save_nodes(cluster: Cluster, directory: str) -> None:
 
 
 def report_for(cluster: Cluster, opts: argparse.Namespace, rank0_node: str | None = None) -> Any:
-    from ..config import load_config, prune_unconfigured_expectations
+    import dataclasses
+
+    from ..config import load_config, prune_unconfigured_expectations, require_some
     from ..engine import Context, load_registry, select
     from .aggregate import build_report
 
@@ -160,8 +161,10 @@ def report_for(cluster: Cluster, opts: argparse.Namespace, rank0_node: str | Non
     config = load_config(opts.config, registry).override(_split(opts.select), _split(opts.ignore), opts.fail_on)
     specs = select(registry, config.select.value, config.ignore.value)
     specs = prune_unconfigured_expectations(specs, config, config.select.value)
-    return build_report(cluster, specs, Context(options=config.options()), cluster_options(opts),
-                        fail_on=config.fail_on.value, rank0_node=rank0_node)
+    require_some(specs, config)
+    report = build_report(cluster, specs, Context(options=config.options()), cluster_options(opts),
+                          fail_on=config.fail_on.value, rank0_node=rank0_node)
+    return dataclasses.replace(report, config_file=str(config.path) if config.path else None)
 
 
 def _split(values: Sequence[str]) -> list[str]:

@@ -32,7 +32,8 @@ def version(text: str | None) -> Version | None:
 
 def major_minor(text: str | None, *, anywhere: bool = False) -> tuple[int, int] | None:
     """'12.1.105' -> (12, 1); with ``anywhere`` the first X.Y in the text ('release 12.1, V12.1.105')."""
-    pattern = r"(\d+)\.(\d+)"
+    # bounded digit runs: a long line of digits costs linear time, not quadratic backtracking
+    pattern = r"(?<!\d)(\d{1,9})\.(\d{1,9})"
     m = re.search(pattern, text or "") if anywhere else re.match(pattern, text or "")
     return (int(m.group(1)), int(m.group(2))) if m else None
 

@@ -24,8 +24,8 @@ FOUND_VERSION = re.compile(r"driver on your system is too old \(found version (\
 
 def gpu_cc(gpu: Gpu) -> tuple[str | None, str]:
     """(compute capability, where it came from) of a GPU: NVML/dump, else its name in gpus.json."""
-    if gpu.compute_capability:
-        return gpu.compute_capability, "reported"
+    if gpu.compute_capability and re.fullmatch(r"\d{1,2}\.\d{1,2}", gpu.compute_capability):
+        return gpu.compute_capability, "reported"  # a malformed one (a hostile snapshot) is not a fact
     row = data.gpu_by_name(gpu.name)
     if row:
         return row["compute_capability"], "from the GPU name (data/gpus.json)"

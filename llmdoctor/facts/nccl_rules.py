@@ -140,6 +140,8 @@ def parse_int(value: str) -> int | None:  # noqa: C901 - strtoll's forms, one br
     text = value.lstrip()
     if text != text.rstrip():
         return None
+    if len(text) > 40:  # beyond 64 bits: strtoll saturates at LLONG_MIN/LLONG_MAX
+        return (-1 if text.startswith("-") else 1) * (2**63 - 1) if re.fullmatch(r"[+-]?\d+", text) else None
     try:
         return int(text, 0)
     except ValueError:

@@ -41,6 +41,9 @@ def split_entries(value: str) -> list[tuple[str, str]]:
     return pairs
 
 
+_INT = r"\d{1,19}"  # torch reads these as size_t: more digits do not parse (input guard: no 4300-digit int())
+
+
 def _pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
@@ -54,7 +57,7 @@ def check_value(row: dict[str, Any], val: str) -> str | None:
     if t == "enum":
         return None if val in row["values"] else f"expected one of {', '.join(row['values'])}, got {val!r}"
     if t in ("int", "pow2"):
-        if not re.fullmatch(r"\d+", val):
+        if not re.fullmatch(_INT, val):
             return f"expected an integer, got {val!r}"
         n = int(val)
         if t == "pow2" and not _pow2(n):
@@ -70,16 +73,16 @@ def check_value(row: dict[str, Any], val: str) -> str | None:
         ok = 0.0 < x < 1.0 if t == "float_open01" else 0.0 <= x <= 1.0
         return None if ok else err
     if t == "roundup":
-        if re.fullmatch(r"\d+", val):
+        if re.fullmatch(_INT, val):
             return None if _pow2(int(val)) or int(val) == 0 else err
         m = re.fullmatch(r"\[(.*)\]", val)
         if not m:
             return f"expected a power of 2 or [<MB>:<div>,...,>:<div>], got {val!r}"
         for item in m.group(1).split(","):
             size, _, div = item.partition(":")
-            if not re.fullmatch(r"\d+", div or "") or not (int(div) == 0 or _pow2(int(div))):
+            if not re.fullmatch(_INT, div or "") or not (int(div) == 0 or _pow2(int(div))):
                 return err
-            if size != ">" and not (re.fullmatch(r"\d+", size) and _pow2(int(size))):
+            if size != ">" and not (re.fullmatch(_INT, size) and _pow2(int(size))):
                 return "For roundups, the intervals have to be power of 2"
         return None
     return None

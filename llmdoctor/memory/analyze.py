@@ -34,6 +34,7 @@ class _Restricted(pickle.Unpickler):
 
 
 MAX_VISITS = 5_000_000
+MAX_NUMBER = 2**64
 MAX_SECONDS = 20.0
 
 
@@ -58,6 +59,9 @@ def _check_types(obj: Any, depth: int = 0) -> None:
             raise UnsafePickle(f"refusing the snapshot: more than {MAX_VISITS:,} objects or {MAX_SECONDS:g} s to check")
         if not isinstance(x, ALLOWED) or type(x) not in ALLOWED:
             raise UnsafePickle(f"refusing a {type(x).__name__} in the snapshot: only plain data is allowed")
+        if isinstance(x, (int, float)) and not isinstance(x, bool) and not abs(x) < MAX_NUMBER:
+            raise UnsafePickle(f"refusing a number out of range ({'inf/nan' if isinstance(x, float) else 'over 2**64'}): "
+                               "a memory snapshot's sizes and addresses are 64-bit")
         if not isinstance(x, (dict, list, tuple)):
             continue
         if id(x) in on_path:
@@ -130,7 +134,8 @@ def analyze(snap: Any, top: int = 10, torch_version: str | None = None) -> dict[
         counts["large" if s.get("segment_type", "large") == "large" else "small"] += 1
         if s.get("is_expandable"):
             counts["expandable"] += 1
-        blocks = [b for b in s.get("blocks", []) if isinstance(b, dict)]
+        raw_blocks = s.get("blocks")
+        blocks = [b for b in raw_blocks if isinstance(b, dict)] if isinstance(raw_blocks, list) else []
         has_active = any(str(b.get("state", "")).startswith("active") for b in blocks)
         for b in blocks:
             size = _num(b.get("size"))

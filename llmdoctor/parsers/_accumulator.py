@@ -17,6 +17,8 @@ from ._text import cuda_from_tag
 
 MAX_ERRORS = 60
 MAX_ERROR_CHARS = 1500
+MAX_GPUS = 1024  # GPU indices and counts a dump states: more is not a host, it is a hostile or broken paste
+MAX_NUMBER = 2**63  # a number beyond a 64-bit counter is not a fact a tool printed: left unknown
 UNSET = object()
 
 
@@ -48,14 +50,19 @@ class Facts:
     @staticmethod
     def put(part: dict[str, Any], key: str, value: Any) -> None:
         """Set ``part[key]`` unless already known; None values are ignored (unknown)."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not abs(value) < MAX_NUMBER:
+            return  # 10**5000 digits, inf, nan: not a fact
         if value is not None and key not in part:
             part[key] = value
 
-    def gpu(self, index: int) -> dict[str, Any]:
+    def gpu(self, index: int | None) -> dict[str, Any]:
+        """GPU ``index``'s facts; an index no host has (None, negative, >= MAX_GPUS) gets a scratch dict."""
+        if index is None or not 0 <= index < MAX_GPUS:
+            return {}
         return self.gpus.setdefault(index, {})
 
-    def set_gpu_count(self, n: int) -> None:
-        if n > 0 and (self.gpu_count is None or n > self.gpu_count):
+    def set_gpu_count(self, n: int | None) -> None:
+        if n is not None and 0 < n <= MAX_GPUS and (self.gpu_count is None or n > self.gpu_count):
             self.gpu_count = n
 
     def add_package(self, name: str, version: str | None, installer: str | None = None,

@@ -48,12 +48,18 @@ def normalise(text: str) -> list[str]:
     return lines
 
 
+def whole(text: str | None) -> int | None:
+    """A whole number a tool printed, or None: not digits, or more digits than a 64-bit counter has."""
+    text = (text or "").strip()
+    return int(text) if text.isdigit() and text.isascii() and len(text) <= 19 else None
+
+
 def cuda_from_tag(version: str | None) -> tuple[bool, str | None]:
     """'2.3.0+cu121' -> (True, '12.1'); '+cpu' -> (True, None); no tag -> (False, None)."""
     tag = data.local_tag(version)
     if tag is None:
         return False, None
-    m = re.match(r"cu(\d+?)(\d)$", tag)
+    m = re.match(r"cu(\d{1,6}?)(\d)$", tag)
     if m:
         return True, f"{int(m.group(1))}.{m.group(2)}"
     if tag.startswith("cpu"):
@@ -87,12 +93,13 @@ def size_bytes(value: str | None) -> int | None:
     The tools these dumps come from (torch-based reports, ds_report, accelerate, Unsloth) divide by
     1024**n and print "GB"/"MB", so both spellings are read as binary units.
     """
-    m = re.search(r"([\d.]+)\s*([KMGT]i?B)\b", value or "", re.I)
+    m = re.search(r"([\d.]{1,24})\s*([KMGT]i?B)\b", value or "", re.I)  # bounded: no quadratic backtracking
     if not m:
         return None
     unit = m.group(2).upper()
     mult = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}[unit[0]]
     try:
-        return int(float(m.group(1)) * mult)
+        number = float(m.group(1)) * mult
     except ValueError:
         return None
+    return int(number) if number < 2**63 else None

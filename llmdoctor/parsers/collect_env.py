@@ -15,7 +15,7 @@ from typing import Callable
 
 from ._accumulator import Facts
 from ..data import major_minor_text
-from ._text import known, yes_no
+from ._text import known, whole, yes_no
 
 NAME = "collect_env"
 VLLM = "vllm_collect_env"
@@ -112,7 +112,7 @@ def _env_line(stripped: str, facts: Facts, state: _State) -> bool:
 
 
 def _gpu_line(gm: re.Match[str], facts: Facts) -> None:
-    g = facts.gpu(int(gm.group(1)))
+    g = facts.gpu(whole(gm.group(1)))
     facts.put(g, "name", gm.group(2))
     if gm.group(3):
         facts.put(g, "uuid", gm.group(3).strip())
@@ -163,7 +163,7 @@ def _gpu_models(value: str, facts: Facts, state: _State) -> None:
     state.in_gpu_list = True
     gm = _GPU_LINE.match(value)
     if gm:
-        facts.put(facts.gpu(int(gm.group(1))), "name", gm.group(2))
+        facts.put(facts.gpu(whole(gm.group(1))), "name", gm.group(2))
     elif known(value) and not value.lower().startswith("could not"):
         facts.put(facts.gpu(0), "name", value)  # a single GPU printed without "GPU 0:"
 
@@ -184,7 +184,7 @@ def _python(value: str, facts: Facts, state: _State) -> None:
 
 def _cpus(value: str, facts: Facts, state: _State) -> None:
     if value.isdigit():
-        facts.put(facts.host, "cpu_count", int(value))
+        facts.put(facts.host, "cpu_count", whole(value))
 
 
 def _vllm(value: str, facts: Facts, state: _State) -> None:

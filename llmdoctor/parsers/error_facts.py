@@ -14,6 +14,7 @@ from typing import Callable
 
 from .. import data
 from ._accumulator import Facts
+from ._text import whole
 
 NAME = "error_facts"
 FROM_ERROR = "the error text"
@@ -63,7 +64,10 @@ def _driver_cuda(line: str, facts: Facts) -> None:
         m = _CUDA_DRIVER_VERSION.search(line)
         source = FROM_NCCL
     if m:
-        _put(facts, "driver", "cuda_version", data.cuda_version_text(int(m.group(1))), source)
+        v = whole(m.group(1))
+        if v is None:
+            return
+        _put(facts, "driver", "cuda_version", data.cuda_version_text(v), source)
 
 
 def _nccl_version(line: str, facts: Facts) -> None:

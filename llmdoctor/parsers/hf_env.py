@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from ._accumulator import Facts
-from ._text import known, size_bytes, yes_no
+from ._text import known, size_bytes, whole, yes_no
 
 TOOLS = (  # (format name, how its first line looks)
     ("transformers_env", re.compile(r"^-\s*`transformers`\s+version:", re.I)),
@@ -93,7 +93,7 @@ def _read_gpu_item(low: str, value: str, facts: Facts) -> None:
     elif low == "gpu memory":
         facts.put(facts.gpu(0), "memory_total", size_bytes(value if re.search(r"[KMGT]i?B", value) else value + "GiB"))
     else:
-        facts.set_gpu_count(int(value))
+        facts.set_gpu_count(whole(value))
 
 
 def _read_package_version(key: str, value: str, facts: Facts) -> None:

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from ._accumulator import Facts
-from ._text import known, size_bytes, yes_no
+from ._text import known, size_bytes, whole, yes_no
 
 TABLE = "nvidia_smi"
 QUERY = "nvidia_smi_q"
@@ -20,6 +20,11 @@ _ROW = re.compile(r"^\|\s+(\d+)\s+(.+?)\s+(On|Off|WDDM|TCC|N/A)\s*\|\s*([0-9A-Fa
 _MEM = re.compile(r"(\d+)\s*MiB\s*/\s*(\d+)\s*MiB")
 _PROC = re.compile(r"^\|\s+(\d+)\s+(?:\S+\s+\S+\s+)?(\d+)\s+(C|G|C\+G|M|M\+C)\s+(.+?)\s+(\d+)\s*MiB\s*\|?$")
 _LIST = re.compile(r"^\s*GPU\s+(\d+):\s+(.+?)\s+\(UUID:\s*(GPU-[0-9a-fA-F-]+)\)\s*$")
+
+
+def _mib(text: str) -> int | None:
+    n = whole(text)
+    return n * 2**20 if n is not None else None
 
 
 def detect(lines: list[str]) -> bool:
@@ -81,9 +86,9 @@ def _read_header(line: str, facts: Facts) -> bool:
 def _read_process(line: str, facts: Facts) -> None:
     pm = _PROC.match(line)
     if pm:  # otherwise e.g. "No running processes found"
-        g = facts.gpu(int(pm.group(1)))
+        g = facts.gpu(whole(pm.group(1)))
         g.setdefault("processes", []).append(
-            {"pid": int(pm.group(2)), "name": pm.group(4).strip(), "used_memory": int(pm.group(5)) * 2**20})
+            {"pid": whole(pm.group(2)), "name": pm.group(4).strip(), "used_memory": _mib(pm.group(5))})
 
 
 def _read_gpu_row(line: str, facts: Facts) -> int | None:
@@ -91,7 +96,9 @@ def _read_gpu_row(line: str, facts: Facts) -> int | None:
     rm = _ROW.match(line)
     if not rm:
         return None
-    idx = int(rm.group(1))
+    idx = whole(rm.group(1))
+    if idx is None:
+        return None
     g = facts.gpu(idx)
     facts.put(g, "name", rm.group(2).strip())
     mode = rm.group(3)
@@ -108,8 +115,8 @@ def _read_gpu_detail(line: str, idx: int, facts: Facts) -> bool:
     mm = _MEM.search(line)
     if mm:
         g = facts.gpu(idx)
-        facts.put(g, "memory_used", int(mm.group(1)) * 2**20)
-        facts.put(g, "memory_total", int(mm.group(2)) * 2**20)
+        facts.put(g, "memory_used", _mib(mm.group(1)))
+        facts.put(g, "memory_total", _mib(mm.group(2)))
         return False
     mig = re.search(r"\|\s+(Enabled|Disabled)\s*\|\s*$", line)
     if mig and "MIG" not in line:
@@ -121,7 +128,7 @@ def _read_gpu_list(lines: list[str], facts: Facts) -> None:
     for line in lines:
         lm = _LIST.match(line)
         if lm:
-            g = facts.gpu(int(lm.group(1)))
+            g = facts.gpu(whole(lm.group(1)))
             facts.put(g, "name", lm.group(2))
             facts.put(g, "uuid", lm.group(3))
             facts.saw(LIST)
@@ -165,7 +172,7 @@ def _read_q_item(key: str, value: str, indent: int, path: str, idx: int, facts: 
             facts.put(facts.driver, "cuda_version", value)
         return False
     if key == "Attached GPUs" and value.isdigit():
-        facts.set_gpu_count(int(value))
+        facts.set_gpu_count(whole(value))
         return True
     if idx >= 0:
         return _read_q_gpu_item(facts.gpu(idx), key, value, path, facts)

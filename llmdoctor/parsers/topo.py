@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from ._accumulator import Facts
+from ._accumulator import MAX_GPUS, Facts
+from ._text import whole
 
 NAME = "nvidia_smi_topo"
 # nvidia-smi's legend -> NVML topology level names used in the snapshot
@@ -31,20 +32,24 @@ def parse(lines: list[str], facts: Facts) -> None:
             if line.strip() and not line.startswith(" ") and not line.startswith("NIC"):
                 columns = None  # table ended
             continue
-        a = int(m.group(1))
+        a = whole(m.group(1))
+        if a is None or a >= MAX_GPUS:
+            continue
         rows += 1
         facts.set_gpu_count(a + 1)
         cells = m.group(2).split()
         for col, cell in zip(columns, cells):
             if not col.startswith("GPU"):
                 continue
-            b = int(col[3:])
+            b = whole(col[3:])
+            if b is None or b >= MAX_GPUS:
+                continue
             facts.set_gpu_count(b + 1)
             if a >= b:
                 continue
             nv = re.fullmatch(r"NV(\d+)", cell)
             if nv:
-                facts.links.setdefault((a, b), {"level": "NVLINK", "nvlinks": int(nv.group(1))})
+                facts.links.setdefault((a, b), {"level": "NVLINK", "nvlinks": whole(nv.group(1))})
             elif cell in LEVELS:
                 facts.links.setdefault((a, b), {"level": LEVELS[cell]})
     if rows:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ._accumulator import Facts
-from ._text import size_bytes
+from ._text import size_bytes, whole
 
 NAME = "unsloth_banner"
 _SEP = r"\s*[:=]\s*"
@@ -39,8 +39,8 @@ def parse(lines: list[str], facts: Facts) -> None:
     cc = m.group(1) if m else None
     m = re.search(r"Num GPUs\s*=\s*(\d+)", text)
     if m:
-        facts.set_gpu_count(int(m.group(1)))
-    m = re.search(r"(?:GPU:\s*|\|\s+)((?:NVIDIA|Tesla|Quadro|GeForce)[^.]*(?:\.\d+[^.]*)?)\.\s+(?:Num GPUs|Max memory)", text)
+        facts.set_gpu_count(whole(m.group(1)))
+    m = re.search(r"(?:GPU:\s*|\|\s+)((?:NVIDIA|Tesla|Quadro|GeForce)[^.\n]{0,200}(?:\.\d{1,9}[^.\n]{0,200})?)\.\s+(?:Num GPUs|Max memory)", text)
     if m:
         put(facts.gpu(0), "name", m.group(1).strip())
     if cc:

@@ -12,7 +12,6 @@ already cached is read with ``mincore`` before anything is evicted.
 from __future__ import annotations
 
 import ctypes
-import json
 import mmap
 import os
 import struct
@@ -20,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ..boundedio import load_json
+from ..engine import UsageError
 from ..snapshot import ModelStorage, WeightFile
 
 READ_BYTES = 256 * 2**20  # at most this much is read to measure throughput
@@ -83,8 +84,8 @@ def safetensors_data_bytes(path: Path) -> int | None:
             (n,) = struct.unpack("<Q", head)
             if n > 100 * 2**20:
                 return None
-            header = json.loads(fh.read(n).decode("utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+            header = load_json(fh.read(n), path.name, "safetensors header")
+    except (OSError, ValueError, UsageError):
         return None
     if not isinstance(header, dict):
         return None
@@ -101,9 +102,9 @@ def read_index(directory: Path) -> tuple[str | None, set[str] | None, str | None
             continue
         try:
             raw = path.read_bytes()[: 64 * 2**20]
-            doc = json.loads(raw.decode("utf-8"))
+            doc = load_json(raw, name, "index")
             shards = set(doc["weight_map"].values())
-        except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError, UsageError, KeyError, TypeError, AttributeError) as exc:
             return name, None, f"{name} is not a valid index ({type(exc).__name__}: it needs a JSON weight_map)"
         if not all(isinstance(s, str) for s in shards):
             return name, None, f"{name}: weight_map values must be file names"

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any, cast
 
@@ -42,19 +43,36 @@ def kill_group(proc: "subprocess.Popen[str]") -> None:
     _LIVE.pop(proc.pid, None)
 
 
+# Spawning and registering a child is one step under this lock, and kill_all closes the registry first:
+# a probe thread cannot start a child the signal handler does not see (the child forked, not yet in
+# _LIVE) nor one after the handler killed the others (it exits right after).
+_SPAWN_LOCK = threading.RLock()
+_CLOSING = False
+
+
 def kill_all() -> None:
-    """Kill every probe process group still alive (at exit, on a signal)."""
-    for proc in list(_LIVE.values()):
-        kill_group(proc)
-    for proc in _PRESPAWNED.values():
-        kill_group(proc)
-    _PRESPAWNED.clear()
+    """Kill every probe process group still alive (at exit, on a signal); no new one starts after."""
+    global _CLOSING
+    _CLOSING = True
+    locked = _SPAWN_LOCK.acquire(timeout=2.0)  # a spawn in flight registers its child first
+    try:
+        for proc in list(_LIVE.values()):
+            kill_group(proc)
+        for proc in _PRESPAWNED.values():
+            kill_group(proc)
+        _PRESPAWNED.clear()
+    finally:
+        if locked:
+            _SPAWN_LOCK.release()
 
 
 def popen_group(cmd: list[str], **kwargs: Any) -> subprocess.Popen[str]:
-    """Popen in a new session, registered for group kill."""
-    proc = subprocess.Popen(cmd, start_new_session=True, **kwargs)
-    _LIVE[proc.pid] = proc
+    """Popen in a new session, registered for group kill (refused once llmdoctor is exiting)."""
+    with _SPAWN_LOCK:
+        if _CLOSING:
+            raise OSError("llmdoctor is exiting: no new probe process")
+        proc = subprocess.Popen(cmd, start_new_session=True, **kwargs)
+        _LIVE[proc.pid] = proc
     return proc
 
 

@@ -61,7 +61,7 @@ def render_github_summary(report: Report) -> str:
     report = sanitize_report(report)
 
     verdict = "❌ FAILED" if report.failed else ("‼️ ERROR" if report.errored else "✅ OK")
-    out = [f"## llmdoctor: {verdict}", "", md_escape(environment_line(report.snapshot)), "",
+    out = [f"## llmdoctor: {verdict}", "", md_escape(f"{environment_line(report.snapshot)} · {report.config_label}"), "",
            md_escape(verdict_line(report)), "", "| | check | result |", "|---|---|---|"]
     for result in report.checks:
         out.append(f"| {ICONS[result.status]} | `{result.id}` | {md_escape(headline(result))} |")

@@ -61,6 +61,7 @@ def render_junit(report: Report, options: RenderOptions | None = None) -> str:
             props = ET.SubElement(suite, "properties")
             ET.SubElement(props, "property", name="environment", value=_clean(environment_line(report.snapshot)))
             ET.SubElement(props, "property", name="fail_on", value=report.fail_on)
+            ET.SubElement(props, "property", name="config", value=_clean(report.config_file or "none"))
         for result in results:
             suite_time += result.seconds
             case = ET.SubElement(suite, "testcase", name=result.id, classname=f"llmdoctor.{area}",

@@ -27,7 +27,7 @@ def render_markdown(report: Report, options: RenderOptions) -> str:
     verdict = "FAILED" if report.failed else ("ERROR" if report.errored else "OK")
     out.append(f"### llmdoctor: {verdict}")
     out.append("")
-    out.append(_cell(environment_line(report.snapshot)))
+    out.append(_cell(f"{environment_line(report.snapshot)} · {report.config_label}"))
     out.append("")
     out.append(_cell(verdict_line(report)))
     out.append("")

@@ -141,7 +141,7 @@ class _Layout:
 
 def _build(report: Report, options: RenderOptions) -> _Layout:
     out = _Layout(options)
-    for i, row in enumerate(_join_parts(environment_parts(report.snapshot), max(options.width, 40))):
+    for i, row in enumerate(_join_parts([*environment_parts(report.snapshot), report.config_label], max(options.width, 40))):
         out.add(0 if i == 0 else 2, (row, "bold"), hang=2)
     out.blank()
     areas = _areas(report.checks)

@@ -118,3 +118,31 @@ def test_collector_timeout_names_the_budget(monkeypatch):
     snap = collect(timeout=0.5)
     record = next(p for p in snap.probes if p.name == "torch")
     assert not record.ok and record.reason == "torch probe timed out after 0.5 s"
+
+
+def test_sigint_to_cli_mid_probe_leaves_no_worker(tmp_path: Path) -> None:
+    script, pidfile = _fake_python(tmp_path)
+    cli = subprocess.Popen([sys.executable, "-m", "llmdoctor", "snapshot", "--python", str(script), "--no-cache",
+                            "--timeout", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        pgid, grandchild = _wait_pids(pidfile)
+        cli.send_signal(signal.SIGINT)
+        assert cli.wait(timeout=20) == 130
+        assert cli.stderr is not None and cli.stderr.read().strip() == "llmdoctor: interrupted"
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    time.sleep(0.2)
+    assert _gone(pgid)
+    assert _dead(grandchild)
+
+
+def test_no_probe_starts_once_the_children_are_killed(monkeypatch) -> None:
+    """kill_all closes the registry: a probe thread cannot start a child the exiting CLI would leave behind."""
+    monkeypatch.setattr(target_runner, "_CLOSING", False)
+    monkeypatch.setattr(target_runner, "_LIVE", {})  # other tests' workers are not this test's to kill
+    monkeypatch.setattr(target_runner, "_PRESPAWNED", {})
+    target_runner.kill_all()
+    assert target_runner._CLOSING
+    with pytest.raises(OSError, match="exiting"):
+        target_runner.popen_group(["true"])

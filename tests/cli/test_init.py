@@ -1,0 +1,77 @@
+"""The console-script entry point (llmdoctor/cli/__init__.py): start-up signals and --python ordering."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import SCENARIOS, run_cli
+
+SLOW_IMPORT = '''import sys, time
+sys.stderr.write("slow-import-started\\n"); sys.stderr.flush()
+time.sleep(30)
+'''
+
+
+def test_ctrl_c_during_start_up_is_exit_130_without_a_traceback(tmp_path):
+    """SIGINT while llmdoctor is still importing (a shadowed ``datetime`` that sleeps makes the moment certain)."""
+    (tmp_path / "datetime.py").write_text(SLOW_IMPORT)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "NO_COLOR": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "llmdoctor", "check", "--from", str(SCENARIOS / "no_gpu.json")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert line == "slow-import-started\n", line  # interrupted during the import, not after it
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert err.strip() == "llmdoctor: interrupted"
+
+
+FAKE_PYTHON = '''#!/bin/sh
+touch "{marker}"
+exec "{real}" "$@"
+'''
+
+
+@pytest.fixture
+def fake_python(tmp_path):
+    """An interpreter named python3 (so llmdoctor does not test-run it) that leaves a marker when it runs."""
+    marker = tmp_path / "ran"
+    path = tmp_path / "bin" / "python3"
+    path.parent.mkdir()
+    path.write_text(FAKE_PYTHON.format(marker=marker, real=sys.executable))
+    path.chmod(0o755)
+    return path, marker
+
+
+@pytest.mark.parametrize("bad", [["--format", "bogus"], ["--fail-on", "nope"], ["--select", "no.such.check"],
+                                 ["--timeout", "0"], ["--model", "/no/such/model"], ["--bogus-flag"]])
+def test_python_is_not_run_when_the_command_line_is_bad(fake_python, bad):
+    python, marker = fake_python
+    proc = run_cli("check", "--python", str(python), *bad, process=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    time.sleep(0.2)  # a spawned child would have touched the marker by now
+    assert not marker.exists(), f"--python ran before validation ({bad})"
+
+
+def test_python_is_run_once_the_command_line_is_valid(fake_python):
+    python, marker = fake_python
+    proc = run_cli("check", "--python", str(python), "--select", "torch", "--timeout", "20", "--no-cache",
+                   process=True, timeout=90)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert marker.exists()
+
+
+def test_the_help_says_python_runs_the_interpreter():
+    assert "This runs that interpreter" in " ".join(run_cli("check", "--help").stdout.split())
