@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 
-def format_bytes(n: float | None, unknown: str = "?") -> str:
-    """Binary units, three significant figures: 512 B, 1.50 KiB, 80.0 GiB, 1.23 TiB."""
+_UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def format_bytes(n: float | None, unknown: str = "?", unit: str | None = None, digits: int = 1,
+                 suffix: bool = True) -> str:
+    """Binary units, three significant figures: 512 B, 1.50 KiB, 80.0 GiB, 1.23 TiB.
+
+    ``unit="GiB"`` fixes the unit and the decimals instead (``digits``): "78.8 GiB", "0.3 GiB", for columns
+    that must line up; ``suffix=False`` leaves the unit off ("78.8", for "78.8/79.6 GiB").
+    """
     if n is None:
         return unknown
     value = float(n)
+    if unit is not None:
+        text = f"{value / _UNITS[unit]:,.{digits}f}"
+        return f"{text} {unit}" if suffix else text
     sign = "-" if value < 0 else ""
     value = abs(value)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):

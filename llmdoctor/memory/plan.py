@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..engine import UsageError
+from ..facts.vocabulary import canonical_dtype
+from ..units import format_bytes
 from .architectures import ModelSpec
 
 GiB = 2**30
@@ -21,8 +23,6 @@ DTYPES = ("bf16", "fp16", "fp32", "fp8", "int8", "nf4", "int4")
 QUANTS = ("bnb", "gptq", "awq")
 MODES = ("inference", "lora", "qlora", "full")
 STACKS = ("hf", "trl", "peft", "unsloth", "llamafactory", "axolotl")
-DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32",
-                 "float8": "fp8", "fp8_e4m3": "fp8", "4bit": "nf4", "8bit": "int8"}
 # bytes per logit element the loss costs (forward copies kept + the backward peak), per stack
 LOGIT_BYTES = {"hf": 20.0, "unsloth": 4.0}
 OPTIMIZERS = ("adam", "adam8bit", "sgd")
@@ -148,7 +148,7 @@ class Options:
 def normalize_dtype(text: str) -> str:
     """bf16 / BF16 / bfloat16 / torch.bfloat16 -> bf16 (case-insensitive aliases)."""
     t = text.strip().lower().removeprefix("torch.")
-    return DTYPE_ALIASES.get(t, t)
+    return canonical_dtype(t) or t  # the one alias table (llmdoctor/facts/vocabulary.py)
 
 
 def bytes_per_param(dtype: str, quant: str | None = None, double_quant: bool = True, group: int = 128) -> float:
@@ -464,10 +464,6 @@ def capacity_table(spec: ModelSpec, gpus: list[GpuBudget], opts: Options) -> lis
     return rows
 
 
-def gib(n: float) -> str:
-    return f"{n / GiB:.1f} GiB"
-
-
 def max_memory_dict(p: Plan) -> dict[Any, str]:
     """The max_memory={...} to paste: what device_map="auto" may use per GPU (total - others - overhead)."""
     out: dict[Any, str] = {}
@@ -574,8 +570,8 @@ def _quantize_rule(j: _Job) -> list[Remedy]:
         o = replace(j.opts, dtype=dt, quant=q, mode="qlora" if j.opts.mode == "lora" and dt == "nf4" else j.opts.mode)
         p = plan(j.spec, j.gpus, o)
         if p.fits:
-            return [Remedy(5, f"quantize-{dt}", f"Load the weights in {label}: weights {gib(p.totals['weights'])} "
-                           f"instead of {gib(j.base.totals['weights'])}.", True, {"dtype": dt, "quant": q})]
+            return [Remedy(5, f"quantize-{dt}", f"Load the weights in {label}: weights {format_bytes(p.totals['weights'], unit='GiB')} "
+                           f"instead of {format_bytes(j.base.totals['weights'], unit='GiB')}.", True, {"dtype": dt, "quant": q})]
     return []
 
 
@@ -595,14 +591,14 @@ def _more_gpus_rule(j: _Job) -> list[Remedy]:
             continue
         mm = max_memory_dict(p)
         if n == len(j.gpus):
-            text = (f"Free the {gib(held)} other processes hold on these GPUs (see memory.gpu-free): then "
+            text = (f"Free the {format_bytes(held, unit='GiB')} other processes hold on these GPUs (see memory.gpu-free): then "
                     f"{len(p.gpus)}x {proto.name} suffice" + (f' with device_map="auto", max_memory={mm}.'
                                                              if not j.training else "."))
             return [Remedy(3, "free-gpu-memory", text, True, {"gpus": n, "max_memory": mm})]
-        text = (f"Use {n}x {proto.name} ({gib(proto.total)} each), sharding weights, gradients and optimizer "
+        text = (f"Use {n}x {proto.name} ({format_bytes(proto.total, unit='GiB')} each), sharding weights, gradients and optimizer "
                 f"(FSDP / DeepSpeed ZeRO-3)." if j.training else
-                f"Use {n}x {proto.name} ({gib(proto.total)} each) with --tp {n}." if j.opts.tp > 1 else
-                f'Use {n}x {proto.name} ({gib(proto.total)} each) with device_map="auto", max_memory={mm}.')
+                f"Use {n}x {proto.name} ({format_bytes(proto.total, unit='GiB')} each) with --tp {n}." if j.opts.tp > 1 else
+                f'Use {n}x {proto.name} ({format_bytes(proto.total, unit="GiB")} each) with device_map="auto", max_memory={mm}.')
         return [Remedy(6, "more-gpus", text, True, {"gpus": n, "max_memory": mm})]
     return []
 
@@ -622,7 +618,7 @@ def _bigger_gpus_rule(j: _Job) -> list[Remedy]:
                 how = ("sharding weights, gradients and optimizer (FSDP / DeepSpeed ZeRO-3)" if j.training and n > 1
                        else f"--tp {n}" if j.opts.tp > 1 and n > 1
                        else f'device_map="auto", max_memory={max_memory_dict(p)}' if n > 1 else "one GPU")
-                return [Remedy(6, f"other-gpus-{alias}", f"Or {n}x {big.name} ({gib(big.total)} each), {how}.",
+                return [Remedy(6, f"other-gpus-{alias}", f"Or {n}x {big.name} ({format_bytes(big.total, unit='GiB')} each), {how}.",
                                True, {"gpus": n, "kind": big.name})]
         return []
     return []
@@ -633,18 +629,18 @@ def _offload_text(j: _Job, need: float) -> tuple[str, bool]:
     ram, disk = j.ram_available, j.disk_free
     if ram is not None and need <= ram * 0.9:
         mm["cpu"] = f"{int(math.ceil(need / GiB)) + 1}GiB"
-        return (f"Offload {gib(need)} to CPU RAM ({gib(ram)} available): device_map=\"auto\", max_memory={mm}; "
+        return (f"Offload {format_bytes(need, unit='GiB')} to CPU RAM ({format_bytes(ram, unit='GiB')} available): device_map=\"auto\", max_memory={mm}; "
                 f"slow (weights cross PCIe every forward).", True)
     if disk is not None and need <= disk * 0.9:
-        return (f"Offload {gib(need)} to disk: device_map=\"auto\", max_memory={mm}, offload_folder="
-                f"{j.offload_folder or 'offload'!r} ({gib(disk)} free there); very slow.", True)
+        return (f"Offload {format_bytes(need, unit='GiB')} to disk: device_map=\"auto\", max_memory={mm}, offload_folder="
+                f"{j.offload_folder or 'offload'!r} ({format_bytes(disk, unit='GiB')} free there); very slow.", True)
     if ram is None and disk is None:
         mm["cpu"] = f"{int(math.ceil(need / GiB)) + 1}GiB"
-        return (f"Offload {gib(need)} to CPU RAM (or disk with offload_folder=...): device_map=\"auto\", "
+        return (f"Offload {format_bytes(need, unit='GiB')} to CPU RAM (or disk with offload_folder=...): device_map=\"auto\", "
                 f"max_memory={mm}; make sure that much RAM is free (not known here); slow.", True)
-    have = [f"RAM {gib(ram)}" if ram is not None else "RAM unknown",
-            f"disk {gib(disk)}" if disk is not None else "disk unknown"]
-    return f"Offloading would need {gib(need)} of CPU RAM or disk ({', '.join(have)} available): not enough.", False
+    have = [f"RAM {format_bytes(ram, unit='GiB')}" if ram is not None else "RAM unknown",
+            f"disk {format_bytes(disk, unit='GiB')}" if disk is not None else "disk unknown"]
+    return f"Offloading would need {format_bytes(need, unit='GiB')} of CPU RAM or disk ({', '.join(have)} available): not enough.", False
 
 
 def _offload_rule(j: _Job) -> list[Remedy]:
