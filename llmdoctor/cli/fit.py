@@ -145,6 +145,9 @@ def fit(
     enforce_eager: bool = typer.Option(False, "--enforce-eager", help="vLLM: no CUDA graphs."),
     block_size: int = typer.Option(16, "--block-size", help="vLLM: tokens per KV block."),
     engine_version: Optional[str] = typer.Option(None, "--engine-version", help="vLLM version whose accounting to use (default: current, 0.21+)."),
+    vllm_usage: str = typer.Option("serve", "--vllm-usage", help="vLLM: serve (`vllm serve`) | llm (the LLM class: bigger default batches)."),
+    dp: int = typer.Option(1, "--dp", "--data-parallel-size", help="vLLM: data-parallel replicas (with --enable-expert-parallel the experts split over TP x DP)."),
+    expert_parallel: bool = typer.Option(False, "--enable-expert-parallel", help="vLLM: routed experts split over the TP x DP ranks."),
     offload_folder: Optional[str] = typer.Option(None, "--offload-folder", help="Where disk offload would go (must exist; its free space is checked)."),
     load: bool = typer.Option(False, "--load", help="Also predict loading: storage, format, shards, host memory, time (load.* checks)."),
     nproc_per_node: int = typer.Option(1, "--nproc-per-node", help="With --load: processes on this host that each load the weights."),
@@ -163,7 +166,8 @@ def fit(
     extra = {"gpu_memory_utilization": gpu_memory_utilization, "mem_fraction_static": mem_fraction_static,
              "max_model_len": max_model_len, "max_num_seqs": max_num_seqs,
              "max_num_batched_tokens": max_num_batched_tokens, "enforce_eager": enforce_eager,
-             "block_size": block_size, "engine_version": engine_version}
+             "block_size": block_size, "engine_version": engine_version, "usage": vllm_usage, "dp": dp,
+             "expert_parallel": expert_parallel}
     eopts = engine_options(engine, tp, pp, kv_dtype, seq_len, extra) if engine != "transformers" else None
     disk = offload_disk(offload_folder)
     from ..model_config import load_model_spec
@@ -175,7 +179,7 @@ def fit(
         raise UsageError(f"--tp {opts.tp}" + (f" x --pp {pp}" if pp > 1 else "")
                          + f" needs {opts.tp * pp} GPUs, but --gpus gives {len(budgets)}")
     if eopts is not None:
-        _run_engine(spec, budgets, opts, eopts, json_)
+        _run_engine(spec, budgets, opts, eopts, json_, dtype_given=dtype is not None)
     load_result = _load_section(model, spec, opts, nproc_per_node) if load else None
     _run_transformers(spec, budgets, opts, ram, disk, offload_folder, json_, load_result)
 
@@ -212,13 +216,18 @@ def _run_transformers(spec: Any, budgets: list["GpuBudget"], opts: "Options", ra
     raise typer.Exit(0 if p.fits and not load_failed else 1)
 
 
-def _run_engine(spec: Any, budgets: list["GpuBudget"], opts: "Options", eopts: "EngineOptions", json_: bool) -> None:
+def _run_engine(spec: Any, budgets: list["GpuBudget"], opts: "Options", eopts: "EngineOptions", json_: bool,
+                dtype_given: bool = True) -> None:
     from dataclasses import replace
 
     from ..memory import render as R
     from ..memory.engines import engine_plan, engine_remedies
     from ..memory.plan import weight_bytes
 
+    if opts.dtype == "fp32" and not dtype_given:  # dtype auto: engines serve a float32 checkpoint in 16-bit
+        opts = replace(opts, dtype="bf16")
+    elif opts.dtype in ("fp32", "fp16", "bf16"):
+        eopts = replace(eopts, dtype=opts.dtype)
     emb, layers, tail = weight_bytes(spec, opts)
     eopts = replace(eopts, weight_bytes_per_param=(emb + sum(layers) + tail) / max(spec.params, 1))
     worst = min(budgets[: eopts.tp * eopts.pp], key=lambda b: b.total - b.used)
