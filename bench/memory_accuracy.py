@@ -132,7 +132,15 @@ def comparisons() -> list[tuple[str, str, float, float]]:
 
 
 def training_options(pt: dict[str, Any]) -> Options:
-    return Options(**pt["job"]).validate()
+    job = dict(pt["job"])
+    if "transformers" in job:
+        job["transformers"] = tuple(job["transformers"])
+    return Options(**job).validate()
+
+
+def training_spec(pt: dict[str, Any]) -> ModelSpec:
+    spec = spec_of(pt["config"])
+    return replace(spec, max_position=pt["max_position"]) if pt.get("max_position") else spec
 
 
 def training_gpus(pt: dict[str, Any]) -> list[GpuBudget]:
@@ -142,7 +150,7 @@ def training_gpus(pt: dict[str, Any]) -> list[GpuBudget]:
 
 def training_prediction(pt: dict[str, Any]) -> tuple[float, bool]:
     """(predicted peak of one GPU in bytes, fits) as `llmdoctor fit` plans the job."""
-    p = plan(spec_of(pt["config"]), training_gpus(pt), training_options(pt))
+    p = plan(training_spec(pt), training_gpus(pt), training_options(pt))
     return max(g.needed for g in p.gpus), p.fits
 
 

@@ -21,10 +21,13 @@ NVML_TIMEOUT_S = 5.0
 
 def options_from_cli(dtype: str, quant: Optional[str], seq_len: int, batch: int, mode: str, optimizer: str,
                      grad_ckpt: bool, kv_dtype: Optional[str], tp: int, lora_r: int, attn: str,
-                     zero: int = 0, offload_optimizer: bool = False, stack: str = "hf") -> "Options":
+                     zero: int = 0, offload_optimizer: bool = False, stack: str = "hf",
+                     transformers_version: Optional[str] = None) -> "Options":
+    from ..memory.engines import parse_version
     from ..memory.plan import Options, normalize_dtype
 
-    return Options(dtype=normalize_dtype(dtype), quant=quant.lower() if quant else None, seq_len=seq_len, batch=batch,
+    tv = {"transformers": parse_version(transformers_version, "--transformers-version")} if transformers_version else {}
+    return Options(**tv, dtype=normalize_dtype(dtype), quant=quant.lower() if quant else None, seq_len=seq_len, batch=batch,
                    mode=mode.lower(), optimizer=optimizer.lower(), grad_ckpt=grad_ckpt,
                    kv_dtype=normalize_dtype(kv_dtype) if kv_dtype else None, tp=tp, lora_r=lora_r,
                    attn=attn.lower(), zero=zero, offload_optimizer=offload_optimizer,
@@ -136,6 +139,7 @@ def fit(
     zero: int = typer.Option(0, "--zero", help="DeepSpeed ZeRO stage 0-3 over the GPUs given (3 = FSDP full shard)."),
     offload_optimizer: bool = typer.Option(False, "--offload-optimizer", help="Optimizer states in CPU RAM (ZeRO-Offload)."),
     stack: str = typer.Option("hf", "--stack", help="Trainer: hf | trl | peft | llamafactory | axolotl | unsloth."),
+    transformers_version: Optional[str] = typer.Option(None, "--transformers-version", help="Training: the transformers release (its loss: 20 bytes per logit before 4.46, 16 from 4.46)."),
     engine: str = typer.Option("transformers", "--engine", help="transformers | vllm | sglang: plan as that engine counts."),
     gpu_memory_utilization: float = typer.Option(0.9, "--gpu-memory-utilization", help="vLLM: fraction of the GPU the instance may use."),
     mem_fraction_static: Optional[float] = typer.Option(None, "--mem-fraction-static", help="SGLang: weights + KV pool fraction."),
@@ -162,7 +166,7 @@ def fit(
         typer.echo(R.explain(engine), nl=False)
         raise typer.Exit(0)
     opts = options_from_cli(dtype or "bf16", quant, seq_len or 4096, batch, mode, optimizer, grad_ckpt, kv_dtype, tp,
-                            lora_r, attn, zero, offload_optimizer, stack)
+                            lora_r, attn, zero, offload_optimizer, stack, transformers_version)
     extra = {"gpu_memory_utilization": gpu_memory_utilization, "mem_fraction_static": mem_fraction_static,
              "max_model_len": max_model_len, "max_num_seqs": max_num_seqs,
              "max_num_batched_tokens": max_num_batched_tokens, "enforce_eager": enforce_eager,

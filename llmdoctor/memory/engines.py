@@ -171,12 +171,12 @@ class EnginePlan:
                 "stages": [{k: int(v) for k, v in st.items()} for st in self.stages]}
 
 
-def parse_version(text: str) -> tuple[int, int]:
+def parse_version(text: str, flag: str = "--engine-version") -> tuple[int, int]:
     parts = text.strip().lstrip("v").split(".")
     try:
         return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
     except ValueError:
-        raise UsageError(f"--engine-version {text!r}: give major.minor, e.g. 0.21") from None
+        raise UsageError(f"{flag} {text!r}: give major.minor, e.g. 0.21") from None
 
 
 # --------------------------------------------------------------------------- shared pieces

@@ -24,7 +24,8 @@ QUANTS = ("bnb", "gptq", "awq")
 MODES = ("inference", "lora", "qlora", "full")
 STACKS = ("hf", "trl", "peft", "unsloth", "llamafactory", "axolotl")
 # bytes per logit element the loss costs (forward copies kept + the backward peak), per stack
-LOGIT_BYTES = {"hf": 20.0, "unsloth": 4.0}
+LOGIT_BYTES = {"hf": 16.0, "hf<4.46": 20.0, "unsloth": 4.0}
+HF_LOSS_SHIFTS_LABELS = (4, 46)  # transformers loss_utils.ForCausalLMLoss pads/shifts the labels, not the logits
 OPTIMIZERS = ("adam", "adam8bit", "sgd")
 TERMS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "overhead", "others")
 
@@ -56,11 +57,13 @@ FORMULAS = {
                    "Transformer Models' (sec. 4.1, eq. 1: sbh(34 + 5as/h)); coefficients measured on transformers' "
                    "modules with torch.autograd.graph.saved_tensors_hooks (bench/activation_memory.py, bf16, SDPA, "
                    "within 1%). Eager attention adds 2*heads*s^2*b*bytes. Gradient checkpointing keeps only each "
-                   "layer's input (s*b*h*bytes) plus one layer recomputed. Outside the layers: 8h per token, and the loss over the "
+                   "layer's input (s*b*h*bytes) plus the larger of one layer recomputed and the loss (the loss's "
+                   "backward runs and frees its buffers before the first recompute). Outside the layers: 8h per token, and the loss over the "
                    "vocabulary at its peak (start of backward), b*s*V*20 bytes with transformers' ForCausalLMLoss "
                    "(bf16 logits 2 + fp32 upcast 4 + log-softmax kept for backward 4 + its fp32 gradient 4 + the "
-                   "gradient through the upcast 4 + bf16 logits gradient 2), b*s*V*4 with Unsloth's fused chunked "
-                   "cross-entropy (--stack unsloth; its gradient checkpointing also offloads layer inputs to CPU). "
+                   "gradient through the upcast 4 + bf16 logits gradient 2; 16 from transformers 4.46, whose "
+                   "ForCausalLMLoss shifts the labels, not the logits: --transformers-version), b*s*V*4 with "
+                   "Unsloth's fused chunked cross-entropy (--stack unsloth; its gradient checkpointing also offloads layer inputs to CPU). "
                    "Tensor parallel: activations are whole on every GPU (the residual stream and the logits are not "
                    "split). ZeRO-1/2/3 (--zero) shard optimizer states / + gradients / + weights over the GPUs; "
                    "--offload-optimizer keeps optimizer states in CPU RAM.",
@@ -109,6 +112,7 @@ class Options:
     zero: int = 0  # DeepSpeed ZeRO stage (0-3) over the GPUs given; FSDP full-shard = 3
     offload_optimizer: bool = False  # optimizer states (and fp32 master weights) in CPU RAM
     stack: str = "hf"  # the trainer: hf (Trainer/TRL/PEFT, LLaMA-Factory, axolotl) | unsloth
+    transformers: tuple[int, int] = (4, 46)  # the transformers release the trainer runs on (its loss code)
 
     def validate(self) -> "Options":
         if self.dtype not in DTYPES:
@@ -138,7 +142,9 @@ class Options:
 
     @property
     def logit_bytes(self) -> float:
-        return LOGIT_BYTES["unsloth" if self.stack == "unsloth" else "hf"]
+        if self.stack == "unsloth":
+            return LOGIT_BYTES["unsloth"]
+        return LOGIT_BYTES["hf" if self.transformers >= HF_LOSS_SHIFTS_LABELS else "hf<4.46"]
 
     @property
     def effective_dtype(self) -> str:
@@ -218,22 +224,26 @@ def activation_bytes(spec: ModelSpec, opts: Options, seq: int, batch: int) -> fl
     per_layer = sb * per_token * (a / 2)
     if opts.attn == "eager":
         per_layer += 2 * spec.heads * seq * seq * batch * a
+    loss = logits_bytes(spec, opts, seq, batch)
     if opts.grad_ckpt and opts.stack == "unsloth":
-        stored = per_layer  # Unsloth's checkpointing offloads each layer's input to CPU RAM
+        stored = per_layer + loss  # Unsloth's checkpointing offloads each layer's input to CPU RAM
     elif opts.grad_ckpt:
-        stored = spec.layers * sb * h * a + per_layer
+        # backward runs the loss first: its vocabulary-sized buffers are freed (the lm_head's backward consumed
+        # them) before torch.utils.checkpoint recomputes the last layer, so the peak is the larger of the two
+        stored = spec.layers * sb * h * a + max(per_layer, loss)
     else:
-        stored = spec.layers * per_layer
-    return stored + sb * 8 * h * (a / 2) + logits_bytes(spec, opts, seq, batch)
+        stored = spec.layers * per_layer + loss  # every layer's saved activations are still held at the loss
+    return stored + sb * 8 * h * (a / 2)
 
 
 def logits_bytes(spec: ModelSpec, opts: Options, seq: int, batch: int) -> float:
     """The loss over the vocabulary at its peak (start of backward).
 
-    transformers' ForCausalLMLoss: bf16 logits (2) upcast to fp32 (4), cross_entropy's fp32 log-softmax kept
-    for backward (4), then its fp32 gradient (4), the gradient through the upcast (4 -> 2) and the bf16 logits
-    gradient (2): 20 bytes per element.  Unsloth's fused, chunked cross-entropy never holds more than the bf16
-    logits and their gradient: 4.
+    transformers before 4.46 (logits.float() in the model's forward, then a contiguous fp32 copy of the shifted
+    logits): bf16 logits (2) upcast to fp32 (4), the shifted copy (4), cross_entropy's fp32 log-softmax kept for
+    backward (4), its fp32 gradient (4) and the bf16 logits gradient (2): 20 bytes per element.  From 4.46
+    ForCausalLMLoss shifts the labels instead of the logits (transformers/loss/loss_utils.py): no shifted copy,
+    16.  Unsloth's fused, chunked cross-entropy never holds more than the bf16 logits and their gradient: 4.
     """
     return seq * batch * spec.vocab * opts.logit_bytes
 
