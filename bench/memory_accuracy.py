@@ -5,7 +5,8 @@
 
 Serving figures: tests/data/memory_figures/*.json with "figures" (vLLM / SGLang start-up lines: verbatim quotes,
 sources, flags); training points: the files with "training_points" (fine-tuning VRAM tables: verbatim quotes,
-sources, the job's settings, fits or OOM).  Model configs: tests/data/models.  Pure arithmetic: no GPU, no network.
+sources, the job's settings, fits or OOM).  Model configs: tests/data/models, and tests/data/memory_figures/models
+for those only the figures use.  Pure arithmetic: no GPU, no network.
 """
 
 from __future__ import annotations
@@ -48,8 +49,21 @@ def load_training_points() -> list[dict[str, Any]]:
     return _load("training_points")
 
 
+def fitting_ids() -> set[str]:
+    """Figures a constant was read from (each file's "fitting"): the others are held out."""
+    out: set[str] = set()
+    for path in sorted(FIGURES.glob("*.json")):
+        out |= set(json.loads(path.read_text()).get("fitting", {})) - {"note"}
+    return out
+
+
 def spec_of(name: str) -> ModelSpec:
-    return spec_from_config(json.loads((MODELS / f"{name}.json").read_text())["config"], name)
+    """A config from tests/data/models (parameter counts pinned to published ones) or, for configs only the
+    figures use, tests/data/memory_figures/models (shapes from the model's config.json, no pinned count)."""
+    path = MODELS / f"{name}.json"
+    if not path.is_file():
+        path = FIGURES / "models" / f"{name}.json"
+    return spec_from_config(json.loads(path.read_text())["config"], name)
 
 
 def options_of(fig: dict[str, Any]) -> EngineOptions:
@@ -207,6 +221,10 @@ def main(argv: list[str]) -> int:
     figs, points = load_figures(), load_training_points()
     print(f"serving: {len(figs)} figures ({len(rows)} measured terms)")
     _print_table("term", table(rows))
+    fitted = fitting_ids()
+    held = [r for r in rows if r[0] not in fitted]
+    print(f"held out ({len({r[0] for r in held})} figures not used to fit any constant)")
+    _print_table("term", table(held))
     print()
     right = sum(1 for _, m, p in verdicts if m == p)
     print(f"training: {len(points)} points, verdict right on {right}/{len(verdicts)}")
@@ -218,5 +236,5 @@ if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))
 
 
-__all__ = ["comparisons", "table", "load_figures", "load_training_points", "training_comparisons",
+__all__ = ["comparisons", "fitting_ids", "table", "load_figures", "load_training_points", "training_comparisons",
            "training_verdicts", "replace"]
