@@ -26,8 +26,8 @@ def options_from_cli(dtype: str, quant: Optional[str], seq_len: int, batch: int,
     from ..memory.engines import parse_version
     from ..memory.plan import Options, normalize_dtype
 
-    tv = {"transformers": parse_version(transformers_version, "--transformers-version")} if transformers_version else {}
-    return Options(**tv, dtype=normalize_dtype(dtype), quant=quant.lower() if quant else None, seq_len=seq_len, batch=batch,
+    tv = parse_version(transformers_version, "--transformers-version") if transformers_version else Options.transformers
+    return Options(transformers=tv, dtype=normalize_dtype(dtype), quant=quant.lower() if quant else None, seq_len=seq_len, batch=batch,
                    mode=mode.lower(), optimizer=optimizer.lower(), grad_ckpt=grad_ckpt,
                    kv_dtype=normalize_dtype(kv_dtype) if kv_dtype else None, tp=tp, lora_r=lora_r,
                    attn=attn.lower(), zero=zero, offload_optimizer=offload_optimizer,
@@ -234,9 +234,9 @@ def _run_engine(spec: Any, budgets: list["GpuBudget"], opts: "Options", eopts: "
         eopts = replace(eopts, dtype=opts.dtype)
     emb, layers, tail = weight_bytes(spec, opts)
     eopts = replace(eopts, weight_bytes_per_param=(emb + sum(layers) + tail) / max(spec.params, 1))
-    worst = min(budgets[: eopts.tp * eopts.pp], key=lambda b: b.total - b.used)
+    worst = min(budgets[: eopts.tp * eopts.pp * eopts.dp], key=lambda b: b.total - b.used)
     ep = engine_plan(spec, worst.name, worst.total, eopts, worst.used)
-    unused = [b.label for b in budgets[eopts.tp * eopts.pp:]]
+    unused = [b.label for b in budgets[eopts.tp * eopts.pp * eopts.dp:]]
     rems = engine_remedies(spec, worst.name, worst.total, eopts, worst.used)
     if json_:
         typer.echo(json.dumps({**R.engine_to_dict(spec, worst, ep, unused), "remedies": rems}, indent=2))
