@@ -72,12 +72,16 @@ ASSUMPTIONS = {
         "KV cache per token per rank: 2 x layers-on-this-stage x max(1, kv_heads / TP) x head_dim x bytes (KV heads "
         "fewer than TP ranks are replicated); MLA (DeepSeek-V2/V3, Kimi): (kv_lora_rank + qk_rope_head_dim) x "
         "layers x bytes on every rank (not divided by TP); tokens are whole blocks of block_size (16)",
-        "sliding-window layers (Gemma-2/3, Mistral v0.1): 'GPU KV cache size' counts every layer as if it held each "
-        "token (the V1 hybrid allocator splits the pool into groups of equal page size and prints blocks per group x "
-        "block_size); from 0.10 a request needs only min(window - 1 + max_num_batched_tokens, max_model_len) tokens "
-        "(+1 block) on a sliding layer (SlidingWindowSpec.max_memory_usage_bytes), so 'Maximum concurrency' is "
-        "higher than tokens / max_model_len; before 0.10 every layer keeps max_model_len; hybrid SSM (Mamba) layers "
-        "are not modelled",
+        "sliding-window layers (Gemma-2/3, Mistral v0.1), from 0.10 (hybrid allocator, vllm/v1/core/"
+        "kv_cache_utils.py): the layers of each attention type are cut into KV cache groups of the fewest type's "
+        "layer count (the most, when the counts differ by less than 1.5x), the last group padded; every slot shares "
+        "one tensor of num_blocks pages, so num_blocks = memory / page / group size and 'GPU KV cache size' = "
+        "num_blocks // groups x block_size (as printed up to 0.19, vllm-project/vllm#40691; later releases print "
+        "concurrency x max_model_len, not modelled); a request of max_model_len takes cdiv(max_model_len, 16) blocks "
+        "in a full group and cdiv(min(window - 1 + max_num_batched_tokens, max_model_len), 16) + 1 in a sliding one "
+        "(vllm/v1/kv_cache_interface.py SlidingWindowSpec.max_memory_usage_bytes), and 'Maximum concurrency' = "
+        "num_blocks / the request's blocks over all groups; before 0.10 every layer keeps max_model_len; hybrid SSM "
+        "(Mamba) layers are not modelled",
         "expert parallel (--enable-expert-parallel with --data-parallel-size N): routed experts are split over the "
         "TP x DP ranks, attention and dense layers are whole per DP rank and split by TP only",
         "pipeline parallel: layers split evenly (the remainder to the stages before the last, as get_pp_indices), "
@@ -279,20 +283,63 @@ def sampler_peak(spec: ModelSpec, o: EngineOptions, tokens: int, seqs: int, act_
     return min(seqs, tokens) * spec.vocab * coef + tokens * spec.hidden * act_bytes
 
 
-def request_tokens_per_layer(spec: ModelSpec, o: EngineOptions, max_len: int, tokens: int) -> list[float]:
-    """Tokens one request of max_model_len keeps on each layer: all of them, or on a sliding-window layer (hybrid
-    allocator, >= 0.10) min(window - 1 + max_num_batched_tokens, max_model_len) plus one block."""
-    if o.version < HYBRID_ALLOCATOR_FROM:
-        return [float(max_len)] * spec.layers
-    return [float(max_len) if not w else float(min(w - 1 + tokens, max_len) + o.block_size) for w in spec.kv_windows]
+def _cdiv(a: float, b: int) -> int:
+    return -int(-a // b)
 
 
-def max_concurrency(spec: ModelSpec, o: EngineOptions, layers: list[int], kv_bytes: float, elem: int,
-                    max_len: int, tokens: int) -> float:
-    """How many requests of max_model_len the pool holds at once, as vLLM prints it."""
-    need = request_tokens_per_layer(spec, o, max_len, tokens)
-    per_request = sum(kv_bytes_per_token(spec, [i], o.tp, elem) * need[i] for i in layers)
-    return kv_bytes / per_request if per_request else 0.0
+def kv_cache_groups(spec: ModelSpec, layers: list[int], tp: int, elem: int) -> tuple[list[int | None], int] | None:
+    """vLLM's KV cache groups from the hybrid allocator on (vllm/v1/core/kv_cache_utils.py
+    _get_kv_cache_groups_uniform_page_size): the layers of one attention type (full, or one sliding window) are cut
+    into groups of group_size layers, the last one padded; group_size is the fewest layers of a type, or the most
+    when the counts differ by less than 1.5x.  Returns each group's window (None = full) and group_size; None when
+    the layers' page sizes differ (then vLLM rescales block sizes, which is not modelled here)."""
+    if len({kv_bytes_per_token(spec, [i], tp, elem) for i in layers}) > 1:
+        return None
+    by_type: dict[int | None, int] = {}
+    for i in layers:
+        by_type[spec.kv_windows[i]] = by_type.get(spec.kv_windows[i], 0) + 1
+    size = min(by_type.values())
+    if max(by_type.values()) < size * 1.5:
+        size = max(by_type.values())
+    return [w for w, n in by_type.items() for _ in range(_cdiv(n, size))], size
+
+
+def request_blocks(window: int | None, o: EngineOptions, max_len: int, tokens: int) -> int:
+    """Blocks one request of max_model_len takes in one group (vllm/v1/kv_cache_interface.py
+    max_memory_usage_bytes / page size): FullAttentionSpec cdiv(max_model_len, block_size); SlidingWindowSpec
+    cdiv(min(window - 1 + max_num_batched_tokens, max_model_len), block_size) + 1 (the window may start mid-block)."""
+    if not window:
+        return _cdiv(max_len, o.block_size)
+    return _cdiv(min(window - 1 + tokens, max_len), o.block_size) + 1
+
+
+def hybrid_pool(spec: ModelSpec, o: EngineOptions, layers: list[int], avail: float, elem: int, max_len: int,
+                tokens: int) -> tuple[float, float] | None:
+    """'GPU KV cache size' and 'Maximum concurrency' of a stage with sliding-window layers under the hybrid
+    allocator (>= 0.10), as vllm/v1/core/kv_cache_utils.py computes them: num_blocks = memory // page size //
+    group_size (get_num_blocks: one tensor per slot, shared by a layer of every group); tokens = num_blocks //
+    groups x block_size (_report_kv_cache_config up to 0.19, vllm-project/vllm#40691); concurrency = num_blocks /
+    sum over groups of the request's blocks (get_max_concurrency_for_kv_cache_config).  Later releases print
+    tokens = concurrency x max_model_len (vllm-project/vllm#40694); not modelled.  None: no sliding layer, or
+    the hybrid allocator is off."""
+    if o.version < HYBRID_ALLOCATOR_FROM or not any(spec.kv_windows[i] for i in layers):
+        return None
+    groups = kv_cache_groups(spec, layers, o.tp, elem)
+    if groups is None:
+        return None
+    windows, size = groups
+    page = kv_bytes_per_token(spec, [layers[0]], o.tp, elem) * o.block_size
+    num_blocks = int(avail // page // size) if page else 0
+    kv_tokens = num_blocks // len(windows) * o.block_size
+    need = sum(request_blocks(w, o, max_len, tokens) for w in windows)
+    return float(kv_tokens), num_blocks / need if need else 0.0
+
+
+def max_concurrency(o: EngineOptions, kv_tok: int, max_len: int) -> float:
+    """How many requests of max_model_len the pool holds at once when every layer keeps every token (one KV
+    cache group, or sliding layers treated as full before the hybrid allocator): blocks / blocks per request."""
+    per_request = _cdiv(max_len, o.block_size)
+    return (kv_tok // o.block_size) / per_request if per_request else 0.0
 
 
 def _vllm_stage(spec: ModelSpec, o: EngineOptions, s: int, layers: list[int], shared: dict[str, Any]) -> dict[str, float]:
@@ -306,8 +353,14 @@ def _vllm_stage(spec: ModelSpec, o: EngineOptions, s: int, layers: list[int], sh
              "cuda_graphs": shared["graphs"]}
     avail = max(shared["requested"] - sum(terms.values()), 0.0)
     per_token = kv_bytes_per_token(spec, layers, o.tp, shared["elem"])
-    blocks = int(avail // (per_token * o.block_size)) if per_token else 0
-    return {**terms, "kv_cache": avail, "kv_tokens": float(blocks * o.block_size), "per_token": per_token}
+    hybrid = hybrid_pool(spec, o, layers, avail, shared["elem"], shared["max_len"], shared["tokens"])
+    if hybrid is not None:
+        kv_tokens, conc = hybrid
+    else:
+        blocks = int(avail // (per_token * o.block_size)) if per_token else 0
+        kv_tokens = float(blocks * o.block_size)
+        conc = max_concurrency(o, int(kv_tokens), shared["max_len"])
+    return {**terms, "kv_cache": avail, "kv_tokens": kv_tokens, "per_token": per_token, "concurrency": conc}
 
 
 def vllm_plan(spec: ModelSpec, gpu_name: str, gpu_total: int, o: EngineOptions, gpu_used: int = 0) -> EnginePlan:
@@ -318,7 +371,7 @@ def vllm_plan(spec: ModelSpec, gpu_name: str, gpu_total: int, o: EngineOptions, 
     stages = stage_layers(spec, o.pp)
     act_bytes = compute_bytes(o)
     ep = o.expert_parallel
-    shared = {"requested": requested, "elem": elem,
+    shared = {"requested": requested, "elem": elem, "max_len": max_len, "tokens": tokens,
               "forward": forward_peak(spec, tokens, o.tp, act_bytes, ep),
               "sampler": sampler_peak(spec, o, tokens, seqs, act_bytes),
               "moe_ws": moe_workspace(spec, tokens, o.tp, act_bytes, ep) if o.version >= MOE_WORKSPACE_PERSISTS_FROM
@@ -329,7 +382,7 @@ def vllm_plan(spec: ModelSpec, gpu_name: str, gpu_total: int, o: EngineOptions, 
     st = per_stage[worst]
     kv_tok, per_token = int(st["kv_tokens"]), st["per_token"]
     terms = {k: st[k] for k in ("weights", "activations", "non_torch", "cuda_graphs", "kv_cache")}
-    conc = max_concurrency(spec, o, stages[worst], kv_tok * per_token, elem, max_len, tokens)
+    conc = st["concurrency"]
     lines = [f"Model loading took {terms['weights'] / GiB:.4f} GiB",
              f"Available KV cache memory: {terms['kv_cache'] / GiB:.2f} GiB",
              f"GPU KV cache size: {kv_tok:,} tokens",
@@ -343,7 +396,7 @@ def vllm_plan(spec: ModelSpec, gpu_name: str, gpu_total: int, o: EngineOptions, 
                 "enable_expert_parallel": ep, "enforce_eager": o.enforce_eager, "usage": o.usage, "dtype": o.dtype,
                 "version": ".".join(map(str, o.version)), "requested_memory": int(requested)}
     return EnginePlan("vllm", terms, kv_tok, max_len, tuple(lines), settings, problems,
-                      tuple({k: v for k, v in p.items() if k != "per_token"} for p in per_stage), conc)
+                      tuple({k: v for k, v in p.items() if k not in ("per_token", "concurrency")} for p in per_stage), conc)
 
 
 def _vllm_problems(requested: float, total: int, used: int, terms: dict[str, float], kv_tok: int,

@@ -239,6 +239,41 @@ def test_sliding_window_requests_need_only_the_window_from_0_10():
     assert f"{p.concurrency:.2f}x" in p.lines[-1]
 
 
+def _gemma3(layers):
+    cfg = json.loads((ROOT / "tests/data/memory_figures/models/gemma-3-12b.json").read_text())["config"]
+    cfg["text_config"]["num_hidden_layers"] = layers
+    return bench().spec_from_config(cfg, f"gemma-3-{layers}-layers")
+
+
+@pytest.mark.parametrize("layers,groups,group_size", [(48, 6, 8), (62, 7, 10)])
+def test_hybrid_allocator_groups_and_pads_like_vllm(layers, groups, group_size):
+    """vllm/v1/core/kv_cache_utils.py: layers of one type are cut into groups of the fewest type's count, the
+    last sliding group padded (62 layers: 10 full + 52 sliding -> 7 groups of 10, 70 slots); every slot shares one
+    tensor of num_blocks pages, the log prints num_blocks // groups x block_size, and a request takes
+    cdiv(max_len, 16) blocks in the full group and cdiv(min(window - 1 + batched, max_len), 16) + 1 in each
+    sliding group (SlidingWindowSpec.max_memory_usage_bytes)."""
+    s = _gemma3(layers)
+    p = vllm_plan(s, "H100", 80 * GiB, EngineOptions(max_model_len=131072))
+    page = kv_bytes_per_token(s, [0], 1, 2) * 16
+    num_blocks = int(p.terms["kv_cache"] // page // group_size)
+    assert p.kv_tokens == num_blocks // groups * 16
+    batched = p.settings["max_num_batched_tokens"]
+    per_request = -(-131072 // 16) + (groups - 1) * (-(-min(1024 - 1 + batched, 131072) // 16) + 1)
+    assert p.concurrency == pytest.approx(num_blocks / per_request)
+    every_layer = p.terms["kv_cache"] / kv_bytes_per_token(s, list(range(layers)), 1, 2)
+    if groups * group_size == layers:  # no padding: the pool holds what every layer's bytes allow
+        assert p.kv_tokens == pytest.approx(every_layer, abs=16 * groups)
+    else:  # padding slots take memory too
+        assert p.kv_tokens < 0.9 * every_layer
+
+
+def test_one_full_group_counts_whole_blocks_per_request():
+    """Full attention only: concurrency = blocks / cdiv(max_model_len, block_size) (a 1000-token request holds
+    63 blocks, not 62.5)."""
+    p = vllm_plan(spec("llama-3.1-8b"), "H100", 80 * GiB, EngineOptions(max_model_len=1000))
+    assert p.concurrency == pytest.approx((p.kv_tokens // 16) / 63)
+
+
 def test_expert_parallel_splits_only_the_experts():
     s = spec("deepseek-v3")
     tp8 = vllm_plan(s, "H200", 141 * GiB, EngineOptions(tp=8, max_model_len=8192))
