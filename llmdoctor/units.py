@@ -6,12 +6,15 @@ from __future__ import annotations
 UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
 
-def format_bytes(n: float | None, unknown: str = "?", *, unit: str | None = None, decimals: int | None = None) -> str:
+def format_bytes(n: float | None, unknown: str = "?", *, unit: str | None = None, decimals: int | None = None,
+                 suffix: bool = True) -> str:
     """Binary units, three significant figures by default: 512 B, 1.5 KiB, 79.6 GiB, 1.21 TiB.
 
     ``decimals``: that many decimals in the largest unit that fits, as PyTorch writes sizes in its
-    out-of-memory message ("Tried to allocate 20.00 MiB": ``decimals=2``).  ``unit``: always that unit
-    (``unit="GiB"``: "0.5 GiB", "30.0 GiB", with ``decimals`` or one decimal), for figures a sentence compares.
+    out-of-memory message ("Tried to allocate 20.00 MiB": ``decimals=2``).  ``unit``: always that unit,
+    thousands separated (``unit="GiB"``: "0.5 GiB", "78.8 GiB", "1,235 MiB" with ``decimals=0``; one decimal
+    by default), for figures a sentence or a column compares; ``suffix=False`` leaves the unit off ("78.8",
+    for "78.8/79.6 GiB").
     """
     if n is None:
         return unknown
@@ -19,7 +22,8 @@ def format_bytes(n: float | None, unknown: str = "?", *, unit: str | None = None
     if unit is not None:
         if unit not in UNITS:
             raise ValueError(f"unit {unit!r}: one of {', '.join(UNITS)}")
-        return f"{value / 1024 ** UNITS.index(unit):.{1 if decimals is None else decimals}f} {unit}"
+        text = f"{value / 1024 ** UNITS.index(unit):,.{1 if decimals is None else decimals}f}"
+        return f"{text} {unit}" if suffix else text
     sign = "-" if value < 0 else ""
     value = abs(value)
     for name in UNITS:

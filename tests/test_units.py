@@ -51,3 +51,9 @@ def test_truncate_a_single_long_word_must_be_cut_somewhere():
 def test_truncate_with_an_ascii_ellipsis():
     cut = truncate("one two three four", 12, "...")
     assert cut == "one two..." and len(cut) <= 12
+
+
+def test_format_bytes_fixed_unit():
+    assert format_bytes(78.8 * 2**30, unit="GiB") == "78.8 GiB"
+    assert format_bytes(0.3 * 2**30, unit="GiB", suffix=False) == "0.3"
+    assert format_bytes(1234.56 * 2**20, unit="MiB", decimals=0) == "1,235 MiB"

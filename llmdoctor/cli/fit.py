@@ -21,10 +21,13 @@ NVML_TIMEOUT_S = 5.0
 
 def options_from_cli(dtype: str, quant: Optional[str], seq_len: int, batch: int, mode: str, optimizer: str,
                      grad_ckpt: bool, kv_dtype: Optional[str], tp: int, lora_r: int, attn: str,
-                     zero: int = 0, offload_optimizer: bool = False, stack: str = "hf") -> "Options":
+                     zero: int = 0, offload_optimizer: bool = False, stack: str = "hf",
+                     transformers_version: Optional[str] = None) -> "Options":
+    from ..memory.engines import parse_version
     from ..memory.plan import Options, normalize_dtype
 
-    return Options(dtype=normalize_dtype(dtype), quant=quant.lower() if quant else None, seq_len=seq_len, batch=batch,
+    tv = parse_version(transformers_version, "--transformers-version") if transformers_version else Options.transformers
+    return Options(transformers=tv, dtype=normalize_dtype(dtype), quant=quant.lower() if quant else None, seq_len=seq_len, batch=batch,
                    mode=mode.lower(), optimizer=optimizer.lower(), grad_ckpt=grad_ckpt,
                    kv_dtype=normalize_dtype(kv_dtype) if kv_dtype else None, tp=tp, lora_r=lora_r,
                    attn=attn.lower(), zero=zero, offload_optimizer=offload_optimizer,
@@ -136,6 +139,7 @@ def fit(
     zero: int = typer.Option(0, "--zero", help="DeepSpeed ZeRO stage 0-3 over the GPUs given (3 = FSDP full shard)."),
     offload_optimizer: bool = typer.Option(False, "--offload-optimizer", help="Optimizer states in CPU RAM (ZeRO-Offload)."),
     stack: str = typer.Option("hf", "--stack", help="Trainer: hf | trl | peft | llamafactory | axolotl | unsloth."),
+    transformers_version: Optional[str] = typer.Option(None, "--transformers-version", help="Training: the transformers release (its loss: 20 bytes per logit before 4.46, 16 from 4.46)."),
     engine: str = typer.Option("transformers", "--engine", help="transformers | vllm | sglang: plan as that engine counts."),
     gpu_memory_utilization: float = typer.Option(0.9, "--gpu-memory-utilization", help="vLLM: fraction of the GPU the instance may use."),
     mem_fraction_static: Optional[float] = typer.Option(None, "--mem-fraction-static", help="SGLang: weights + KV pool fraction."),
@@ -145,6 +149,9 @@ def fit(
     enforce_eager: bool = typer.Option(False, "--enforce-eager", help="vLLM: no CUDA graphs."),
     block_size: int = typer.Option(16, "--block-size", help="vLLM: tokens per KV block."),
     engine_version: Optional[str] = typer.Option(None, "--engine-version", help="vLLM version whose accounting to use (default: current, 0.21+)."),
+    vllm_usage: str = typer.Option("serve", "--vllm-usage", help="vLLM: serve (`vllm serve`) | llm (the LLM class: bigger default batches)."),
+    dp: int = typer.Option(1, "--dp", "--data-parallel-size", help="vLLM: data-parallel replicas (with --enable-expert-parallel the experts split over TP x DP)."),
+    expert_parallel: bool = typer.Option(False, "--enable-expert-parallel", help="vLLM: routed experts split over the TP x DP ranks."),
     offload_folder: Optional[str] = typer.Option(None, "--offload-folder", help="Where disk offload would go (must exist; its free space is checked)."),
     load: bool = typer.Option(False, "--load", help="Also predict loading: storage, format, shards, host memory, time (load.* checks)."),
     nproc_per_node: int = typer.Option(1, "--nproc-per-node", help="With --load: processes on this host that each load the weights."),
@@ -159,11 +166,12 @@ def fit(
         typer.echo(R.explain(engine), nl=False)
         raise typer.Exit(0)
     opts = options_from_cli(dtype or "bf16", quant, seq_len or 4096, batch, mode, optimizer, grad_ckpt, kv_dtype, tp,
-                            lora_r, attn, zero, offload_optimizer, stack)
+                            lora_r, attn, zero, offload_optimizer, stack, transformers_version)
     extra = {"gpu_memory_utilization": gpu_memory_utilization, "mem_fraction_static": mem_fraction_static,
              "max_model_len": max_model_len, "max_num_seqs": max_num_seqs,
              "max_num_batched_tokens": max_num_batched_tokens, "enforce_eager": enforce_eager,
-             "block_size": block_size, "engine_version": engine_version}
+             "block_size": block_size, "engine_version": engine_version, "usage": vllm_usage, "dp": dp,
+             "expert_parallel": expert_parallel}
     eopts = engine_options(engine, tp, pp, kv_dtype, seq_len, extra) if engine != "transformers" else None
     disk = offload_disk(offload_folder)
     from ..model_config import load_model_spec
@@ -175,7 +183,7 @@ def fit(
         raise UsageError(f"--tp {opts.tp}" + (f" x --pp {pp}" if pp > 1 else "")
                          + f" needs {opts.tp * pp} GPUs, but --gpus gives {len(budgets)}")
     if eopts is not None:
-        _run_engine(spec, budgets, opts, eopts, json_)
+        _run_engine(spec, budgets, opts, eopts, json_, dtype_given=dtype is not None)
     load_result = _load_section(model, spec, opts, nproc_per_node) if load else None
     _run_transformers(spec, budgets, opts, ram, disk, offload_folder, json_, load_result)
 
@@ -212,18 +220,23 @@ def _run_transformers(spec: Any, budgets: list["GpuBudget"], opts: "Options", ra
     raise typer.Exit(0 if p.fits and not load_failed else 1)
 
 
-def _run_engine(spec: Any, budgets: list["GpuBudget"], opts: "Options", eopts: "EngineOptions", json_: bool) -> None:
+def _run_engine(spec: Any, budgets: list["GpuBudget"], opts: "Options", eopts: "EngineOptions", json_: bool,
+                dtype_given: bool = True) -> None:
     from dataclasses import replace
 
     from ..memory import render as R
     from ..memory.engines import engine_plan, engine_remedies
     from ..memory.plan import weight_bytes
 
+    if opts.dtype == "fp32" and not dtype_given:  # dtype auto: engines serve a float32 checkpoint in 16-bit
+        opts = replace(opts, dtype="bf16")
+    elif opts.dtype in ("fp32", "fp16", "bf16"):
+        eopts = replace(eopts, dtype=opts.dtype)
     emb, layers, tail = weight_bytes(spec, opts)
     eopts = replace(eopts, weight_bytes_per_param=(emb + sum(layers) + tail) / max(spec.params, 1))
-    worst = min(budgets[: eopts.tp * eopts.pp], key=lambda b: b.total - b.used)
+    worst = min(budgets[: eopts.tp * eopts.pp * eopts.dp], key=lambda b: b.total - b.used)
     ep = engine_plan(spec, worst.name, worst.total, eopts, worst.used)
-    unused = [b.label for b in budgets[eopts.tp * eopts.pp:]]
+    unused = [b.label for b in budgets[eopts.tp * eopts.pp * eopts.dp:]]
     rems = engine_remedies(spec, worst.name, worst.total, eopts, worst.used)
     if json_:
         typer.echo(json.dumps({**R.engine_to_dict(spec, worst, ep, unused), "remedies": rems}, indent=2))

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from ..engine import UsageError
+from ..units import format_bytes
 from . import options
 
 memory_app = typer.Typer(name="memory", help="GPU memory: analyze a torch memory snapshot.", no_args_is_help=True,
@@ -31,7 +32,7 @@ def analyze_cmd(
     if not path.is_file():
         raise UsageError(f"{file}: no such file")
     if path.stat().st_size > MAX_SNAPSHOT_BYTES:
-        raise UsageError(f"{file}: larger than {MAX_SNAPSHOT_BYTES // 2**30} GiB")
+        raise UsageError(f"{file}: larger than {format_bytes(MAX_SNAPSHOT_BYTES)}")
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -17,10 +17,11 @@ DTYPE_ALIASES: dict[str, str] = {
     "fp16": "fp16", "float16": "fp16", "half": "fp16", "f16": "fp16", "torch.float16": "fp16",
     "bf16": "bf16", "bfloat16": "bf16", "torch.bfloat16": "bf16",
     "fp8": "fp8", "float8": "fp8", "e4m3": "fp8", "float8_e4m3fn": "fp8", "e5m2": "fp8", "float8_e5m2": "fp8",
+    "fp8_e4m3": "fp8", "fp8_e5m2": "fp8",
     "fp4": "fp4", "float4": "fp4", "nvfp4": "fp4", "mxfp4": "fp4",
-    "int8": "int8", "i8": "int8",
+    "int8": "int8", "i8": "int8", "8bit": "int8",
     "int4": "int4", "i4": "int4",
-    "nf4": "nf4",
+    "nf4": "nf4", "4bit": "nf4",
 }
 
 

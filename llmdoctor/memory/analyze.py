@@ -7,11 +7,13 @@ refused before it is looked up, so a hostile file cannot run code.  The analysis
 
 from __future__ import annotations
 
+
 import io
 import pickle
 from typing import Any
 
 from ..engine import UsageError
+from ..units import format_bytes
 
 MAX_SNAPSHOT_BYTES = 2 * 2**30
 ALLOWED = (dict, list, tuple, str, bytes, int, float, bool, type(None))
@@ -194,9 +196,9 @@ def recommendations(r: dict[str, Any]) -> list[str]:
     oom = r["oom"]
     expandable = r["segment_counts"]["expandable"] > 0
     if oom and oom["requested"] and r["cached_free"] >= oom["requested"] > r["largest_free_block"]:
-        out.append(f"The failed allocation ({oom['requested'] / MiB:.0f} MiB) is smaller than the cached free memory "
-                   f"({r['cached_free'] / MiB:.0f} MiB) but larger than the largest free block "
-                   f"({r['largest_free_block'] / MiB:.0f} MiB): this OOM is fragmentation.")
+        out.append(f"The failed allocation ({format_bytes(oom['requested'], unit='MiB', decimals=0)}) is smaller than the cached free memory "
+                   f"({format_bytes(r['cached_free'], unit='MiB', decimals=0)}) but larger than the largest free block "
+                   f"({format_bytes(r['largest_free_block'], unit='MiB', decimals=0)}): this OOM is fragmentation.")
     if frag > 0.1 or (oom and r["cached_free"] > 0.1 * max(r["reserved"], 1)):
         if not expandable:
             from .allocconf import expandable_setting
@@ -233,31 +235,28 @@ def analyze_stats(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_text(r: dict[str, Any]) -> str:
-    def m(n: float) -> str:
-        return f"{n / MiB:,.1f} MiB"
-
     lines = [
         f"segments        {r['segments']} ({r['segment_counts']['large']} large, {r['segment_counts']['small']} small"
         + (f", {r['segment_counts']['expandable']} expandable" if r['segment_counts']['expandable'] else "") + ")",
-        f"reserved        {m(r['reserved'])}",
-        f"allocated       {m(r['allocated'])}",
-        f"pending free    {m(r['pending_free'])}",
-        f"cached free     {m(r['cached_free'])}",
-        f"inactive split  {m(r['inactive_split'])}  (fragmentation {r['fragmentation']:.1%} of reserved)",
-        f"largest free    {m(r['largest_free_block'])} in {r['free_blocks']} free block(s)",
+        f"reserved        {format_bytes(r['reserved'], unit='MiB')}",
+        f"allocated       {format_bytes(r['allocated'], unit='MiB')}",
+        f"pending free    {format_bytes(r['pending_free'], unit='MiB')}",
+        f"cached free     {format_bytes(r['cached_free'], unit='MiB')}",
+        f"inactive split  {format_bytes(r['inactive_split'], unit='MiB')}  (fragmentation {r['fragmentation']:.1%} of reserved)",
+        f"largest free    {format_bytes(r['largest_free_block'], unit='MiB')} in {r['free_blocks']} free block(s)",
     ]
     if r["oom"]:
         o = r["oom"]
-        lines.append(f"out of memory   device {o['device']}: asked {m(o['requested'])}, CUDA had {m(o['device_free'])} free, "
-                     f"largest cached block {m(r['largest_free_block'])} (at {o['site']})")
+        lines.append(f"out of memory   device {o['device']}: asked {format_bytes(o['requested'], unit='MiB')}, CUDA had {format_bytes(o['device_free'], unit='MiB')} free, "
+                     f"largest cached block {format_bytes(r['largest_free_block'], unit='MiB')} (at {o['site']})")
     lines.append("free blocks by size:")
     for h in r["histogram"]:
         if h["blocks"]:
-            lines.append(f"  {h['range']:<14} {h['blocks']:>6} block(s)  {m(h['bytes'])}")
+            lines.append(f"  {h['range']:<14} {h['blocks']:>6} block(s)  {format_bytes(h['bytes'], unit='MiB')}")
     if r["top_sites"]:
         lines.append("top allocation sites:")
         for s in r["top_sites"]:
-            lines.append(f"  {m(s['bytes']):>14}  {s['allocations']:>5}x  {s['site']}")
+            lines.append(f"  {format_bytes(s['bytes'], unit='MiB'):>14}  {s['allocations']:>5}x  {s['site']}")
     lines.append("recommendations:")
     lines.extend(f"  - {t}" for t in r["recommendations"])
     return "\n".join(lines) + "\n"

@@ -55,6 +55,10 @@ class ModelSpec:
     mla: bool = False
     notes: tuple[str, ...] = ()
     dense_intermediate: int = 0  # MoE models: the widest dense MLP (dense layers, shared experts)
+    moe_intermediate: int = 0  # MoE models: one routed expert's width
+    shared_intermediate: int = 0  # MoE models: the shared experts' total width on an MoE layer
+    dense_layer_intermediate: int = 0  # MoE models with dense layers (first_k_dense, mlp_only): their MLP width
+    expert_params: int = 0  # MoE models: routed-expert weights over all layers (what expert parallel splits)
 
     @property
     def other_params(self) -> int:
@@ -226,7 +230,11 @@ def _llama_like(c: _Cfg, name: str, moe: bool) -> ModelSpec:
             layer_list.append(attn + norms + mlp)
             linear_list.append(layer_linear + lin)
         intermediate = per_tok * I_moe + shared_I
-        dense_moe = max(shared_I, dense_I if (mlp_only or sparse_step > 1) else 0)
+        dense_layers = dense_I if (mlp_only or sparse_step > 1) else 0
+        dense_moe = max(shared_I, dense_layers)
+        moe_shape = {"moe_intermediate": I_moe, "shared_intermediate": shared_I, "dense_layer_intermediate": dense_layers,
+                     "expert_params": sum(E * 3 * H * I_moe for i in range(L)
+                                          if mt == "mixtral" or not (i in mlp_only or (i + 1) % sparse_step != 0))}
     else:
         I = c.need("intermediate_size")
         mlp = 3 * H * I + (2 * I + H if mlp_bias else 0)
@@ -235,6 +243,7 @@ def _llama_like(c: _Cfg, name: str, moe: bool) -> ModelSpec:
         lora += 2 * (H + I) + (I + H)
         intermediate = I
         dense_moe = 0
+        moe_shape = {}
     final_norm = 0 if mt == "olmo" else H
     embed = V * H
     head = 0 if tied else V * H
@@ -246,7 +255,7 @@ def _llama_like(c: _Cfg, name: str, moe: bool) -> ModelSpec:
                      layer_linear_params=tuple(linear_list), lora_dims=lora * L,
                      kv_elems_per_token=(2 * kv,) * L, kv_windows=win,
                      max_position=c.get("max_position_embeddings"), checkpoint_dtype=_dtype_name(c),
-                     experts=experts, experts_per_tok=per_tok, dense_intermediate=dense_moe)
+                     experts=experts, experts_per_tok=per_tok, dense_intermediate=dense_moe, **moe_shape)
 
 
 def _deepseek(c: _Cfg, name: str) -> ModelSpec:
@@ -302,7 +311,10 @@ def _deepseek(c: _Cfg, name: str) -> ModelSpec:
                      kv_elems_per_token=(kvr + rope,) * L, kv_windows=(None,) * L,
                      max_position=c.get("max_position_embeddings"), checkpoint_dtype=_dtype_name(c),
                      experts=E, experts_per_tok=per_tok, mla=True, notes=tuple(notes),
-                     dense_intermediate=max(dense_I if first_dense else 0, shared * I_moe))
+                     dense_intermediate=max(dense_I if first_dense else 0, shared * I_moe),
+                     moe_intermediate=I_moe, shared_intermediate=shared * I_moe,
+                     dense_layer_intermediate=dense_I if first_dense else 0,
+                     expert_params=sum(E * 3 * H * I_moe for i in range(L) if i >= first_dense and i % freq == 0))
 
 
 def _gpt_neox(c: _Cfg, name: str) -> ModelSpec:

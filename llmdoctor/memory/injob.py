@@ -11,16 +11,20 @@ def report(device: Any = None, file: Any = None) -> dict[str, Any]:
     """Print (to stderr by default) and return the memory summary of this process from torch.cuda.memory_stats()."""
     import torch
 
-    from .analyze import MiB, analyze_stats
+    from ..units import format_bytes
+    from .analyze import analyze_stats
 
     out = file or sys.stderr
     if not torch.cuda.is_available():
         print("llmdoctor.memory: CUDA is not available in this process; nothing to report", file=out)
         return {}
     r = analyze_stats(torch.cuda.memory_stats(device))
-    print(f"llmdoctor.memory: allocated {r['allocated'] / MiB:,.0f} MiB (peak {r['peak_allocated'] / MiB:,.0f}), "
-          f"reserved {r['reserved'] / MiB:,.0f} MiB (peak {r['peak_reserved'] / MiB:,.0f}), inactive split "
-          f"{r['inactive_split'] / MiB:,.0f} MiB (fragmentation {r['fragmentation']:.1%}), alloc retries "
+    def mib(key: str, suffix: bool = True) -> str:
+        return format_bytes(r[key], unit="MiB", decimals=0, suffix=suffix)
+
+    print(f"llmdoctor.memory: allocated {mib('allocated')} (peak {mib('peak_allocated', False)}), "
+          f"reserved {mib('reserved')} (peak {mib('peak_reserved', False)}), inactive split "
+          f"{mib('inactive_split')} (fragmentation {r['fragmentation']:.1%}), alloc retries "
           f"{r['alloc_retries']}, OOMs {r['ooms']}", file=out)
     if r["alloc_retries"] or r["fragmentation"] > 0.1:
         print("llmdoctor.memory: consider PYTORCH_ALLOC_CONF=expandable_segments:True", file=out)

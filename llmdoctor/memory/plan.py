@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..engine import UsageError
+from ..facts.vocabulary import canonical_dtype
+from ..units import format_bytes
 from .architectures import ModelSpec
 
 GiB = 2**30
@@ -21,10 +23,9 @@ DTYPES = ("bf16", "fp16", "fp32", "fp8", "int8", "nf4", "int4")
 QUANTS = ("bnb", "gptq", "awq")
 MODES = ("inference", "lora", "qlora", "full")
 STACKS = ("hf", "trl", "peft", "unsloth", "llamafactory", "axolotl")
-DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32",
-                 "float8": "fp8", "fp8_e4m3": "fp8", "4bit": "nf4", "8bit": "int8"}
 # bytes per logit element the loss costs (forward copies kept + the backward peak), per stack
-LOGIT_BYTES = {"hf": 20.0, "unsloth": 4.0}
+LOGIT_BYTES = {"hf": 16.0, "hf<4.46": 20.0, "unsloth": 4.0}
+HF_LOSS_SHIFTS_LABELS = (4, 46)  # transformers loss_utils.ForCausalLMLoss pads/shifts the labels, not the logits
 OPTIMIZERS = ("adam", "adam8bit", "sgd")
 TERMS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "overhead", "others")
 
@@ -56,11 +57,13 @@ FORMULAS = {
                    "Transformer Models' (sec. 4.1, eq. 1: sbh(34 + 5as/h)); coefficients measured on transformers' "
                    "modules with torch.autograd.graph.saved_tensors_hooks (bench/activation_memory.py, bf16, SDPA, "
                    "within 1%). Eager attention adds 2*heads*s^2*b*bytes. Gradient checkpointing keeps only each "
-                   "layer's input (s*b*h*bytes) plus one layer recomputed. Outside the layers: 8h per token, and the loss over the "
+                   "layer's input (s*b*h*bytes) plus the larger of one layer recomputed and the loss (the loss's "
+                   "backward runs and frees its buffers before the first recompute). Outside the layers: 8h per token, and the loss over the "
                    "vocabulary at its peak (start of backward), b*s*V*20 bytes with transformers' ForCausalLMLoss "
                    "(bf16 logits 2 + fp32 upcast 4 + log-softmax kept for backward 4 + its fp32 gradient 4 + the "
-                   "gradient through the upcast 4 + bf16 logits gradient 2), b*s*V*4 with Unsloth's fused chunked "
-                   "cross-entropy (--stack unsloth; its gradient checkpointing also offloads layer inputs to CPU). "
+                   "gradient through the upcast 4 + bf16 logits gradient 2; 16 from transformers 4.46, whose "
+                   "ForCausalLMLoss shifts the labels, not the logits: --transformers-version), b*s*V*4 with "
+                   "Unsloth's fused chunked cross-entropy (--stack unsloth; its gradient checkpointing also offloads layer inputs to CPU). "
                    "Tensor parallel: activations are whole on every GPU (the residual stream and the logits are not "
                    "split). ZeRO-1/2/3 (--zero) shard optimizer states / + gradients / + weights over the GPUs; "
                    "--offload-optimizer keeps optimizer states in CPU RAM.",
@@ -109,6 +112,7 @@ class Options:
     zero: int = 0  # DeepSpeed ZeRO stage (0-3) over the GPUs given; FSDP full-shard = 3
     offload_optimizer: bool = False  # optimizer states (and fp32 master weights) in CPU RAM
     stack: str = "hf"  # the trainer: hf (Trainer/TRL/PEFT, LLaMA-Factory, axolotl) | unsloth
+    transformers: tuple[int, int] = (4, 46)  # the transformers release the trainer runs on (its loss code)
 
     def validate(self) -> "Options":
         if self.dtype not in DTYPES:
@@ -138,7 +142,9 @@ class Options:
 
     @property
     def logit_bytes(self) -> float:
-        return LOGIT_BYTES["unsloth" if self.stack == "unsloth" else "hf"]
+        if self.stack == "unsloth":
+            return LOGIT_BYTES["unsloth"]
+        return LOGIT_BYTES["hf" if self.transformers >= HF_LOSS_SHIFTS_LABELS else "hf<4.46"]
 
     @property
     def effective_dtype(self) -> str:
@@ -148,7 +154,7 @@ class Options:
 def normalize_dtype(text: str) -> str:
     """bf16 / BF16 / bfloat16 / torch.bfloat16 -> bf16 (case-insensitive aliases)."""
     t = text.strip().lower().removeprefix("torch.")
-    return DTYPE_ALIASES.get(t, t)
+    return canonical_dtype(t) or t  # the one alias table (llmdoctor/facts/vocabulary.py)
 
 
 def bytes_per_param(dtype: str, quant: str | None = None, double_quant: bool = True, group: int = 128) -> float:
@@ -218,22 +224,26 @@ def activation_bytes(spec: ModelSpec, opts: Options, seq: int, batch: int) -> fl
     per_layer = sb * per_token * (a / 2)
     if opts.attn == "eager":
         per_layer += 2 * spec.heads * seq * seq * batch * a
+    loss = logits_bytes(spec, opts, seq, batch)
     if opts.grad_ckpt and opts.stack == "unsloth":
-        stored = per_layer  # Unsloth's checkpointing offloads each layer's input to CPU RAM
+        stored = per_layer + loss  # Unsloth's checkpointing offloads each layer's input to CPU RAM
     elif opts.grad_ckpt:
-        stored = spec.layers * sb * h * a + per_layer
+        # backward runs the loss first: its vocabulary-sized buffers are freed (the lm_head's backward consumed
+        # them) before torch.utils.checkpoint recomputes the last layer, so the peak is the larger of the two
+        stored = spec.layers * sb * h * a + max(per_layer, loss)
     else:
-        stored = spec.layers * per_layer
-    return stored + sb * 8 * h * (a / 2) + logits_bytes(spec, opts, seq, batch)
+        stored = spec.layers * per_layer + loss  # every layer's saved activations are still held at the loss
+    return stored + sb * 8 * h * (a / 2)
 
 
 def logits_bytes(spec: ModelSpec, opts: Options, seq: int, batch: int) -> float:
     """The loss over the vocabulary at its peak (start of backward).
 
-    transformers' ForCausalLMLoss: bf16 logits (2) upcast to fp32 (4), cross_entropy's fp32 log-softmax kept
-    for backward (4), then its fp32 gradient (4), the gradient through the upcast (4 -> 2) and the bf16 logits
-    gradient (2): 20 bytes per element.  Unsloth's fused, chunked cross-entropy never holds more than the bf16
-    logits and their gradient: 4.
+    transformers before 4.46 (logits.float() in the model's forward, then a contiguous fp32 copy of the shifted
+    logits): bf16 logits (2) upcast to fp32 (4), the shifted copy (4), cross_entropy's fp32 log-softmax kept for
+    backward (4), its fp32 gradient (4) and the bf16 logits gradient (2): 20 bytes per element.  From 4.46
+    ForCausalLMLoss shifts the labels instead of the logits (transformers/loss/loss_utils.py): no shifted copy,
+    16.  Unsloth's fused, chunked cross-entropy never holds more than the bf16 logits and their gradient: 4.
     """
     return seq * batch * spec.vocab * opts.logit_bytes
 
@@ -464,10 +474,6 @@ def capacity_table(spec: ModelSpec, gpus: list[GpuBudget], opts: Options) -> lis
     return rows
 
 
-def gib(n: float) -> str:
-    return f"{n / GiB:.1f} GiB"
-
-
 def max_memory_dict(p: Plan) -> dict[Any, str]:
     """The max_memory={...} to paste: what device_map="auto" may use per GPU (total - others - overhead)."""
     out: dict[Any, str] = {}
@@ -574,8 +580,8 @@ def _quantize_rule(j: _Job) -> list[Remedy]:
         o = replace(j.opts, dtype=dt, quant=q, mode="qlora" if j.opts.mode == "lora" and dt == "nf4" else j.opts.mode)
         p = plan(j.spec, j.gpus, o)
         if p.fits:
-            return [Remedy(5, f"quantize-{dt}", f"Load the weights in {label}: weights {gib(p.totals['weights'])} "
-                           f"instead of {gib(j.base.totals['weights'])}.", True, {"dtype": dt, "quant": q})]
+            return [Remedy(5, f"quantize-{dt}", f"Load the weights in {label}: weights {format_bytes(p.totals['weights'], unit='GiB')} "
+                           f"instead of {format_bytes(j.base.totals['weights'], unit='GiB')}.", True, {"dtype": dt, "quant": q})]
     return []
 
 
@@ -595,14 +601,14 @@ def _more_gpus_rule(j: _Job) -> list[Remedy]:
             continue
         mm = max_memory_dict(p)
         if n == len(j.gpus):
-            text = (f"Free the {gib(held)} other processes hold on these GPUs (see memory.gpu-free): then "
+            text = (f"Free the {format_bytes(held, unit='GiB')} other processes hold on these GPUs (see memory.gpu-free): then "
                     f"{len(p.gpus)}x {proto.name} suffice" + (f' with device_map="auto", max_memory={mm}.'
                                                              if not j.training else "."))
             return [Remedy(3, "free-gpu-memory", text, True, {"gpus": n, "max_memory": mm})]
-        text = (f"Use {n}x {proto.name} ({gib(proto.total)} each), sharding weights, gradients and optimizer "
+        text = (f"Use {n}x {proto.name} ({format_bytes(proto.total, unit='GiB')} each), sharding weights, gradients and optimizer "
                 f"(FSDP / DeepSpeed ZeRO-3)." if j.training else
-                f"Use {n}x {proto.name} ({gib(proto.total)} each) with --tp {n}." if j.opts.tp > 1 else
-                f'Use {n}x {proto.name} ({gib(proto.total)} each) with device_map="auto", max_memory={mm}.')
+                f"Use {n}x {proto.name} ({format_bytes(proto.total, unit='GiB')} each) with --tp {n}." if j.opts.tp > 1 else
+                f'Use {n}x {proto.name} ({format_bytes(proto.total, unit="GiB")} each) with device_map="auto", max_memory={mm}.')
         return [Remedy(6, "more-gpus", text, True, {"gpus": n, "max_memory": mm})]
     return []
 
@@ -622,7 +628,7 @@ def _bigger_gpus_rule(j: _Job) -> list[Remedy]:
                 how = ("sharding weights, gradients and optimizer (FSDP / DeepSpeed ZeRO-3)" if j.training and n > 1
                        else f"--tp {n}" if j.opts.tp > 1 and n > 1
                        else f'device_map="auto", max_memory={max_memory_dict(p)}' if n > 1 else "one GPU")
-                return [Remedy(6, f"other-gpus-{alias}", f"Or {n}x {big.name} ({gib(big.total)} each), {how}.",
+                return [Remedy(6, f"other-gpus-{alias}", f"Or {n}x {big.name} ({format_bytes(big.total, unit='GiB')} each), {how}.",
                                True, {"gpus": n, "kind": big.name})]
         return []
     return []
@@ -633,18 +639,18 @@ def _offload_text(j: _Job, need: float) -> tuple[str, bool]:
     ram, disk = j.ram_available, j.disk_free
     if ram is not None and need <= ram * 0.9:
         mm["cpu"] = f"{int(math.ceil(need / GiB)) + 1}GiB"
-        return (f"Offload {gib(need)} to CPU RAM ({gib(ram)} available): device_map=\"auto\", max_memory={mm}; "
+        return (f"Offload {format_bytes(need, unit='GiB')} to CPU RAM ({format_bytes(ram, unit='GiB')} available): device_map=\"auto\", max_memory={mm}; "
                 f"slow (weights cross PCIe every forward).", True)
     if disk is not None and need <= disk * 0.9:
-        return (f"Offload {gib(need)} to disk: device_map=\"auto\", max_memory={mm}, offload_folder="
-                f"{j.offload_folder or 'offload'!r} ({gib(disk)} free there); very slow.", True)
+        return (f"Offload {format_bytes(need, unit='GiB')} to disk: device_map=\"auto\", max_memory={mm}, offload_folder="
+                f"{j.offload_folder or 'offload'!r} ({format_bytes(disk, unit='GiB')} free there); very slow.", True)
     if ram is None and disk is None:
         mm["cpu"] = f"{int(math.ceil(need / GiB)) + 1}GiB"
-        return (f"Offload {gib(need)} to CPU RAM (or disk with offload_folder=...): device_map=\"auto\", "
+        return (f"Offload {format_bytes(need, unit='GiB')} to CPU RAM (or disk with offload_folder=...): device_map=\"auto\", "
                 f"max_memory={mm}; make sure that much RAM is free (not known here); slow.", True)
-    have = [f"RAM {gib(ram)}" if ram is not None else "RAM unknown",
-            f"disk {gib(disk)}" if disk is not None else "disk unknown"]
-    return f"Offloading would need {gib(need)} of CPU RAM or disk ({', '.join(have)} available): not enough.", False
+    have = [f"RAM {format_bytes(ram, unit='GiB')}" if ram is not None else "RAM unknown",
+            f"disk {format_bytes(disk, unit='GiB')}" if disk is not None else "disk unknown"]
+    return f"Offloading would need {format_bytes(need, unit='GiB')} of CPU RAM or disk ({', '.join(have)} available): not enough.", False
 
 
 def _offload_rule(j: _Job) -> list[Remedy]:

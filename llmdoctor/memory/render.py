@@ -10,7 +10,8 @@ from typing import Any
 
 from .architectures import ModelSpec
 from .engines import ASSUMPTIONS, EnginePlan
-from .plan import FORMULAS, GiB, GpuBudget, Plan, Remedy
+from ..units import format_bytes
+from .plan import FORMULAS, GpuBudget, Plan, Remedy
 
 BAR_TERMS = [("weights", "W", "blue"), ("kv_cache", "K", "magenta"), ("activations", "A", "yellow"),
              ("gradients", "G", "cyan"), ("optimizer", "O", "red"), ("overhead", "o", "white"), ("others", "X", "bright_black")]
@@ -19,10 +20,6 @@ LEGEND = ["W weights", "K KV cache", "A activations", "G gradients", "O optimize
 ENGINE_TERMS = [("weights", "W", "blue"), ("activations", "A", "yellow"), ("non_torch", "n", "white"),
                 ("cuda_graphs", "g", "cyan"), ("kv_cache", "K", "magenta"), ("init", "n", "white"),
                 ("reserved", "r", "bright_black")]
-
-
-def _g(n: float) -> str:
-    return f"{n / GiB:.1f}"
 
 
 def wrap(text: str, width: int, indent: str = "") -> list[str]:
@@ -75,13 +72,13 @@ def short_name(name: str, width: int) -> str:
 def _gpu_line(label: str, name: str, terms: dict[str, float], total: float, needed: float, fits: bool,
               width: int, color: bool, legend: list[tuple[str, str, str]] | None = None) -> str:
     verdict = "fits" if fits else "DOES NOT FIT"
-    tail = f" {_g(needed)}/{_g(total)} GiB {verdict}"
+    tail = f" {format_bytes(needed, unit='GiB', suffix=False)}/{format_bytes(total, unit='GiB')} {verdict}"
     name_w = max(8, min(28, width // 4))
     head = f"{label:<6} {short_name(name, name_w):<{name_w}} "
     barw = max(10, min(60, width - len(head) - len(tail) - 2))
     if color:
         verdict = f"[green]{verdict}[/]" if fits else f"[bold red]{verdict}[/]"
-    return f"{head}|{bar(terms, total, barw, color, legend)}| {_g(needed)}/{_g(total)} GiB {verdict}"
+    return f"{head}|{bar(terms, total, barw, color, legend)}| {format_bytes(needed, unit='GiB', suffix=False)}/{format_bytes(total, unit='GiB')} {verdict}"
 
 
 def _header(p: Plan, width: int) -> list[str]:
@@ -93,7 +90,7 @@ def _header(p: Plan, width: int) -> list[str]:
            + (f", optimizer {o.optimizer}, gradient checkpointing {'on' if o.grad_ckpt else 'off'}, stack {o.stack}"
               if o.mode != "inference" else "") + f"; {p.strategy}")
     lines += wrap(job, width, "  ")
-    lines += wrap("totals: " + ", ".join(f"{k.replace('_', ' ')} {_g(v)} GiB" for k, v in p.totals.items() if v),
+    lines += wrap("totals: " + ", ".join(f"{k.replace('_', ' ')} {format_bytes(v, unit='GiB')}" for k, v in p.totals.items() if v),
                   width, "  ")
     return lines
 
@@ -104,7 +101,7 @@ def render(p: Plan, caps: list[dict[str, int]], rems: list[Remedy], width: int =
         lines.append(_gpu_line(g.gpu.label, g.gpu.name, g.terms, g.gpu.total, g.needed, g.fits, width, color))
     lines += pack(LEGEND, width, "       ")
     if p.overflow > 0:
-        lines += wrap(f"not placed: {_g(p.overflow)} GiB of weights/KV cache found no GPU", width)
+        lines += wrap(f"not placed: {format_bytes(p.overflow, unit='GiB')} of weights/KV cache found no GPU", width)
     if p.unused:
         lines += wrap(f"unused: {', '.join(p.unused)} (the model fits on the first {len(p.gpus)}; "
                       f"device_map=\"auto\" fills GPUs in order; --tp {len(p.gpus) + len(p.unused)} splits it over "
@@ -141,7 +138,7 @@ def render_engine(spec: ModelSpec, gpu: GpuBudget, ep: EnginePlan, unused: list[
     lines.append(_gpu_line(gpu.label, gpu.name, ep.terms, gpu.total, needed, ep.fits, width, color, ENGINE_TERMS))
     lines += pack(["W weights", "A profile-run activations", "n non-torch", "g CUDA graphs", "K KV cache",
                    "r reserved", ". headroom"], width, "       ")
-    lines += wrap("terms per GPU: " + ", ".join(f"{k.replace('_', ' ')} {v / GiB:.2f} GiB" for k, v in ep.terms.items()),
+    lines += wrap("terms per GPU: " + ", ".join(f"{k.replace('_', ' ')} {format_bytes(v, unit='GiB', decimals=2)}" for k, v in ep.terms.items()),
                   width, "  ")
     lines += ["", f"what {ep.engine} will print:"]
     for ln in ep.lines:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import statistics
@@ -11,19 +12,18 @@ from pathlib import Path
 import pytest
 
 from llmdoctor.engine import UsageError
-from llmdoctor.memory.architectures import spec_from_config
 from llmdoctor.memory.engines import (EngineOptions, GiB, engine_plan, kv_bytes_per_token, sglang_plan,
                                       stage_layers, stage_weights, vllm_defaults, vllm_plan)
 
-from .helpers import MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def spec(name):
-    return spec_from_config(json.loads((MODELS / f"{name}.json").read_text())["config"], name)
+    return bench().spec_of(name)
 
 
+@functools.lru_cache(maxsize=1)
 def bench():
     s = importlib.util.spec_from_file_location("memory_accuracy", ROOT / "bench" / "memory_accuracy.py")
     mod = importlib.util.module_from_spec(s)
@@ -40,11 +40,20 @@ def ratios(term):
 
 def test_figures_are_sourced_and_quoted():
     figs = bench().load_figures()
-    assert len(figs) >= 8
+    assert len(figs) >= 40 and len({f["id"] for f in figs}) == len(figs)
     for f in figs:
         assert f["source"].startswith("https://github.com/") and f["quote"] and f["measured"]
         if f.get("config"):
-            assert (MODELS / f"{f['config']}.json").is_file(), f["id"]
+            assert bench().spec_of(f["config"]).params > 0, f["id"]
+
+
+def test_every_file_says_which_figures_fitted_a_constant():
+    ids = {f["id"] for f in bench().load_figures()}
+    for path in (ROOT / "tests" / "data" / "memory_figures").glob("*.json"):
+        doc = json.loads(path.read_text())
+        if "figures" in doc:
+            fitted = set(doc["fitting"]) - {"note"}
+            assert fitted <= ids, fitted - ids
 
 
 def test_kv_tokens_within_targets():
@@ -178,3 +187,112 @@ def test_engine_remedies_are_checked_with_the_same_accounting():
     assert vllm_plan(s, "RTX 4090", 24 * GiB, replace(o, max_model_len=n)).fits
     assert any(r.startswith("--tp 2") for r in rems)
     assert engine_remedies(s, "RTX 4090", 24 * GiB, replace(o, max_model_len=8192)) == []
+
+
+# --------------------------------------------------------------------------- issue 14, second pass
+
+
+def test_v1_sampler_is_slimmer_from_0_17():
+    """llm-d-planner report: Qwen3-14B 5.64 GiB at 0.16, 2.23 GiB at 0.17 (same model, GPU and flags)."""
+    s = spec("qwen3-14b")
+    old, new = (vllm_plan(s, "H100", 80 * GiB, EngineOptions(max_model_len=8192, version=v)).terms["activations"]
+                for v in ((0, 16), (0, 17)))
+    assert old / new > 2
+
+
+def test_moe_workspace_stays_beside_the_sampler_from_0_10():
+    s = spec("qwen3-30b-a3b")
+    o = EngineOptions(max_model_len=8192)
+    from llmdoctor.memory.engines import moe_workspace, sampler_peak
+
+    act = vllm_plan(s, "H100", 80 * GiB, o).terms["activations"]
+    assert act == pytest.approx(sampler_peak(s, o, 8192, 1024, 2) + moe_workspace(s, 8192, 1, 2))
+    v09 = replace(o, version=(0, 9))  # before the modular kernel: the workspace is freed after each layer
+    before = vllm_plan(s, "H100", 80 * GiB, v09).terms["activations"]
+    assert before == pytest.approx(sampler_peak(s, v09, 8192, 1024, 2))
+
+
+def test_float32_checkpoint_is_served_in_16_bit_unless_asked():
+    s = spec("gemma-2-9b")  # torch_dtype float32
+    auto = vllm_plan(s, "H100", 80 * GiB, EngineOptions(max_model_len=8192))
+    fp32 = vllm_plan(s, "H100", 80 * GiB, EngineOptions(max_model_len=8192, dtype="fp32"))
+    assert auto.terms["weights"] == pytest.approx(s.params * 2, rel=1e-6)
+    assert fp32.terms["weights"] == pytest.approx(s.params * 4, rel=1e-6)
+    assert fp32.settings["kv_bytes_per_token_per_rank"] == 2 * auto.settings["kv_bytes_per_token_per_rank"]
+
+
+def test_llm_class_takes_bigger_batches_than_vllm_serve():
+    o = EngineOptions(usage="llm")
+    assert vllm_defaults("H100", 80 * GiB, o, 8192) == (16384, 1024)
+    assert vllm_defaults("A100-SXM4-40GB", 40 * GiB, o, 8192) == (8192, 256)
+
+
+def test_sliding_window_requests_need_only_the_window_from_0_10():
+    """Gemma-3: 5 of 6 layers slide over 1024 tokens; the pool prints tokens as if every layer held each token,
+    but a request of max_model_len needs the window only on sliding layers (SlidingWindowSpec)."""
+    s = spec("gemma-3-12b")
+    o = EngineOptions(max_model_len=131072)
+    p = vllm_plan(s, "H100", 80 * GiB, o)
+    assert p.concurrency > 3 * p.kv_tokens / p.max_model_len
+    old = vllm_plan(s, "H100", 80 * GiB, replace(o, version=(0, 9)))
+    assert old.concurrency == pytest.approx(old.kv_tokens / old.max_model_len)
+    assert f"{p.concurrency:.2f}x" in p.lines[-1]
+
+
+def _gemma3(layers):
+    cfg = json.loads((ROOT / "tests/data/memory_figures/models/gemma-3-12b.json").read_text())["config"]
+    cfg["text_config"]["num_hidden_layers"] = layers
+    return bench().spec_from_config(cfg, f"gemma-3-{layers}-layers")
+
+
+@pytest.mark.parametrize("layers,groups,group_size", [(48, 6, 8), (62, 7, 10)])
+def test_hybrid_allocator_groups_and_pads_like_vllm(layers, groups, group_size):
+    """vllm/v1/core/kv_cache_utils.py: layers of one type are cut into groups of the fewest type's count, the
+    last sliding group padded (62 layers: 10 full + 52 sliding -> 7 groups of 10, 70 slots); every slot shares one
+    tensor of num_blocks pages, the log prints num_blocks // groups x block_size, and a request takes
+    cdiv(max_len, 16) blocks in the full group and cdiv(min(window - 1 + batched, max_len), 16) + 1 in each
+    sliding group (SlidingWindowSpec.max_memory_usage_bytes)."""
+    s = _gemma3(layers)
+    p = vllm_plan(s, "H100", 80 * GiB, EngineOptions(max_model_len=131072))
+    page = kv_bytes_per_token(s, [0], 1, 2) * 16
+    num_blocks = int(p.terms["kv_cache"] // page // group_size)
+    assert p.kv_tokens == num_blocks // groups * 16
+    batched = p.settings["max_num_batched_tokens"]
+    per_request = -(-131072 // 16) + (groups - 1) * (-(-min(1024 - 1 + batched, 131072) // 16) + 1)
+    assert p.concurrency == pytest.approx(num_blocks / per_request)
+    every_layer = p.terms["kv_cache"] / kv_bytes_per_token(s, list(range(layers)), 1, 2)
+    if groups * group_size == layers:  # no padding: the pool holds what every layer's bytes allow
+        assert p.kv_tokens == pytest.approx(every_layer, abs=16 * groups)
+    else:  # padding slots take memory too
+        assert p.kv_tokens < 0.9 * every_layer
+
+
+def test_one_full_group_counts_whole_blocks_per_request():
+    """Full attention only: concurrency = blocks / cdiv(max_model_len, block_size) (a 1000-token request holds
+    63 blocks, not 62.5)."""
+    p = vllm_plan(spec("llama-3.1-8b"), "H100", 80 * GiB, EngineOptions(max_model_len=1000))
+    assert p.concurrency == pytest.approx((p.kv_tokens // 16) / 63)
+
+
+def test_expert_parallel_splits_only_the_experts():
+    s = spec("deepseek-v3")
+    tp8 = vllm_plan(s, "H200", 141 * GiB, EngineOptions(tp=8, max_model_len=8192))
+    ep = vllm_plan(s, "H200", 141 * GiB, EngineOptions(tp=1, dp=8, expert_parallel=True, max_model_len=8192))
+    dense = (s.params - s.expert_params) * 2
+    assert tp8.terms["weights"] == pytest.approx(s.params * 2 / 8, rel=1e-6)
+    assert ep.terms["weights"] == pytest.approx(dense + s.expert_params * 2 / 8, rel=1e-6)  # attention whole per rank
+    assert ep.settings["enable_expert_parallel"] and ep.settings["data_parallel_size"] == 8
+
+
+def test_pipeline_stage_terms_are_each_stages_own():
+    s = spec("llama-3.1-8b")
+    p = vllm_plan(s, "H100", 80 * GiB, EngineOptions(pp=2, max_model_len=8192))
+    first, last = p.stages
+    assert last["activations"] > first["activations"]  # only the last stage samples
+    assert p.kv_tokens == min(first["kv_tokens"], last["kv_tokens"])
+
+
+def test_sglang_figures_are_compared():
+    rows = [r for r in bench().comparisons() if r[0].startswith("sglang-")]
+    assert {t for _, t, _, _ in rows} >= {"weights", "kv_tokens"}
+    assert all(0.9 <= p / m <= 1.1 for _, _, p, m in rows)

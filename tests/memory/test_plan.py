@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -205,3 +206,58 @@ def test_moe_inference_activations_use_the_experts_share():
     act = activation_bytes(s, Options(), 1000, 1)
     # experts run one at a time on ~2/8 of the tokens: i = 2 x 14336 x 2/8 = 7168 (not 28672)
     assert act == 1000 * (5 * 4096 + 3 * 7168) * 2 + 32000 * 4
+
+
+# --------------------------------------------------------------------------- training points with public measurements
+
+
+def _bench():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "memory_accuracy.py"
+    spec_ = importlib.util.spec_from_file_location("memory_accuracy", path)
+    mod = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(mod)
+    return mod
+
+
+def test_training_points_are_sourced_with_a_verdict():
+    pts = _bench().load_training_points()
+    assert len(pts) >= 20 and any(not p["fits"] for p in pts)
+    for p in pts:
+        assert p["source"].startswith("https://") and p["quote"] and isinstance(p["fits"], bool)
+
+
+def test_training_verdicts_match_the_measurements():
+    wrong = [(pid, meas, pred) for pid, meas, pred in _bench().training_verdicts() if meas != pred]
+    assert wrong == []
+
+
+def test_training_peaks_within_tolerance():
+    ratios = [p / m for _, _, p, m in _bench().training_comparisons()]
+    assert len(ratios) >= 15 and all(0.8 <= r <= 1.25 for r in ratios), ratios
+
+
+def test_loss_buffers_are_freed_before_checkpoint_recompute():
+    """With gradient checkpointing the loss's backward ends before the first layer is recomputed: the peak holds
+    the larger of the two, not both; without checkpointing every layer's activations are still held at the loss."""
+    s = spec("llama-3.1-8b")
+    o = Options(mode="lora", seq_len=8192)
+    from llmdoctor.memory.plan import activation_bytes, logits_bytes
+
+    with_ckpt = activation_bytes(s, o, 8192, 1)
+    loss = logits_bytes(s, o, 8192, 1)
+    inputs = s.layers * 8192 * s.hidden * 2
+    assert with_ckpt == pytest.approx(inputs + loss + 8192 * 8 * s.hidden, rel=1e-9)
+    no_ckpt = activation_bytes(s, replace(o, grad_ckpt=False), 8192, 1)
+    assert no_ckpt > loss + inputs
+
+
+def test_older_transformers_loss_costs_more_per_logit():
+    s = spec("llama-3.1-8b")
+    from llmdoctor.memory.plan import logits_bytes
+
+    new = logits_bytes(s, Options(mode="lora"), 4096, 1)
+    old = logits_bytes(s, Options(mode="lora", transformers=(4, 40)), 4096, 1)
+    assert old / new == pytest.approx(20 / 16)
