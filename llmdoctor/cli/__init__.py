@@ -45,6 +45,17 @@ def _early_torch_probe(args: list[str]) -> None:
     prespawn(python, "torch", (f"{seconds:g}",))
 
 
+# Commands that read files or print text only: they never start a probe process.
+_NO_PROBE_COMMANDS = ("explain", "checks", "config", "explain-error", "diff")
+
+
+def _may_spawn(args: list[str]) -> bool:
+    """Whether this command line may start probe processes (whose groups must die with us)."""
+    if not args or args[0].startswith("-") or args[0] in _NO_PROBE_COMMANDS:
+        return False  # the root's --help/--version, or a command without probes
+    return not any(a in ("-h", "--help") for a in args)
+
+
 def _interrupted_during_start_up(signum: int, _frame: object) -> None:
     """Ctrl-C (or SIGTERM) before the probes' handlers are in place: one line, exit 130/143, no traceback."""
     import os
@@ -63,7 +74,8 @@ def main(argv: Optional[list[str]] = None) -> None:
         # first, before any import that takes time (llmdoctor.probes, typer): nothing to clean up yet
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, _interrupted_during_start_up)
-        from ..probes.target_runner import install_signal_handlers; install_signal_handlers()  # noqa: E702
+        if _may_spawn(args):  # commands that start no probe process keep the start-up handler alone
+            from ..probes.target_runner import install_signal_handlers; install_signal_handlers()  # noqa: E702
     _early_torch_probe(args)
     from .. import cache
     from .app import main as app_main
