@@ -32,13 +32,17 @@ class KnownError:
     cause: str
     fix: str
     sources: tuple[str, ...]
-    regexes: tuple[re.Pattern[str], ...]
+    patterns: tuple[str, ...]  # compiled (case-insensitive) on first use: a run compiles only what it tries
     dtype: str | None = None
     commands: tuple[str, ...] = ()
     title: str = ""
     area: str = ""
     rule: str | None = None  # a named condition the matched text must also meet (RULES)
     fixtures: tuple[tuple[str, str], ...] = ()  # (public source, verbatim text)
+
+    @functools.cached_property
+    def regexes(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(p, re.I) for p in self.patterns)
 
     @property
     def regex(self) -> re.Pattern[str]:
@@ -207,7 +211,7 @@ def _entry(row: dict[str, Any]) -> KnownError:
     sources = tuple(dict.fromkeys([*row["sources"], *(src for src, _ in fixtures)]))
     return KnownError(id=row.get("id", code), code=code, check=row["check"], severity=row["severity"],
                       cause=row["cause"], fix=row["fix"], sources=sources,
-                      regexes=tuple(re.compile(p, re.I) for p in _patterns(row)), dtype=row.get("dtype"),
+                      patterns=tuple(_patterns(row)), dtype=row.get("dtype"),
                       commands=tuple(row.get("commands", ())), title=row.get("title", ""),
                       area=row.get("area") or code.split("-")[1].lower(), rule=row.get("rule"),
                       fixtures=fixtures)
@@ -248,11 +252,11 @@ def _no_rule(text: str) -> bool:
 
 
 def _first_match(err: KnownError, text: str, lower: str) -> re.Match[str] | None:
-    for rx in err.regexes:
-        needles = needles_of(rx.pattern)
+    for i, pattern in enumerate(err.patterns):
+        needles = needles_of(pattern)
         if needles is not None and not any(n in lower for n in needles):
-            continue
-        m = rx.search(text)
+            continue  # no literal of the pattern is in the text: it is not even compiled
+        m = err.regexes[i].search(text)
         if m and (err.rule is None or RULES.get(err.rule, _no_rule)(text)):
             return m
     return None
@@ -278,8 +282,8 @@ _REACH = 1500  # how far around a needle a (multi-line) message is looked for
 _MAX_SPANS = 200
 
 
-def _regions(rx: re.Pattern[str], text: str, lower: str) -> list[tuple[int, int]]:
-    needles = needles_of(rx.pattern)
+def _regions(pattern: str, text: str, lower: str) -> list[tuple[int, int]]:
+    needles = needles_of(pattern)
     if needles is None:
         return [(0, len(text))]
     regions: list[tuple[int, int]] = []
@@ -307,10 +311,9 @@ def find_in(text: str) -> list[tuple[int, int]]:
     lower = text.translate(_ASCII_LOWER)
     spans: set[tuple[int, int]] = set()
     for err in table():
-        for rx in err.regexes:
-            line_rx = _per_line(rx)
-            for lo, hi in _regions(rx, text, lower):
-                for m in line_rx.finditer(text, lo, hi):
+        for pattern in err.patterns:
+            for lo, hi in _regions(pattern, text, lower):
+                for m in _per_line(pattern).finditer(text, lo, hi):
                     spans.add(_line_span(text, m))
                     if len(spans) > _MAX_SPANS:
                         return sorted(spans)
@@ -318,9 +321,9 @@ def find_in(text: str) -> list[tuple[int, int]]:
 
 
 @functools.lru_cache(maxsize=None)
-def _per_line(rx: re.Pattern[str]) -> re.Pattern[str]:
-    """``rx`` with ^ and $ anchored at line boundaries (a whole-message pattern found inside a log)."""
-    return re.compile(rx.pattern, rx.flags | re.MULTILINE)
+def _per_line(pattern: str) -> re.Pattern[str]:
+    """A table pattern with ^ and $ anchored at line boundaries (a whole-message pattern found inside a log)."""
+    return re.compile(pattern, re.I | re.MULTILINE)
 
 
 @functools.lru_cache(maxsize=None)
