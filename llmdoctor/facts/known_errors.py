@@ -338,85 +338,52 @@ def needles_of(pattern: str) -> tuple[str, ...] | None:
     return tuple(out)
 
 
-def _skip_class(p: str, i: int) -> int:
-    j = i + 1
-    if j < len(p) and p[j] == "^":
-        j += 1
-    if j < len(p) and p[j] == "]":
-        j += 1
-    while j < len(p) and p[j] != "]":
-        j += 2 if p[j] == "\\" else 1
-    return j + 1
+# One token of a pattern: an escape, a character class (``[]...]`` and ``[^]...]`` included), a counted
+# repeat, a group bracket, an alternation, another metacharacter, a quantifier, or a run of plain characters.
+_TOKEN = re.compile(r"(\\.?)|(\[\^?\]?(?:\\.|[^\]\\])*\]?)|(\{[^}]*\}?)|([()])|(\|)|([.^$])|([*?+])|([^\\\[\]{}()|.^$*?+]+|.)",
+                    re.S)
 
 
 def _split_top(p: str) -> list[str]:
-    parts, depth, cur, i = [], 0, "", 0
-    while i < len(p):
-        c = p[i]
-        if c == "\\":
-            cur += p[i:i + 2]
-            i += 2
-            continue
-        if c == "[":
-            j = _skip_class(p, i)
-            cur += p[i:j]
-            i = j
-            continue
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "|" and depth == 0:
-            parts.append(cur)
-            cur = ""
-            i += 1
-            continue
-        cur += c
-        i += 1
-    parts.append(cur)
+    """The top-level alternatives of a pattern (a ``|`` inside a group or a class does not split it)."""
+    parts, depth, start = [], 0, 0
+    for m in _TOKEN.finditer(p):
+        if m.group(4):
+            depth += 1 if m.group(4) == "(" else -1
+        elif m.group(5) and depth == 0:
+            parts.append(p[start:m.start()])
+            start = m.end()
+    parts.append(p[start:])
     return parts
 
 
 def _longest_literal(alt: str) -> str:
-    runs, cur, depth, i = [], "", 0, 0
-    while i < len(alt):
-        c = alt[i]
-        if c == "\\":
-            nxt = alt[i + 1:i + 2]
-            i += 2
-            if nxt.isalnum():  # \d \w \s \b ...: not a literal
+    """The longest run of literal characters outside groups that every match of ``alt`` contains."""
+    runs, cur, depth = [], "", 0
+    for m in _TOKEN.finditer(alt):
+        escape, _cls, counted, bracket, bar, meta, quantifier, plain = m.groups()
+        if escape is not None:
+            if escape[1:].isalnum():  # \d \w \s \b ...: not a literal
                 runs.append(cur)
                 cur = ""
                 continue
-            lit = nxt
-        elif c == "[":
+            lit = escape[1:]
+        elif plain is not None:
+            lit = plain
+        elif bracket is not None:
+            depth += 1 if bracket == "(" else -1
             runs.append(cur)
             cur = ""
-            i = _skip_class(alt, i)
             continue
-        elif c in "()":
-            runs.append(cur)
-            cur = ""
-            depth += 1 if c == "(" else -1
-            i += 1
-            continue
-        elif c in ".^$|":
-            runs.append(cur)
-            cur = ""
-            i += 1
-            continue
-        elif c in "*?+{":
+        elif quantifier is not None or counted is not None:
             cur = cur[:-1]  # the quantified character may be absent
             runs.append(cur)
             cur = ""
-            if c == "{":
-                i = alt.find("}", i) + 1 or len(alt)
-            else:
-                i += 1
             continue
-        else:
-            lit = c
-            i += 1
+        else:  # a class, | or . ^ $
+            runs.append(cur)
+            cur = ""
+            continue
         if depth == 0:
             cur += lit
         else:

@@ -130,3 +130,27 @@ def test_docs_have_a_page_per_code():
     root = Path(__file__).resolve().parents[2]
     assert [p for p in docsgen.drift(root) if "/errors/" in p] == [], "run: python -m llmdoctor.docsgen"
     assert {p.stem for p in (root / "docs" / "errors").glob("LD-*.md")} == {e.code for e in ENTRIES}
+
+
+def test_a_text_compiles_only_the_patterns_whose_literals_it_contains():
+    """A warm run with one torch warning must not compile the whole table (hundreds of regexes)."""
+    known_errors.table.cache_clear()
+    try:
+        known_errors.recognise(["Failed to initialize NumPy: No module named 'numpy'"])
+        compiled = [e.code for e in known_errors.table() if "regexes" in vars(e)]
+        assert 0 < len(compiled) < 10, compiled
+    finally:
+        known_errors.table.cache_clear()
+
+
+@pytest.mark.parametrize("pattern, needles", [
+    (r"CUDA error: out of memory", ("cuda error: out of memory",)),
+    (r"no kernel image is available|invalid device function", ("no kernel image is available", "invalid device function")),
+    (r"(?:NCCL|nccl) error: unhandled (system|cuda) error", (" error: unhandled ",)),
+    (r"libcudnn\.so\.\d+: cannot open", (": cannot open",)),
+    (r"expected (a|b)|[]|x] wrongly", ("expected ", " wrongly")),  # the | inside a class does not split
+    (r"errors?: too old", (": too old",)),  # the quantified 's' may be absent
+    (r"\d+ GiB", None),
+])
+def test_needles_are_literals_every_match_contains(pattern, needles):
+    assert known_errors.needles_of(pattern) == needles
