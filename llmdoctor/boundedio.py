@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .engine import UsageError as UsageError  # re-exported: snapshot.py catches it without importing engine
+from .usage import UsageError as UsageError  # re-exported: snapshot.py catches it without importing engine
 
 MAX_BYTES = 256 * 2**20
 STDIN_SECONDS = 30.0

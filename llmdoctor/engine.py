@@ -31,12 +31,9 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .results import CheckResult, Finding, Remedy, Report, Status
 from .snapshot import Snapshot
+from .usage import UsageError as UsageError  # re-exported: checks, fixes and the CLI raise it
 
 ENTRY_POINT_GROUP = "llmdoctor.checks"
-
-
-class UsageError(Exception):
-    """Bad usage or input: the CLI prints the message on one line and exits 2."""
 
 
 @dataclass(frozen=True)

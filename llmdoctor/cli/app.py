@@ -70,6 +70,29 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "watch": ("watch", "watch", "command"),
 }
 
+# The first paragraph of each command's help: what the root's --help lists, and the "No such command"
+# suggestions, need no command module imported (a test keeps this equal to the commands' own help).
+SUMMARIES: dict[str, str] = {
+    "check": "Examine this machine (or a snapshot) and report a verdict per check.",
+    "snapshot": "Print (or save) the snapshot of this machine: the facts every check works from.",
+    "checks": "List every check: id, title, the snapshot parts it needs, and where it comes from.",
+    "explain": "What a check verifies, why it matters, how to fix it, and its sources.",
+    "config": "Print the effective configuration and where each value comes from (file or default).",
+    "fix": "Produce fixes (scripts, pinned environment files) for what llmdoctor check found.",
+    "env": 'Print the recommended environment for this machine: eval "$(llmdoctor env)" (fish: llmdoctor env | source).',
+    "fit": "Will MODEL fit on these GPUs? Per-GPU bars, the largest context that fits, and ranked ways to make it fit.",
+    "memory": "GPU memory: analyze a torch memory snapshot.",
+    "explain-error": "Diagnose an error message: root cause, the check it belongs to, the fix (commands) and sources.",
+    "diff": "Show the differences between environments that matter, most likely cause of a failure first.",
+    "cluster": "Every node and rank of a distributed job in one report (run under torchrun/srun/mpirun, or --from DIR).",
+    "watch": "Re-run the live health checks every --every seconds; print what changed; rewrite the Prometheus file.",
+}
+ROOT_ONLY = "(root)"  # build_app(ROOT_ONLY): the root with each command as its summary, nothing imported
+
+
+def _not_built() -> None:  # pragma: no cover - a summary is only listed, never invoked
+    raise RuntimeError("a command summary was invoked")
+
 
 def build_app(only: Optional[str] = None) -> typer.Typer:
     """The ``llmdoctor`` app with every command, or with only ``only`` (the command this run invokes)."""
@@ -85,6 +108,10 @@ def build_app(only: Optional[str] = None) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     built.callback()(_root)
+    if only == ROOT_ONLY:  # typer lists commands, then groups: the summaries keep that order
+        for name in sorted(COMMANDS, key=lambda n: COMMANDS[n][2] == "group"):
+            built.command(name, help=SUMMARIES[name])(_not_built)
+        return built
     for name, (module_name, attr, how) in COMMANDS.items():
         if only is not None and name != only:
             continue
@@ -102,9 +129,12 @@ def build_app(only: Optional[str] = None) -> typer.Typer:
 
 
 def invoked_command(args: list[str]) -> Optional[str]:
-    """The command these arguments run, when it is a known one named first (else None: the whole app,
-    for the root's --help/--version and for click's "No such command" with its suggestion)."""
-    return args[0] if args and args[0] in COMMANDS else None
+    """The command these arguments run, when it is a known one named first; else ``ROOT_ONLY`` (the
+    root's --help/--version and click's "No such command" with its suggestion need only the commands'
+    names and summaries), or None (the whole app) while the shell asks for completions."""
+    if args and args[0] in COMMANDS:
+        return args[0]
+    return None if os.environ.get("_LLMDOCTOR_COMPLETE") else ROOT_ONLY
 
 
 def __getattr__(name: str) -> Any:
@@ -174,7 +204,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     except ImportError:  # pragma: no cover
         from click import ClickException as CliError
 
-    from ..engine import UsageError
+    from ..usage import UsageError
 
     args = sys.argv[1:] if argv is None else argv
     try:

@@ -88,3 +88,32 @@ def test_help_names_values_by_their_option(command):
     help_ = run_cli(*command.split(), "--help").stdout
     assert help_.startswith("Usage: llmdoctor")
     assert not re.search(r"<(str|int|float)>|\{[A-Za-z_|.]+\}| TEXT\b(?! ?\|)| INTEGER\b| FLOAT\b", help_), help_
+
+
+def test_root_help_lists_every_command_as_the_whole_app_does_without_importing_them():
+    import subprocess
+    import sys
+
+    import typer
+
+    from llmdoctor.cli.app import COMMANDS, ROOT_ONLY, SUMMARIES, app, build_app
+
+    whole, root = typer.main.get_command(app), typer.main.get_command(build_app(ROOT_ONLY))
+    assert list(root.commands) == list(whole.commands) and set(SUMMARIES) == set(COMMANDS)
+    for name, command in whole.commands.items():
+        for limit in (30, 45, 80, 200):
+            assert root.commands[name].get_short_help_str(limit) == command.get_short_help_str(limit), name
+    proc = run_cli("--help")
+    assert proc.returncode == 0 and all(f"  {name} " in proc.stdout for name in COMMANDS)
+    code = ("import sys; from llmdoctor.cli import main\n"
+            "try: main(['--help'])\nexcept SystemExit: pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('llmdoctor.engine', 'llmdoctor.cli.check', "
+            "'llmdoctor.report', 'llmdoctor.probes'))), file=sys.stderr)")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert loaded.strip() == "[]", loaded
+
+
+def test_an_unknown_command_is_answered_with_a_suggestion_from_the_summaries():
+    proc = run_cli("chek")
+    assert proc.returncode == 2
+    assert "No such command 'chek'. Did you mean 'check'" in proc.stderr
