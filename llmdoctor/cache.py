@@ -20,6 +20,7 @@ import os
 import sys
 from dataclasses import dataclass
 from typing import Any
+from .frozen import frozen
 
 FORMAT = "llmdoctor.torch-cache/1"
 # Environment that changes what `import torch` loads or how the probe imports extensions.
@@ -53,7 +54,7 @@ def mode_from_args(args: list[str]) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@frozen
 class Lookup:
     """What the cache said: the cached worker output (or None) and a one-line status for ``-v``."""
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from .engine import CheckSpec, Registry, UsageError
+from .frozen import frozen
 
 FILE_NAME = "llmdoctor.toml"
 DEFAULT = "default"
@@ -138,7 +139,7 @@ EXPECTATIONS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
 # --------------------------------------------------------------------------- the effective configuration
 
 
-@dataclass(frozen=True)
+@frozen
 class Value:
     """A configured value and where it came from (default, file, command line)."""
 

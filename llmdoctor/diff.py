@@ -13,6 +13,7 @@ from . import data
 from .snapshot import Snapshot
 from .facts.derived import cudnn_text
 from .units import format_bytes, truncate
+from .frozen import frozen
 
 SCHEMA = "llmdoctor.diff/1"
 
@@ -29,7 +30,7 @@ ENV_PREFIXES = (("NCCL_", 60), ("TORCH_NCCL_", 50), ("CUDA_VISIBLE_DEVICES", 65)
                 ("VLLM_", 40), ("CUDA_MODULE_LOADING", 35), ("CUDA_LAUNCH_BLOCKING", 30))
 
 
-@dataclass(frozen=True)
+@frozen
 class Difference:
     key: str
     label: str

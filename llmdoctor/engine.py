@@ -32,11 +32,12 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from .results import CheckResult, Finding, Remedy, Report, Status
 from .snapshot import Snapshot
 from .usage import UsageError as UsageError  # re-exported: checks, fixes and the CLI raise it
+from .frozen import frozen
 
 ENTRY_POINT_GROUP = "llmdoctor.checks"
 
 
-@dataclass(frozen=True)
+@frozen
 class Setting:
     """A per-check setting: its type (int, float, str, bool, list), default and one-line help.
 
@@ -73,7 +74,7 @@ class UndeclaredSetting(KeyError):
     """A check read a setting it did not declare (a bug in the check: it becomes an error result)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Context:
     """The settings one check may read: exactly those it declared, with their values. Frozen.
 
@@ -131,7 +132,7 @@ def snapshot_parts() -> dict[str, Any]:
     return dict(_PARTS)
 
 
-@dataclass(frozen=True)
+@frozen
 class CheckSpec:
     """A registered check: its id, title, function, the parts it reads and its settings."""
 

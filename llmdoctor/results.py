@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from .units import truncate
+from .frozen import frozen
 
 REPORT_SCHEMA = "llmdoctor.report/2"
 # What ``--fail-on`` / ``fail-on =`` accept: fail (default), warn (fail or warn), unknown (fail, or a check
@@ -46,7 +47,7 @@ _SEVERITY = {Status.NOT_APPLICABLE: 0, Status.PASS: 1, Status.UNKNOWN: 2, Status
              Status.ERROR: 5}
 
 
-@dataclass(frozen=True)
+@frozen
 class Remedy:
     """What to do about a finding, as data.
 
@@ -83,7 +84,7 @@ def as_remedy(remedy: "str | Remedy | None", fix: str | None = None,
     return Remedy(remedy or "", commands, fix, links)
 
 
-@dataclass(frozen=True)
+@frozen
 class Finding:
     """One observation of a check: the fact and its consequence, the raw evidence, what to do.
 
@@ -159,7 +160,7 @@ def skip(reason: str, evidence: Mapping[str, Any] | None = None, subject: str | 
     return unknown(reason, evidence, subject)
 
 
-@dataclass(frozen=True)
+@frozen
 class CheckResult:
     """One check's verdict with its findings."""
 
@@ -185,7 +186,7 @@ class CheckResult:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class Report:
     """The results of one run and the snapshot they judged."""
 

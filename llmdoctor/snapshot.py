@@ -21,6 +21,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping, cast
+from .frozen import frozen
 
 SCHEMA = "llmdoctor.snapshot/1"
 
@@ -32,7 +33,7 @@ class SnapshotError(ValueError):
 # --------------------------------------------------------------------------- parts
 
 
-@dataclass(frozen=True)
+@frozen
 class ProbeResult:
     """What one probe did: ok, or why it failed or was not run."""
 
@@ -42,7 +43,7 @@ class ProbeResult:
     seconds: float | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class NetInterface:
     """A network interface as the host probe saw it (NCCL_SOCKET_IFNAME is matched against these)."""
 
@@ -52,7 +53,7 @@ class NetInterface:
     addresses: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Host:
     """The machine: OS, kernel, container, memory, /dev/shm, limits, PCI devices, interfaces."""
 
@@ -82,7 +83,7 @@ class Host:
     nccl_transports: tuple[str, ...] | None = None  # what NCCL's log says it used: P2P/IPC, SHM, NET/IB, NET/Socket
 
 
-@dataclass(frozen=True)
+@frozen
 class Python:
     """The target interpreter (``--python``, default: the one running llmdoctor)."""
 
@@ -94,7 +95,7 @@ class Python:
     conda_env: str | None = None  # CONDA_DEFAULT_ENV / conda prefix
 
 
-@dataclass(frozen=True)
+@frozen
 class Driver:
     """The NVIDIA driver as NVML reports it."""
 
@@ -104,7 +105,7 @@ class Driver:
     platform: str | None = None  # "linux" | "windows"; decides which driver table applies
 
 
-@dataclass(frozen=True)
+@frozen
 class GpuProcess:
     """A process holding memory on a GPU (NVML)."""
 
@@ -113,7 +114,7 @@ class GpuProcess:
     used_memory: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class MigDevice:
     """One MIG slice (GPU instance / compute instance) of a GPU in MIG mode, as NVML lists it."""
 
@@ -125,7 +126,7 @@ class MigDevice:
     memory_free: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Gpu:
     """One GPU as NVML reports it: identity, memory, capability, health, MIG."""
 
@@ -144,7 +145,7 @@ class Gpu:
     health: GpuHealth | None = None  # NVML health facts (health.* checks); None = not probed
 
 
-@dataclass(frozen=True)
+@frozen
 class GpuHealth:
     """What NVML says about one GPU's health; a field is None when it was not read.
 
@@ -181,7 +182,7 @@ class GpuHealth:
     unread: Mapping[str, str] | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class XidEvent:
     """One XID the driver reported: from the kernel log (verbatim line) or from NVML events."""
 
@@ -192,7 +193,7 @@ class XidEvent:
     text: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class XidLog:
     """The XIDs found, and where llmdoctor looked (``sources``) or could not (``unread``, with why)."""
 
@@ -201,7 +202,7 @@ class XidLog:
     unread: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class FabricManager:
     """NVSwitch systems: the switches seen and the nvidia-fabricmanager service."""
 
@@ -211,7 +212,7 @@ class FabricManager:
     detail: str | None = None  # why a fact is unknown
 
 
-@dataclass(frozen=True)
+@frozen
 class DcgmTest:
     """One test of ``dcgmi diag`` and its result."""
 
@@ -221,7 +222,7 @@ class DcgmTest:
     gpu: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class DcgmDiag:
     """``dcgmi diag -r 1 -j``: ran or not (``error`` says why), and each test's result."""
 
@@ -230,7 +231,7 @@ class DcgmDiag:
     tests: tuple[DcgmTest, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class DeepMeasure:
     """One measurement of ``check --deep``.
 
@@ -248,7 +249,7 @@ class DeepMeasure:
     error: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Deep:
     """The measured probes of ``check --deep`` (bandwidth, compute, jitter)."""
 
@@ -258,7 +259,7 @@ class Deep:
     note: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class GpuLink:
     """How two GPUs talk: NVML topology level and peer-to-peer support."""
 
@@ -269,7 +270,7 @@ class GpuLink:
     p2p_read: bool | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class TorchDevice:
     """A CUDA device as torch enumerates it."""
 
@@ -278,7 +279,7 @@ class TorchDevice:
     capability: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class ExtensionImport:
     """One GPU extension imported in the torch probe's process (after torch), or why it was not.
 
@@ -298,7 +299,7 @@ class ExtensionImport:
     info: Mapping[str, str] | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Torch:
     """torch in the target interpreter: its build and what it sees."""
 
@@ -324,7 +325,7 @@ class Torch:
     extensions: tuple[ExtensionImport, ...] | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class CudaInstall:
     """A CUDA toolkit installation found on disk."""
 
@@ -332,7 +333,7 @@ class CudaInstall:
     version: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Toolkit:
     """nvcc and the CUDA toolkits found (what builds extensions)."""
 
@@ -343,7 +344,7 @@ class Toolkit:
     installs: tuple[CudaInstall, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Distribution:
     """One installed distribution (its metadata: version, requirements, location, installer)."""
 
@@ -357,7 +358,7 @@ class Distribution:
     editable: bool = False  # direct_url.json says dir_info.editable (pip install -e)
 
 
-@dataclass(frozen=True)
+@frozen
 class Packages:
     """The installed distributions of the target interpreter."""
 
@@ -385,7 +386,7 @@ class Packages:
         return dist.version if dist else None
 
 
-@dataclass(frozen=True)
+@frozen
 class Meta:
     """Where a snapshot came from: when, which llmdoctor, live or a file (and what of it was understood)."""
 
@@ -397,7 +398,7 @@ class Meta:
     provenance: Mapping[str, str] | None = None  # for dumps: fact ("toolkit.nvcc_version") -> where it was read
 
 
-@dataclass(frozen=True)
+@frozen
 class WeightFile:
     """One checkpoint file of a model directory."""
 
@@ -408,7 +409,7 @@ class WeightFile:
     cached_fraction: float | None = None  # share of its pages already in the page cache
 
 
-@dataclass(frozen=True)
+@frozen
 class ModelStorage:
     """Where a model's weights live and how fast they read: the facts behind the load.* checks.
 
@@ -442,7 +443,7 @@ class ModelStorage:
     local_ranks: int | None = None  # processes on this host that will each load the weights
 
 
-@dataclass(frozen=True)
+@frozen
 class Snapshot:
     """Everything probed or read, frozen: the one input of every check."""
 

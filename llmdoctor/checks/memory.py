@@ -14,6 +14,7 @@ from ..memory.plan import FORMULAS, GiB, GpuBudget, Options, normalize_dtype, pl
 from ..results import Finding, fail, not_applicable, passed, unknown, warn
 from ..snapshot import Gpu, Host, Torch
 from ..units import format_bytes
+from ..frozen import frozen
 
 GIB = "GiB"  # the figures a message compares, all in one unit ("30.0 GiB of 79.6 GiB")
 
@@ -128,7 +129,7 @@ check_memory_fit.__doc__ = (check_memory_fit.__doc__ or "") + "\n    Formulas:\n
     f"    - {k}: {v}\n" for k, v in FORMULAS.items())
 
 
-@dataclass(frozen=True)
+@frozen
 class _AllocEnv:
     """What the allocator rules look at: both variables, the torch that reads them, the parsed settings."""
 

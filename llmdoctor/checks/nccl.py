@@ -15,6 +15,7 @@ from ..facts.nccl_rules import Change
 from ..results import Finding, fail, not_applicable, passed, unknown, warn
 from ..snapshot import Distribution, Gpu, GpuLink, Host, NetInterface, Packages, Torch
 from ..units import format_bytes
+from ..frozen import frozen
 
 FIX = "nccl"
 NCCL_ENV_DOCS = "https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/env.html"
@@ -167,7 +168,7 @@ def check_torch_nccl_env(env: Mapping[str, str], torch: Torch | None) -> Finding
     return passed(f"torch {version} reads {', '.join(names)} under these names", {"variables": names})
 
 
-@dataclass(frozen=True)
+@frozen
 class _Rename:
     old: str
     new: str
@@ -328,7 +329,7 @@ def _judge_hca(value: str, host: Host) -> Finding:
     return passed(f"{var}={value} selects {', '.join(hits)}", ev, subject=var)
 
 
-@dataclass(frozen=True)
+@frozen
 class _Selection:
     var: str
     value: str
@@ -688,7 +689,7 @@ def check_nccl_version(torch: Torch, packages: Packages | None, env: Mapping[str
     return [passed(f"torch uses NCCL {facts.runtime or '(version unknown)'}{where}", facts.evidence), *findings]
 
 
-@dataclass(frozen=True)
+@frozen
 class _NcclFacts:
     torch: Torch
     runtime: str | None  # the NCCL torch reports (or the loaded soname's full version)

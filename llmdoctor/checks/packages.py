@@ -15,6 +15,7 @@ from ..facts import packages as pkg
 from ..facts.packages import Req, View
 from ..results import Finding, Status, fail, not_applicable, passed, unknown, warn
 from ..snapshot import Distribution, Driver, ExtensionImport, Gpu, Host, Packages, Python, Torch, normalize_name
+from ..frozen import frozen
 
 # distributions that are built against one torch (their binaries break with another)
 TORCH_BOUND = ("torchvision", "torchaudio", "xformers", "flash-attn", "vllm", "torchtext", "torchdata",
@@ -162,7 +163,7 @@ def _xformers_built_for(view: View) -> list[Finding]:
     return findings
 
 
-@dataclass(frozen=True)
+@frozen
 class _TorchContext:
     """The installed torch as the per-package rules compare against it."""
 

@@ -14,11 +14,12 @@ from typing import Any, Iterable, Mapping
 from typer.core import TyperOption
 
 from ..engine import CheckSpec, Setting, UsageError
+from ..frozen import frozen
 
 DEST_PREFIX = "check_input__"  # click parameter names of these options, apart from the command's own
 
 
-@dataclass(frozen=True)
+@frozen
 class Flag:
     """A command-line flag that a check declares (``Setting(flag=...)``), with the checks that own it."""
 

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Optional
 
 import typer
+from ..frozen import frozen
 
 DEFAULT_TIMEOUT = 20.0  # seconds: the global probing budget when --timeout is not given
 MAX_TIMEOUT = 3600.0
 
 
-@dataclass(frozen=True)
+@frozen
 class SharedOption:
     """One option's declaration: the flags, the metavar and the help; typer and click views derive from it."""
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from .model import BusSample
+from ..frozen import frozen
 
 MIB = 2**20
 GIB = 2**30
@@ -47,7 +48,7 @@ def sweep_sizes(min_size: int = MIB, max_size: int = GIB, factor: int = 2) -> tu
     return tuple(sizes)
 
 
-@dataclass(frozen=True)
+@frozen
 class GroupFigure:
     """The best figure of one group over the sweep."""
 
@@ -129,7 +130,7 @@ def time_allreduce(dist: Any, torch: Any, group: Any, size: int, device: Any, wa
     return (time.perf_counter() - t0) / iters
 
 
-@dataclass(frozen=True)
+@frozen
 class GroupPlan:
     name: str
     kind: str

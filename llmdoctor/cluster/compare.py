@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from typing import Mapping, Sequence
+from ..frozen import frozen
 
 SHOWN = 5  # outliers named in a message; the evidence has them all
 
 
-@dataclass(frozen=True)
+@frozen
 class Split:
     """Values per member (node or rank): the majority value, the members that differ, those unknown."""
 

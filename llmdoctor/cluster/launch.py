@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from ..engine import UsageError
+from ..frozen import frozen
 
 DEFAULT_PORT = 29500
 
@@ -24,7 +25,7 @@ _SCHEMES = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class Launch:
     launcher: str  # torchrun | srun | mpirun | single
     rank: int

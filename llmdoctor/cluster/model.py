@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..snapshot import Snapshot
+from ..frozen import frozen
 
 NODE_SCHEMA = "llmdoctor.cluster-node/1"
 
 
-@dataclass(frozen=True)
+@frozen
 class RankFacts:
     """What one rank saw from its own process (its device, environment and NCCL view)."""
 
@@ -41,7 +42,7 @@ class RankFacts:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-@dataclass(frozen=True)
+@frozen
 class NodeSnapshot:
     """One node: its snapshot (probed once, by its local rank 0) and the facts of each of its ranks."""
 
@@ -63,7 +64,7 @@ class NodeSnapshot:
                    error=data.get("error"))
 
 
-@dataclass(frozen=True)
+@frozen
 class MissingRank:
     """A rank rank 0 did not hear from in time: who, where, and what it last did."""
 
@@ -72,7 +73,7 @@ class MissingRank:
     last_step: str | None = None  # None: it never joined
 
 
-@dataclass(frozen=True)
+@frozen
 class BusSample:
     """One all-reduce size measured over one group: seconds per operation (slowest rank)."""
 
@@ -85,7 +86,7 @@ class BusSample:
     nodes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class StragglerSample:
     """One rank's time for the same fixed work."""
 
@@ -95,7 +96,7 @@ class StragglerSample:
     allreduce_seconds: float | None
 
 
-@dataclass(frozen=True)
+@frozen
 class Cluster:
     """Everything rank 0 knows: nodes, ranks it misses, measurements (None: not measured)."""
 

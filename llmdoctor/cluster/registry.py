@@ -17,11 +17,12 @@ from typing import Any, Callable, Iterable, Mapping
 from ..engine import Context, Setting, UsageError, verdict
 from ..results import CheckResult, Finding, Remedy, Status
 from .model import Cluster
+from ..frozen import frozen
 
 ClusterCheckFunc = Callable[[Cluster, Context], "Finding | Iterable[Finding] | None"]
 
 
-@dataclass(frozen=True)
+@frozen
 class ClusterCheckSpec:
     id: str
     title: str

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from .model import StragglerSample
+from ..frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Straggler:
     rank: int
     host: str | None

@@ -18,6 +18,7 @@ from ..snapshot import (
     Torch,
     normalize_name,
 )
+from ..frozen import frozen
 
 FOUND_VERSION = re.compile(r"driver on your system is too old \(found version (\d{4,6})\)", re.IGNORECASE)
 
@@ -105,7 +106,7 @@ def why_unknown(part: str, probes: Sequence[ProbeResult], meta: Meta) -> str:
     return Snapshot(meta=meta, probes=tuple(probes)).unknown_reason(part)
 
 
-@dataclass(frozen=True)
+@frozen
 class DriverNeed:
     cuda: str
     exact: str | None  # driver of the toolkit release

@@ -19,11 +19,12 @@ from typing import Any, Callable, Iterable
 
 from .. import data
 from ..units import format_bytes
+from ..frozen import frozen
 
 INTERNAL_SOURCE = "shared/"  # the project's own notes: never shown to users
 
 
-@dataclass(frozen=True)
+@frozen
 class KnownError:
     id: str  # internal key used by checks (old catalog ids); never shown to users
     code: str  # llmdoctor's own stable code, shown everywhere
@@ -59,7 +60,7 @@ class KnownError:
                 "sources": list(self.public_sources)}
 
 
-@dataclass(frozen=True)
+@frozen
 class Match:
     error: KnownError
     text: str  # the error text it was found in

@@ -23,9 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..snapshot import Host, ModelStorage, WeightFile
+from ..frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class LoadPlan:
     """One way of loading, its terms (seconds) and what it assumes."""
 
@@ -96,7 +97,7 @@ def alternatives(storage: ModelStorage) -> list[LoadPlan]:
     return sorted((p for p in out if p.seconds < base.seconds * 0.95), key=lambda p: p.seconds)
 
 
-@dataclass(frozen=True)
+@frozen
 class HostMemory:
     per_process_low: int  # low_cpu_mem_usage / device_map: one shard at a time
     per_process_full: int  # the model built on the CPU first, plus one shard

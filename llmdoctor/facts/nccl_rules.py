@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping
 from .. import data
 from ..snapshot import Gpu, GpuLink, Host
 from . import derived
+from ..frozen import frozen
 
 VIRTUAL_PREFIXES = ("docker", "veth", "br-", "virbr", "cni", "flannel", "cali", "vxlan", "tun", "tap", "kube")
 
@@ -64,7 +65,7 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 # --------------------------------------------------------------------------- filters
 
 
-@dataclass(frozen=True)
+@frozen
 class Filter:
     exclude: bool
     exact: bool
@@ -126,7 +127,7 @@ def is_virtual(name: str) -> bool:
 # --------------------------------------------------------------------------- values
 
 
-@dataclass(frozen=True)
+@frozen
 class Problem:
     name: str
     value: str
@@ -231,7 +232,7 @@ def validate(name: str, value: str, row: Mapping[str, Any]) -> Problem | None:
 # --------------------------------------------------------------------------- launch
 
 
-@dataclass(frozen=True)
+@frozen
 class Launch:
     world_size: int | None
     local_world_size: int | None
@@ -270,7 +271,7 @@ def ib_names(devices: Iterable[str]) -> list[str]:
 # --------------------------------------------------------------------------- changes (remedies as data)
 
 
-@dataclass(frozen=True)
+@frozen
 class Change:
     """Set (``value`` a string) or unset (``value`` None) one variable, and why."""
 

@@ -14,13 +14,14 @@ from packaging.version import InvalidVersion, Version
 
 from .. import data
 from ..snapshot import Distribution, Driver, Gpu, Host, Packages, Python, Torch, normalize_name
+from ..frozen import frozen
 
 MARKER_VARS = ("python_version", "python_full_version", "implementation_name", "platform_python_implementation",
                "sys_platform", "platform_system", "os_name", "platform_machine", "platform_release",
                "implementation_version", "platform_version", "extra")
 
 
-@dataclass(frozen=True)
+@frozen
 class View:
     """The snapshot parts the packages.* checks read (each check builds it from its own parameters)."""
 
@@ -135,7 +136,7 @@ def _marker_vars(marker: Marker) -> set[str]:
     return names
 
 
-@dataclass(frozen=True)
+@frozen
 class Req:
     dist: Distribution
     text: str

@@ -24,6 +24,7 @@ from ..facts import derived as F
 from ..results import Report
 from ..snapshot import Distribution, Snapshot, normalize_name
 from .registry import Artifact, CannotFix, fix
+from ..frozen import frozen
 
 FORMATS = ("requirements", "constraints", "conda", "uv", "dockerfile")
 ONLY = ("all", "ml")
@@ -63,7 +64,7 @@ class CannotRepair(CannotFix):
     what = "repair"
 
 
-@dataclass(frozen=True)
+@frozen
 class Pin:
     name: str
     version: str | None  # None: left for pip to resolve
@@ -81,7 +82,7 @@ class Pin:
         return f"{self.name}=={self.version}"
 
 
-@dataclass(frozen=True)
+@frozen
 class PinSet:
     mode: str  # reproduce | repair
     pins: tuple[Pin, ...]
@@ -333,7 +334,7 @@ def repair(snap: Snapshot, only: str = "all", failing: list[str] | None = None) 
                   vrow.get("cudnn"), single_fixes(snap), tuple(skipped), only)
 
 
-@dataclass(frozen=True)
+@frozen
 class _Target:
     """What the repair moves to: torch's new version and index variant, its companions' row, and why."""
 

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ..engine import Setting, UsageError, _as_setting
+from ..frozen import frozen
 
 INFRASTRUCTURE = {"registry", "writer", "shell"}
 
 
-@dataclass(frozen=True)
+@frozen
 class Artifact:
     """What a fix produces: the text, a file name to suggest, and what it is for (one line)."""
 
@@ -40,7 +41,7 @@ class CannotFix(Exception):
     what = "fix"  # the verb of the CLI's line: "cannot fix: <reason>"
 
 
-@dataclass(frozen=True)
+@frozen
 class FixSpec:
     id: str
     title: str

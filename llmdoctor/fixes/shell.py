@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from ..frozen import frozen
 
 FORMATS = ("sh", "bash", "zsh", "fish", "powershell", "dotenv", "docker", "k8s")
 ALIASES = {"bash": "sh", "zsh": "sh", "pwsh": "powershell", "ps1": "powershell", "kubernetes": "k8s", "env": "dotenv"}
@@ -42,7 +43,7 @@ def is_word(value: str) -> bool:
     return bool(_WORD.match(value))
 
 
-@dataclass(frozen=True)
+@frozen
 class Action:
     name: str
     value: str | None  # None = unset

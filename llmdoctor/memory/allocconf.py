@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import data
+from ..frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Problem:
     severity: str  # "fail" | "warn"
     key: str

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from ..engine import UsageError
+from ..frozen import frozen
 
 FAMILIES = {
     # model_type -> family key used below
@@ -26,7 +27,7 @@ FAMILIES = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class ModelSpec:
     """Everything the planner needs about a model; plain data (JSON-able via ``to_dict``)."""
 
@@ -395,7 +396,7 @@ BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I
 DTYPE_NAMES = {"BF16": "bf16", "F16": "fp16", "F32": "fp32", "F8_E4M3": "fp8", "F8_E5M2": "fp8", "I8": "int8"}
 
 
-@dataclass(frozen=True)
+@frozen
 class TensorInfo:
     name: str
     dtype: str

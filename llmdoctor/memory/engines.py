@@ -23,6 +23,7 @@ from typing import Any
 
 from ..engine import UsageError
 from .architectures import ModelSpec
+from ..frozen import frozen
 
 GiB = 2**30
 ENGINES = ("transformers", "vllm", "sglang")
@@ -102,7 +103,7 @@ ASSUMPTIONS = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class EngineOptions:
     engine: str = "vllm"
     gpu_memory_utilization: float = 0.9
@@ -145,7 +146,7 @@ class EngineOptions:
         return self
 
 
-@dataclass(frozen=True)
+@frozen
 class EnginePlan:
     engine: str
     terms: dict[str, float]  # per GPU (the worst rank), bytes

@@ -15,6 +15,7 @@ from ..engine import UsageError
 from ..facts.vocabulary import canonical_dtype
 from ..units import format_bytes
 from .architectures import ModelSpec
+from ..frozen import frozen
 
 GiB = 2**30
 MiB = 2**20
@@ -80,7 +81,7 @@ FORMULAS = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class GpuBudget:
     """One GPU as the planner sees it."""
 
@@ -92,7 +93,7 @@ class GpuBudget:
     compute_capability: str | None = None  # "8.9"; decides whether fp8 is offered
 
 
-@dataclass(frozen=True)
+@frozen
 class Options:
     dtype: str = "bf16"
     quant: str | None = None  # bnb | gptq | awq (for int8/nf4/int4)
@@ -278,7 +279,7 @@ def shard_factors(opts: Options, n_gpus: int) -> dict[str, float]:
 # --------------------------------------------------------------------------- the plan
 
 
-@dataclass(frozen=True)
+@frozen
 class GpuPlan:
     gpu: GpuBudget
     terms: dict[str, float]
@@ -297,7 +298,7 @@ class GpuPlan:
         return self.free >= 0
 
 
-@dataclass(frozen=True)
+@frozen
 class Plan:
     spec: ModelSpec
     opts: Options
@@ -483,7 +484,7 @@ def max_memory_dict(p: Plan) -> dict[Any, str]:
     return out
 
 
-@dataclass(frozen=True)
+@frozen
 class Remedy:
     rank: int
     kind: str
@@ -492,7 +493,7 @@ class Remedy:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@frozen
 class _Job:
     """What the remedy rules look at."""
 

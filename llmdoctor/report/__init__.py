@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..results import Report
+from ..frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class RenderOptions:
     """How a human report is laid out.
 
