@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .. import data
 from ..engine import Context, Setting, check
 from ..facts import derived as F
 from ..memory import allocconf
-from ..memory.architectures import ModelSpec
-from ..memory.plan import FORMULAS, GiB, GpuBudget, Options, normalize_dtype, plan, remedies
+from ..memory.formulas import FORMULAS
 from ..results import Finding, fail, not_applicable, passed, unknown, warn
 from ..snapshot import Gpu, Host, Torch
 from ..units import format_bytes
 from ..frozen import frozen
+
+if TYPE_CHECKING:  # the planner is imported when a model is given: a run without --model never loads it
+    from ..memory.architectures import ModelSpec
+    from ..memory.plan import GpuBudget, Options
 
 GIB = "GiB"  # the figures a message compares, all in one unit ("30.0 GiB of 79.6 GiB")
 
@@ -31,7 +34,11 @@ FIT_SETTINGS = {
 
 def _fit_spec(model: Any) -> ModelSpec | None:
     """The model to plan for: a ModelSpec the command line resolved, or the path/repo id it names."""
-    if model is None or isinstance(model, ModelSpec):
+    if model is None:
+        return None
+    from ..memory.architectures import ModelSpec
+
+    if isinstance(model, ModelSpec):
         return model
     from ..model_config import load_model_spec
 
@@ -39,6 +46,8 @@ def _fit_spec(model: Any) -> ModelSpec | None:
 
 
 def _fit_options(ctx: Context) -> Options:
+    from ..memory.plan import Options, normalize_dtype
+
     given = ctx.option("memory.fit.options")  # planner Options the command line built (legacy key)
     if isinstance(given, Options):
         return given
@@ -50,6 +59,8 @@ def _fit_options(ctx: Context) -> Options:
 
 def _budgets(gpus: tuple[Gpu, ...]) -> list[GpuBudget] | str:
     """Budgets of the GPUs (MIG slices count as what they are), or the reason one is unknown."""
+    from ..memory.plan import GpuBudget
+
     out: list[GpuBudget] = []
     for g in gpus:
         slices = [m for m in (g.mig_devices or ()) if m.memory_total]
@@ -71,6 +82,8 @@ def _fit_message(spec: ModelSpec, opts: Options) -> str:
 
 
 def _fit_finding(spec: ModelSpec, opts: Options, gpus: list[GpuBudget], host: Host | None) -> Finding:
+    from ..memory.plan import GiB, plan, remedies
+
     p = plan(spec, gpus, opts)
     evidence = {"model": spec.name, "params": spec.params, "params_source": spec.params_source,
                 "mode": opts.mode, "dtype": opts.effective_dtype, "seq_len": opts.seq_len, "batch": opts.batch,

@@ -11,7 +11,8 @@ from typing import Any
 from .architectures import ModelSpec
 from .engines import ASSUMPTIONS, EnginePlan
 from ..units import format_bytes
-from .plan import FORMULAS, GpuBudget, Plan, Remedy
+from .formulas import FORMULAS
+from .plan import GpuBudget, Plan, Remedy
 
 BAR_TERMS = [("weights", "W", "blue"), ("kv_cache", "K", "magenta"), ("activations", "A", "yellow"),
              ("gradients", "G", "cyan"), ("optimizer", "O", "red"), ("overhead", "o", "white"), ("others", "X", "bright_black")]

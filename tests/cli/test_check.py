@@ -284,3 +284,17 @@ def test_a_flag_a_check_declares_reaches_it_as_a_setting(monkeypatch):
     assert report["checks"][0]["findings"][0]["message"] == "the answer is 42"
     assert "must be" in one_line_error(run_cli("check", "--from", H100, "--the-answer", "0"))
     assert "--the-answer" in run_cli("check", "--help").stdout
+
+
+def test_a_check_without_a_model_imports_no_planner_no_torch_and_no_rich_for_plain_text():
+    """Start-up pays for what the run needs: the memory planner only with --model, rich only for colour."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom llmdoctor.cli import main\n"
+            f"try: main(['check', '--from', {H100!r}, '--format', 'plain'])\nexcept SystemExit as e: code = e.code\n"
+            "heavy = ('torch', 'pynvml', 'rich', 'llmdoctor.memory.plan', 'llmdoctor.memory.architectures')\n"
+            "print(code, sorted(m for m in heavy if m in sys.modules), file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert " passed" in proc.stdout  # the whole report was written
+    assert proc.stderr.strip().splitlines()[-1] == "0 []", proc.stderr
