@@ -98,3 +98,25 @@ def test_local_tag_is_the_one_local_version_reader(version, tag):
 @pytest.mark.parametrize("code, text", [(11040, "11.4"), (12020, "12.2"), (9000, "9.0"), (12090, "12.9")])
 def test_cuda_version_text_decodes_cuda_integer_versions(code, text):
     assert data.cuda_version_text(code) == text
+
+
+def test_tables_load_from_a_zipped_install_too(tmp_path):
+    """Read beside the module when it is a folder; through importlib.resources when it is in a zip."""
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    import llmdoctor
+
+    root = Path(llmdoctor.__file__).parent
+    archive = tmp_path / "llmdoctor.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in root.rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                z.write(path, Path("llmdoctor") / path.relative_to(root))
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from llmdoctor import data; "
+            "assert data.__file__.startswith(sys.argv[1]), data.__file__; print(len(data.rows('gpus', 'gpus')))")
+    proc = subprocess.run([sys.executable, "-I", "-c", code, str(archive)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout) == len(data.rows("gpus", "gpus")) > 0

@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
-from importlib import resources
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
 @functools.lru_cache(maxsize=None)
 def load(name: str) -> Any:
-    return json.loads(resources.files(__name__).joinpath(f"{name}.json").read_text(encoding="utf-8"))
+    try:  # the files beside this module (importlib.resources and its zipfile cost more than reading them)
+        with open(os.path.join(_HERE, f"{name}.json"), encoding="utf-8") as f:
+            text = f.read()
+    except OSError:  # not a folder (a zipped install): the resources API reads it
+        from importlib import resources
+
+        text = resources.files(__name__).joinpath(f"{name}.json").read_text(encoding="utf-8")
+    return json.loads(text)
 
 
 def version(text: str | None) -> Version | None:
