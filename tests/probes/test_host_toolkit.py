@@ -63,6 +63,40 @@ def test_this_machine():
     assert h.interfaces and any(i.is_loopback for i in h.interfaces)
 
 
+linux = pytest.mark.skipif(not os.path.exists("/proc/meminfo"), reason="Linux /proc")
+
+
+@linux
+def test_interfaces_and_memory_on_this_machine_are_what_psutil_reports():
+    """getifaddrs(3) and /proc/meminfo read directly give psutil's answers (psutil is the oracle)."""
+    from pathlib import Path
+
+    import psutil
+
+    assert host._linux_interfaces() == host._psutil_interfaces()
+    total, available, swap = host._meminfo(Path("/"))
+    assert total == psutil.virtual_memory().total and swap == psutil.swap_memory().total
+    assert available is not None and abs(available - psutil.virtual_memory().available) < 256 * 2**20
+
+
+def test_memory_is_read_from_the_probed_root(tmp_path):
+    _write(tmp_path, "proc/meminfo", "MemTotal:       16318452 kB\nMemFree:  1000 kB\n"
+                                     "MemAvailable:   12000000 kB\nSwapTotal:  2097148 kB\n")
+    h = host.probe_host(tmp_path)
+    assert (h.ram_total, h.ram_available, h.swap_total) == (16318452 * 1024, 12000000 * 1024, 2097148 * 1024)
+
+
+@linux
+def test_the_host_probe_does_not_import_psutil_on_linux():
+    import subprocess
+    import sys
+
+    code = ("import sys; from llmdoctor.probes import host; h = host.probe_host(); "
+            "print(bool(h.ram_total and h.interfaces), 'psutil' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert out.split() == ["True", "False"]
+
+
 @pytest.mark.parametrize("text, version", [
     ("nvcc: NVIDIA (R) Cuda compiler driver\nCuda compilation tools, release 12.1, V12.1.105\nBuild cuda_12.1.r12.1/compiler.32688072_0\n", "12.1"),
     ("Cuda compilation tools, release 11.5, V11.5.119", "11.5"),
