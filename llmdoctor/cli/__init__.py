@@ -53,6 +53,8 @@ def _may_spawn(args: list[str]) -> bool:
     """Whether this command line may start probe processes (whose groups must die with us)."""
     if not args or args[0].startswith("-") or args[0] in _NO_PROBE_COMMANDS:
         return False  # the root's --help/--version, or a command without probes
+    if args[0] == "check" and any(a == "--from" or a.startswith("--from=") for a in args):
+        return False  # a saved snapshot or a dump: nothing is probed in another process
     return not any(a in ("-h", "--help") for a in args)
 
 

@@ -75,3 +75,15 @@ def test_python_is_run_once_the_command_line_is_valid(fake_python):
 
 def test_the_help_says_python_runs_the_interpreter():
     assert "This runs that interpreter" in " ".join(run_cli("check", "--help").stdout.split())
+
+
+def test_a_check_of_a_saved_snapshot_installs_no_probe_process_handlers():
+    """``check --from`` starts no probe process: the probe runner (and its group-killing handlers) is not imported."""
+    code = ("import sys; sys.argv = ['llmdoctor', 'check', '--from', sys.argv[1], '--format', 'json']\n"
+            "from llmdoctor.cli import main\n"
+            "try: main()\n"
+            "except SystemExit as e: print(e.code, 'llmdoctor.probes.target_runner' in sys.modules, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code, str(SCENARIOS / "h100x8_healthy.json")], capture_output=True,
+                          text=True, timeout=60)
+    assert '"checks"' in proc.stdout
+    assert proc.stderr.split() == ["0", "False"], proc.stderr
