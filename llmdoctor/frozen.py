@@ -2,11 +2,13 @@
 
 ``@dataclass(frozen=True)`` compiles six methods per class from generated source.  For the ninety small
 records of the snapshot, the results and the facts, that compilation was a fifth of a warm ``llmdoctor
-check`` (about 60 ms of start-up on a 2-core machine).  Here the dataclass machinery still writes
-``__init__`` and the frozen ``__setattr__``/``__delattr__``; equality, hashing and repr are three functions
-shared by every class, with the dataclass semantics: the compared fields as one tuple in field order (so
-``a == b`` exactly when the generated ``__eq__`` says so, and equal records hash alike), fields with
-``compare=False`` left out, and the repr the dataclass would write (``Gpu(index=0, name='H100')``).
+check`` (about 60 ms of start-up on a 2-core machine).  Here the dataclass machinery reads the fields
+(``dataclasses.fields``, ``replace``, ``asdict`` work as ever) and six functions shared by every class do
+the rest, with the dataclass semantics: ``__init__`` binds positional and keyword arguments in field order
+with the defaults and default factories, and calls ``__post_init__``; assigning or deleting a field raises
+``FrozenInstanceError``; equality compares the compared fields as one tuple in field order (so ``a == b``
+exactly when the generated ``__eq__`` says so, and equal records hash alike), fields with
+``compare=False`` left out; the repr is the one the dataclass would write (``Gpu(index=0, name='H100')``).
 
 Type checkers read it as ``@dataclass(frozen=True)`` (PEP 681 ``dataclass_transform``).
 """
@@ -33,13 +35,76 @@ _HASHED: dict[type, _Key] = {}
 
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, dataclasses.Field))
 def frozen(cls: type[_T]) -> type[_T]:
-    """``@dataclass(frozen=True)``, with the shared ``__eq__``, ``__hash__`` and ``__repr__``."""
+    """``@dataclass(frozen=True)``, with the shared ``__init__``, ``__setattr__``, ``__delattr__``, ``__eq__``,
+    ``__hash__`` and ``__repr__``."""
     own = set(vars(cls))
-    made = dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls)
-    for name, method in (("__eq__", _eq), ("__hash__", _hash), ("__repr__", _repr)):
-        if name not in own:  # a method the class writes itself wins, as with @dataclass
-            setattr(made, name, method)
+    made = dataclasses.dataclass(init=False, eq=False, repr=False)(cls)
+    methods = (("__init__", _init), ("__setattr__", _setattr), ("__delattr__", _delattr), ("__eq__", _eq),
+               ("__hash__", _hash), ("__repr__", _repr))
+    for name, method in methods:
+        if name not in own or (name == "__hash__" and vars(cls).get(name) is None):
+            setattr(made, name, method)  # a method the class writes itself wins, as with @dataclass
     return made
+
+
+class _Init:
+    """How one class's ``__init__`` binds its arguments: the dataclass's own rules, read once per class."""
+
+    __slots__ = ("qualname", "names", "defaults", "factories", "later", "post_init")
+
+    def __init__(self, cls: type) -> None:
+        fields = dataclasses.fields(cls)
+        missing = dataclasses.MISSING
+        self.qualname = cls.__qualname__
+        self.names = tuple(f.name for f in fields if f.init)
+        self.defaults = {f.name: f.default for f in fields if f.init and f.default is not missing}
+        self.factories = {f.name: f.default_factory for f in fields if f.init and f.default_factory is not missing}
+        # fields outside __init__ take their default (or factory) as dataclass's __init__ sets them
+        self.later = tuple((f.name, f.default, f.default_factory) for f in fields if not f.init)
+        self.post_init = getattr(cls, "__post_init__", None)
+
+
+_INITS: dict[type, _Init] = {}
+_set = object.__setattr__
+
+
+def _init(self: Any, *args: Any, **kwargs: Any) -> None:
+    cls = self.__class__
+    spec = _INITS.get(cls) or _INITS.setdefault(cls, _Init(cls))
+    names = spec.names
+    if len(args) > len(names):
+        raise TypeError(f"{spec.qualname}.__init__() takes {len(names) + 1} positional arguments "
+                        f"but {len(args) + 1} were given")
+    for name, value in zip(names, args):
+        if name in kwargs:
+            raise TypeError(f"{spec.qualname}.__init__() got multiple values for argument {name!r}")
+        _set(self, name, value)
+    for name in names[len(args):]:
+        if name in kwargs:
+            _set(self, name, kwargs.pop(name))
+        elif name in spec.defaults:
+            _set(self, name, spec.defaults[name])
+        elif name in spec.factories:
+            _set(self, name, spec.factories[name]())
+        else:
+            raise TypeError(f"{spec.qualname}.__init__() missing 1 required positional argument: {name!r}")
+    if kwargs:  # every field's keyword was taken above: what is left names no field
+        raise TypeError(f"{spec.qualname}.__init__() got an unexpected keyword argument {next(iter(kwargs))!r}")
+    for name, default, factory in spec.later:
+        if factory is not dataclasses.MISSING:
+            _set(self, name, factory())
+        elif default is not dataclasses.MISSING:
+            _set(self, name, default)
+    if spec.post_init is not None:
+        self.__post_init__()
+
+
+def _setattr(self: Any, name: str, value: Any) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _delattr(self: Any, name: str) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
 
 
 def _getter(names: tuple[str, ...]) -> _Key:

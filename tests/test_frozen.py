@@ -76,3 +76,52 @@ def test_a_method_the_class_writes_itself_is_kept():
 
     assert repr(Named("x")) == "<x>"
     assert Named("x") == Named("x") and hash(Named("x")) == hash(Named("x"))
+
+
+@frozen
+class WithInit:
+    first: str
+    second: int = 2
+    items: list[int] = field(default_factory=list)
+    derived: str = field(default="d", init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "derived", f"{self.first}{self.second}")
+
+
+@dataclass(frozen=True)
+class WithInitReference:
+    first: str
+    second: int = 2
+    items: list[int] = field(default_factory=list)
+    derived: str = field(default="d", init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "derived", f"{self.first}{self.second}")
+
+
+def _build(cls, args, kwargs):
+    try:
+        made = cls(*args, **kwargs)
+    except TypeError:
+        return "TypeError"
+    return tuple(getattr(made, f.name) for f in dataclasses.fields(made))
+
+
+arguments = st.lists(st.sampled_from(["x", 3, [1]]), max_size=4)
+keywords = st.dictionaries(st.sampled_from(["first", "second", "items", "derived", "other"]),
+                           st.sampled_from(["y", 5]), max_size=3)
+
+
+@given(arguments, keywords)
+def test_init_binds_arguments_as_the_dataclass_init_does(args, kwargs):
+    """Positional and keyword arguments, defaults, factories, init=False fields, __post_init__, and the
+    same TypeError for too many, missing, unexpected or doubled arguments."""
+    assert _build(WithInit, args, kwargs) == _build(WithInitReference, args, kwargs)
+
+
+def test_each_instance_gets_its_own_default_factory_value():
+    a, b = WithInit("a"), WithInit("b")
+    assert a.items == [] and a.items is not b.items
+    assert (a.derived, b.derived) == ("a2", "b2")
+    assert dataclasses.replace(a, second=5).derived == "a5"
