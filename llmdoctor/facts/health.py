@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import statistics
 from typing import Iterable
 
 from ..snapshot import XidEvent
@@ -25,6 +24,8 @@ def parse_xid_lines(lines: Iterable[str], source: str = "kernel-log") -> tuple[X
 
 def jitter_stats(samples_ms: Iterable[float]) -> dict[str, float]:
     """Mean, coefficient of variation, and the slowest sample against the median, of repeated runs."""
+    import statistics  # only measured runs (--deep) have samples: not a start-up cost
+
     values = [float(v) for v in samples_ms]
     if len(values) < 2:
         raise ValueError("jitter needs at least two samples")
