@@ -180,7 +180,8 @@ def _links(nvml: Any, handles: list[Any], gpus: tuple[Gpu, ...]) -> Iterator[Gpu
     read = _cap(nvml, "NVML_P2P_CAPS_INDEX_READ", 0)
     nvlink = _cap(nvml, "NVML_P2P_CAPS_INDEX_NVLINK", 2)
     ok = getattr(nvml, "NVML_P2P_STATUS_OK", 0)
-    active_links = [_active_nvlinks(nvml, h) for h in handles]
+    # the health read already counted each GPU's active links: queried again only where it could not
+    active_links = [_counted(g) if _counted(g) is not None else _active_nvlinks(nvml, h) for g, h in zip(gpus, handles)]
     for a in range(len(handles)):
         for b in range(a + 1, len(handles)):
             level = _optional(nvml.nvmlDeviceGetTopologyCommonAncestor, handles[a], handles[b])
@@ -194,6 +195,10 @@ def _links(nvml: Any, handles: list[Any], gpus: tuple[Gpu, ...]) -> Iterator[Gpu
             elif over_nvlink is not None:
                 nvlinks = 0
             yield GpuLink(a=a, b=b, level=name, nvlinks=nvlinks, p2p_read=(p2p == ok) if p2p is not None else None)
+
+
+def _counted(gpu: Gpu) -> int | None:
+    return gpu.health.nvlink_active if gpu.health is not None else None
 
 
 def _active_nvlinks(nvml: Any, handle: Any) -> int | None:
@@ -220,6 +225,8 @@ _FABRIC_STATES = {0: "not_supported", 1: "not_started", 2: "in_progress", 3: "co
 _BRANDS = {0: "unknown", 1: "Quadro", 2: "Tesla", 3: "NVS", 4: "GRID", 5: "GeForce", 6: "Titan", 12: "Quadro RTX",
            13: "NVIDIA RTX", 14: "NVIDIA", 15: "GeForce RTX", 16: "Titan RTX"}
 _NVLINK_COUNTERS = {0: "replay", 1: "recovery", 2: "crc_flit", 3: "crc_data"}
+# NVML_ERROR_NOT_SUPPORTED, NVML_ERROR_FUNCTION_NOT_FOUND: the device (or driver) has no such query at all
+_NOT_THIS_DEVICE = (3, 13)
 NVML_FI_DEV_GET_GPU_RECOVERY_ACTION = 230  # nvml.h (driver r570+)
 XID_EVENT_MASK = 0x8  # nvmlEventTypeXidCriticalError
 
@@ -344,7 +351,13 @@ def _nvlink_errors(nvml: Any, handle: Any, links: list[int]) -> dict[str, int] |
     totals: dict[str, int] = {}
     for code, name in _NVLINK_COUNTERS.items():
         for link in links:
-            value = _optional(counter, handle, link, code)
+            try:
+                value = counter(handle, link, code)
+            except Exception as exc:
+                if not totals and link == links[0] and code == next(iter(_NVLINK_COUNTERS)) \
+                        and _error_code(exc) in _NOT_THIS_DEVICE:
+                    return None  # the device has no such counters: not 72 more calls that fail alike
+                continue
             if isinstance(value, int):
                 totals[name] = totals.get(name, 0) + value
     return totals or None

@@ -101,3 +101,49 @@ def test_without_the_nvml_library_pynvml_is_not_imported_and_the_reason_is_the_s
     lines = out.splitlines()
     assert lines[0] == "12 the NVML library (libnvidia-ml.so) was not found: no NVIDIA driver is installed here"
     assert lines[1] == "False"
+
+
+class _Counting(FakeNvml):
+    """The fake, counting the NVML calls the probe makes."""
+
+    def __init__(self, scenario):
+        super().__init__(scenario)
+        self.calls = {}
+
+    def __getattribute__(self, name):
+        value = super().__getattribute__(name)
+        if name.startswith("nvml") and callable(value):
+            calls = super().__getattribute__("calls")
+
+            def counted(*args, **kwargs):
+                calls[name] = calls.get(name, 0) + 1
+                return value(*args, **kwargs)
+            return counted
+        return value
+
+
+def _scenario(health=None):
+    import json
+
+    doc = json.loads((NVML_SCENARIOS / "h100x8_driver535.json").read_text())
+    if health is not None:
+        for gpu in doc["gpus"]:
+            gpu["health"] = dict(health)
+    return doc
+
+
+def test_nvlink_counters_a_gpu_does_not_have_are_asked_for_once_not_per_link_and_counter():
+    nvml = _Counting(_scenario())
+    _, gpus, links = probe_nvml(nvml)
+    assert all(g.health.nvlink_errors is None and g.health.nvlink_active == 18 for g in gpus)
+    assert nvml.calls["nvmlDeviceGetNvLinkErrorCounter"] == len(gpus)  # was 18 links x 4 counters each
+    # the links' NVLink count comes from the health read: each GPU's link states are read once
+    assert nvml.calls["nvmlDeviceGetNvLinkState"] == len(gpus) * 18
+    assert links[0].nvlinks == 18
+
+
+def test_nvlink_counters_a_gpu_has_are_summed_over_its_links():
+    nvml = _Counting(_scenario({"nvlink_errors": {"replay": 3, "crc_flit": 7}}))
+    _, gpus, _ = probe_nvml(nvml)
+    assert gpus[0].health.nvlink_errors == {"replay": 3, "recovery": 0, "crc_flit": 7, "crc_data": 0}
+    assert nvml.calls["nvmlDeviceGetNvLinkErrorCounter"] == len(gpus) * 18 * 4
