@@ -50,51 +50,62 @@ def frozen(cls: type[_T]) -> type[_T]:
 class _Init:
     """How one class's ``__init__`` binds its arguments: the dataclass's own rules, read once per class."""
 
-    __slots__ = ("qualname", "names", "defaults", "factories", "later", "post_init")
+    __slots__ = ("qualname", "names", "name_set", "defaults", "factories", "later", "post_init")
 
     def __init__(self, cls: type) -> None:
         fields = dataclasses.fields(cls)
         missing = dataclasses.MISSING
         self.qualname = cls.__qualname__
         self.names = tuple(f.name for f in fields if f.init)
+        self.name_set = frozenset(self.names)
         self.defaults = {f.name: f.default for f in fields if f.init and f.default is not missing}
         self.factories = {f.name: f.default_factory for f in fields if f.init and f.default_factory is not missing}
         # fields outside __init__ take their default (or factory) as dataclass's __init__ sets them
         self.later = tuple((f.name, f.default, f.default_factory) for f in fields if not f.init)
         self.post_init = getattr(cls, "__post_init__", None)
 
+    def complete(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Every field's value, in field order: the given ones, else the default or a new factory value."""
+        out = {}
+        for name in self.names:
+            if name in given:
+                out[name] = given[name]
+            elif name in self.defaults:
+                out[name] = self.defaults[name]
+            elif name in self.factories:
+                out[name] = self.factories[name]()
+            else:
+                raise TypeError(f"{self.qualname}.__init__() missing 1 required positional argument: {name!r}")
+        unexpected = [k for k in given if k not in self.name_set]
+        if unexpected:
+            raise TypeError(f"{self.qualname}.__init__() got an unexpected keyword argument {unexpected[0]!r}")
+        return out
+
 
 _INITS: dict[type, _Init] = {}
-_set = object.__setattr__
 
 
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:
     cls = self.__class__
     spec = _INITS.get(cls) or _INITS.setdefault(cls, _Init(cls))
-    names = spec.names
-    if len(args) > len(names):
-        raise TypeError(f"{spec.qualname}.__init__() takes {len(names) + 1} positional arguments "
-                        f"but {len(args) + 1} were given")
-    for name, value in zip(names, args):
-        if name in kwargs:
-            raise TypeError(f"{spec.qualname}.__init__() got multiple values for argument {name!r}")
-        _set(self, name, value)
-    for name in names[len(args):]:
-        if name in kwargs:
-            _set(self, name, kwargs.pop(name))
-        elif name in spec.defaults:
-            _set(self, name, spec.defaults[name])
-        elif name in spec.factories:
-            _set(self, name, spec.factories[name]())
-        else:
-            raise TypeError(f"{spec.qualname}.__init__() missing 1 required positional argument: {name!r}")
-    if kwargs:  # every field's keyword was taken above: what is left names no field
-        raise TypeError(f"{spec.qualname}.__init__() got an unexpected keyword argument {next(iter(kwargs))!r}")
+    given = kwargs
+    if args:
+        if len(args) > len(spec.names):
+            raise TypeError(f"{spec.qualname}.__init__() takes {len(spec.names) + 1} positional arguments "
+                            f"but {len(args) + 1} were given")
+        given = dict(zip(spec.names, args))
+        for name in kwargs:
+            if name in given:
+                raise TypeError(f"{spec.qualname}.__init__() got multiple values for argument {name!r}")
+        given.update(kwargs)
+    if len(given) != len(spec.names) or given.keys() != spec.name_set:
+        given = spec.complete(given)  # defaults, factories; or the TypeError dataclass's __init__ raises
+    self.__dict__.update(given)  # every field at once (frozen: not through __setattr__)
     for name, default, factory in spec.later:
         if factory is not dataclasses.MISSING:
-            _set(self, name, factory())
+            object.__setattr__(self, name, factory())
         elif default is not dataclasses.MISSING:
-            _set(self, name, default)
+            object.__setattr__(self, name, default)
     if spec.post_init is not None:
         self.__post_init__()
 

@@ -207,6 +207,9 @@ def _same(old: str, new: str) -> str:
     return old if new == old else new
 
 
+_ATOMS = (bool, int, float)
+
+
 def _redact_tree(obj: Any, key: str) -> Any:
     if isinstance(obj, str):
         return _same(obj, redact_value(obj))
@@ -218,6 +221,8 @@ def _redact_tree(obj: Any, key: str) -> Any:
         changes = {}
         for name in field_names(type(obj)):
             value = getattr(obj, name)
+            if value is None or value.__class__ in _ATOMS:
+                continue  # nothing to redact (most fields of a snapshot: numbers, flags, unknowns)
             new = _redact_tree(value, name)
             if new is not value:
                 changes[name] = new
