@@ -78,26 +78,23 @@ def test_a_method_the_class_writes_itself_is_kept():
     assert Named("x") == Named("x") and hash(Named("x")) == hash(Named("x"))
 
 
-@frozen
-class WithInit:
-    first: str
-    second: int = 2
-    items: list[int] = field(default_factory=list)
-    derived: str = field(default="d", init=False)
+def _with_init(decorate):
+    """The same class body under ``@frozen`` and under ``@dataclass(frozen=True)`` (the oracle)."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "derived", f"{self.first}{self.second}")
+    class WithInit:
+        first: str
+        second: int = 2
+        items: list[int] = field(default_factory=list)
+        derived: str = field(default="d", init=False)
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "derived", f"{self.first}{self.second}")
+
+    return decorate(WithInit)
 
 
-@dataclass(frozen=True)
-class WithInitReference:
-    first: str
-    second: int = 2
-    items: list[int] = field(default_factory=list)
-    derived: str = field(default="d", init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "derived", f"{self.first}{self.second}")
+WithInit = _with_init(frozen)
+WithInitReference = _with_init(dataclass(frozen=True))
 
 
 def _build(cls, args, kwargs):
