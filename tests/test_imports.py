@@ -25,6 +25,11 @@ FORBIDDEN = {
     "results": {"checks", "probes", "cli", "fixes", "report", "parsers", "engine"},
     "snapshot": {"checks", "probes", "cli", "fixes", "report", "parsers", "engine", "results"},
     "cache": {"checks", "probes", "cli", "fixes", "report", "parsers", "engine", "results", "snapshot", "facts"},
+    # imported by everything: they import nothing of llmdoctor
+    "frozen": {"checks", "probes", "cli", "fixes", "report", "parsers", "engine", "results", "snapshot", "facts",
+               "cache", "data", "memory", "units", "usage"},
+    "usage": {"checks", "probes", "cli", "fixes", "report", "parsers", "engine", "results", "snapshot", "facts",
+              "cache", "data", "memory", "units", "frozen"},
 }
 
 
