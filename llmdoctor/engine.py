@@ -451,11 +451,12 @@ def run_check(spec: CheckSpec, snap: Snapshot, ctx: Context, checks_run: Iterabl
         reason = "; ".join(snap.unknown_reason(p) for p in missing)
         finding = Finding(Status.UNKNOWN, reason, {"unknown_parts": missing})
         # an error the input shows that belongs to this check is still its finding (it happened)
-        findings = _with_known_errors(spec, snap, (finding,))
+        findings = _with_known_errors(spec, snap, (finding,)) if spec.known_errors else (finding,)
         return CheckResult(spec.id, spec.title, verdict(findings), findings, time.perf_counter() - start, spec.origin)
     try:
         findings = _as_findings(_call(spec, snap, ctx, frozenset(checks_run or ()) | {spec.id}))
-        findings = _with_known_errors(spec, snap, findings)  # the knowledge base names each error's check
+        if spec.known_errors:  # the knowledge base names each error's check; the check opted in to report them
+            findings = _with_known_errors(spec, snap, findings)
     except Exception as exc:  # a raising check becomes an error result; the report goes on
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""

@@ -30,7 +30,7 @@ def visible_gpu_count(env: Mapping[str, str], gpus: tuple[Gpu, ...] | None) -> i
     return len(gpus) if gpus is not None else None
 
 
-@check("dist.launch", "torch.distributed launch variables are consistent")
+@check("dist.launch", "torch.distributed launch variables are consistent", known_errors=True)
 def check_launch(env: Mapping[str, str], gpus: tuple[Gpu, ...] | None) -> Finding | list[Finding]:
     """Do MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE/LOCAL_RANK agree with each other, the launcher and the host?
 

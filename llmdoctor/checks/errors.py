@@ -12,7 +12,7 @@ from ..snapshot import Snapshot
 _ON_THE_MACHINE = ("llmdoctor check", "llmdoctor snapshot -o snapshot.json")
 
 
-@check(TRIAGE_CHECK, "Error messages seen are known failures")
+@check(TRIAGE_CHECK, "Error messages seen are known failures", known_errors=True)
 def check_known_errors(snapshot: Snapshot, checks_run: frozenset[str]) -> Finding | list[Finding]:
     """Are the error and warning texts seen (in a pasted dump, or torch's own) known failures?
 

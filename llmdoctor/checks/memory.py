@@ -110,7 +110,7 @@ def _fit_finding(spec: ModelSpec, opts: Options, gpus: list[GpuBudget], host: Ho
     return fail(msg, evidence, remedy=text)
 
 
-@check("memory.fit", "The model fits in the GPUs' free memory", settings=FIT_SETTINGS)
+@check("memory.fit", "The model fits in the GPUs' free memory", settings=FIT_SETTINGS, known_errors=True)
 def check_memory_fit(gpus: tuple[Gpu, ...], host: Host | None, ctx: Context) -> Finding:
     """Will the model given with `llmdoctor check --model MODEL` fit on these GPUs, with the memory free now?
 
@@ -228,7 +228,7 @@ def _windows_expandable(a: _AllocEnv, host: Host | None) -> list[Finding]:
     return []
 
 
-@check("memory.alloc-conf", "PyTorch allocator settings are valid for this torch")
+@check("memory.alloc-conf", "PyTorch allocator settings are valid for this torch", known_errors=True)
 def check_alloc_conf(env: Mapping[str, str], torch: Torch | None, host: Host | None) -> list[Finding]:
     """Are PYTORCH_CUDA_ALLOC_CONF / PYTORCH_ALLOC_CONF valid for the installed torch?
 
@@ -284,7 +284,8 @@ def _gpu_free_finding(g: Gpu, threshold: float) -> Finding:
 
 
 @check("memory.gpu-free", "No other process holds much GPU memory",
-       settings={"threshold": Setting(float, 0.05, "fraction of a GPU's memory others may hold before a warning")})
+       settings={"threshold": Setting(float, 0.05, "fraction of a GPU's memory others may hold before a warning")},
+       known_errors=True)
 def check_gpu_free(gpus: tuple[Gpu, ...], ctx: Context) -> list[Finding] | Finding:
     """How much memory do other processes already hold on each GPU?
 

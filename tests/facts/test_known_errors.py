@@ -154,3 +154,22 @@ def test_a_text_compiles_only_the_patterns_whose_literals_it_contains():
 ])
 def test_needles_are_literals_every_match_contains(pattern, needles):
     assert known_errors.needles_of(pattern) == needles
+
+
+def test_every_entry_belongs_to_a_check_that_reports_known_errors():
+    """The engine merges a recognised error only into a check declared with known_errors=True: an entry
+    owned by any other check would be reported by nobody."""
+    opted = {spec.id for spec in load_registry() if spec.known_errors}
+    assert {e.check for e in ENTRIES} <= opted, sorted({e.check for e in ENTRIES} - opted)
+
+
+def test_a_check_that_does_not_opt_in_gets_no_known_error_findings():
+    import dataclasses as dc
+
+    err = next(e for e in ENTRIES if e.check == "cuda.driver")
+    snap = _error_only(load_scenario("h100x8_healthy"), err.fixtures[0][1])
+    spec = load_registry().get("cuda.driver")
+    with_errors = run_check(spec, snap, Context(), ["cuda.driver"])
+    without = run_check(dc.replace(spec, known_errors=False), snap, Context(), ["cuda.driver"])
+    assert any(err.code in f.message or err.code in str(f.evidence) for f in with_errors.findings)
+    assert not any(err.code in f.message or err.code in str(f.evidence) for f in without.findings)
