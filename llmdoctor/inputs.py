@@ -1,4 +1,5 @@
-"""Offline inputs: a saved snapshot (or report) JSON, or pasted text, turned into a Snapshot."""
+"""Inputs: a saved snapshot (or report) JSON, or pasted text, turned into a Snapshot; and the check inputs
+that name files (validated before anything runs, and the live facts they ask for)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, Mapping, cast
 
 from .engine import UsageError
 from .snapshot import Snapshot, SnapshotError
@@ -128,3 +129,28 @@ def parse_text(text: str, name: str) -> Snapshot:
         raise UsageError(f"{name}: not an llmdoctor snapshot (expected JSON with \"schema\": "
                          f"\"llmdoctor.snapshot/1\")") from None
     return parse_dump(text, name)
+
+
+# --------------------------------------------------------------------------- check inputs that name files
+
+
+def validate_inputs(given: Mapping[str, Any]) -> None:
+    """Check inputs that name something on disk, checked before anything runs: a bad one is bad usage
+    (``--model DIR`` that is neither a model directory, a config.json nor a cached repo id)."""
+    if given.get("model"):
+        from .model_config.loader import resolve
+
+        resolve(str(given["model"]))
+
+
+def with_input_probes(snap: Snapshot, given: Mapping[str, Any]) -> Snapshot:
+    """The snapshot with the live facts a check input asks for, time-boxed, whether it was probed or read
+    from a file: ``--model`` probes the storage its weights are read from (the load.* checks)."""
+    if not given.get("model"):
+        return snap
+    from .loading_report import probe_storage, with_storage
+    from .model_config.loader import resolve
+
+    directory, _ = resolve(str(given["model"]))
+    storage, record = probe_storage(directory, None, None)
+    return with_storage(snap, storage, record)

@@ -78,12 +78,11 @@ def check(ctx: typer.Context, from_: options.From = None, python: options.Python
     to_file = output is not None and output != "-"
     if to_file:
         common.refuse_existing(output, force or fmt in REWRITTEN_FORMATS)
-    if given.get("model"):  # a bad model path is bad usage before anything runs (--python X included)
-        from ..model_config.loader import resolve
+    from ..inputs import validate_inputs, with_input_probes
 
-        resolve(given["model"])
+    validate_inputs(given)  # a check input naming a missing file is bad usage before anything runs (--python too)
     snap = common.load_or_probe(from_, python, timeout, given, options.cache_mode(refresh, no_cache))
-    snap = _with_model_storage(snap, given.get("model"))
+    snap = with_input_probes(snap, given)
     # the command line wins over the configuration file, where it says something
     run_ctx = Context(options={**config.options(), **given})
     report = run_checks(snap, specs, run_ctx, registry=registry, fail_on=config.fail_on.value)
@@ -127,15 +126,3 @@ def _fail_on(value: Optional[str]) -> Optional[str]:
     if value.lower() not in FAIL_ON:
         raise UsageError(f"--fail-on {value!r}: use {', '.join(repr(v) for v in FAIL_ON)}")
     return value.lower()
-
-
-def _with_model_storage(snap: Any, model: Optional[str]) -> Any:
-    """With --model: the weights' storage probed (time-boxed) for the load.* checks."""
-    if not model:
-        return snap
-    from ..loading_report import probe_storage, with_storage
-    from ..model_config.loader import resolve
-
-    directory, _ = resolve(model)
-    storage, record = probe_storage(directory, None, None)
-    return with_storage(snap, storage, record)
