@@ -90,3 +90,14 @@ def main(argv: Optional[list[str]] = None) -> None:
     finally:
         if asked is not None:
             cache._RUN_MODE.pop()
+        if argv is None:
+            _exit_without_collecting()
+
+
+def _exit_without_collecting() -> None:
+    """The process is about to end: the garbage collector need not walk every object again while the
+    interpreter tears the modules down (gc.freeze: a fifth of a short run's wall time went there).
+    Shutdown is otherwise the usual one: atexit handlers, threads and flushes all run."""
+    import gc
+
+    gc.freeze()

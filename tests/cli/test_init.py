@@ -87,3 +87,20 @@ def test_a_check_of_a_saved_snapshot_installs_no_probe_process_handlers():
                           text=True, timeout=60)
     assert '"checks"' in proc.stdout
     assert proc.stderr.split() == ["0", "False"], proc.stderr
+
+
+def test_the_console_script_ends_without_a_last_collection_but_in_process_callers_keep_theirs():
+    """The console entry freezes the collector's objects before the interpreter tears down (a fifth of a short
+    run); a caller of main([...]) in its own process keeps its collector as it was."""
+    code = ("import atexit, gc, sys\n"
+            "atexit.register(lambda: sys.stderr.write(f'frozen={gc.get_freeze_count() > 0}\\n'))\n"
+            "from llmdoctor.cli import main\n"
+            "if sys.argv[1] == 'script':\n"
+            "    sys.argv = ['llmdoctor', '--version']; main()\n"
+            "else:\n"
+            "    try: main(['--version'])\n"
+            "    except SystemExit: pass\n")
+    for how, frozen in (("script", True), ("in-process", False)):
+        proc = subprocess.run([sys.executable, "-c", code, how], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and proc.stdout.startswith("llmdoctor "), proc.stderr
+        assert f"frozen={frozen}" in proc.stderr, (how, proc.stderr)
