@@ -182,11 +182,12 @@ def _links(nvml: Any, handles: list[Any], gpus: tuple[Gpu, ...]) -> Iterator[Gpu
     ok = getattr(nvml, "NVML_P2P_STATUS_OK", 0)
     # the health read already counted each GPU's active links: queried again only where it could not
     active_links = [_counted(g) if _counted(g) is not None else _active_nvlinks(nvml, h) for g, h in zip(gpus, handles)]
+    ancestor, p2p_status = nvml.nvmlDeviceGetTopologyCommonAncestor, nvml.nvmlDeviceGetP2PStatus
     for a in range(len(handles)):
-        for b in range(a + 1, len(handles)):
-            level = _optional(nvml.nvmlDeviceGetTopologyCommonAncestor, handles[a], handles[b])
-            p2p = _optional(nvml.nvmlDeviceGetP2PStatus, handles[a], handles[b], read)
-            over_nvlink = _optional(nvml.nvmlDeviceGetP2PStatus, handles[a], handles[b], nvlink)
+        for b in range(a + 1, len(handles)):  # n(n-1)/2 pairs: the probe's one quadratic loop, kept lean
+            level = _optional(ancestor, handles[a], handles[b])
+            p2p = _optional(p2p_status, handles[a], handles[b], read)
+            over_nvlink = _optional(p2p_status, handles[a], handles[b], nvlink)
             name = _TOPOLOGY_LEVELS.get(level) if isinstance(level, int) else None
             nvlinks = None
             if over_nvlink == ok:

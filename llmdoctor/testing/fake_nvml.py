@@ -107,6 +107,7 @@ class FakeNvml:
     def __init__(self, scenario: dict[str, Any]) -> None:
         self.scenario = scenario
         self._gpus: list[dict[str, Any]] = list(scenario.get("gpus", []))
+        self._pairs: dict[tuple[int, int], dict[str, Any]] = {}
 
     @classmethod
     def from_file(cls, path: str | Path) -> "FakeNvml":
@@ -216,10 +217,14 @@ class FakeNvml:
 
     # -- topology
     def _pair(self, a: int, b: int) -> dict[str, Any]:
-        topo = self.scenario.get("topology", {})
-        key = f"{min(a, b)}-{max(a, b)}"
-        pair = dict(topo.get("default", {"level": 50, "p2p": False, "nvlink": False}))
-        pair.update(topo.get("pairs", {}).get(key, {}))
+        """The scenario's facts for a pair of GPUs (built once per pair: the probe asks three times each)."""
+        key = (min(a, b), max(a, b))
+        pair = self._pairs.get(key)
+        if pair is None:
+            topo = self.scenario.get("topology", {})
+            pair = dict(topo.get("default", {"level": 50, "p2p": False, "nvlink": False}))
+            pair.update(topo.get("pairs", {}).get(f"{key[0]}-{key[1]}", {}))
+            self._pairs[key] = pair
         return pair
 
     def nvmlDeviceGetTopologyCommonAncestor(self, a: int, b: int) -> int:
