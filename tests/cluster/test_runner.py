@@ -26,6 +26,8 @@ def free_port() -> int:
 
 def torchrun_env(overrides: dict[int, dict]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMDOCTOR_", "RANK", "WORLD_SIZE", "MASTER_"))}
+    if "LLMDOCTOR_CACHE_DIR" in os.environ:  # the test run's cache (tests/conftest.py), not the user's
+        env["LLMDOCTOR_CACHE_DIR"] = os.environ["LLMDOCTOR_CACHE_DIR"]
     env.update(NO_COLOR="1", COLUMNS="120", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     for rank, data in overrides.items():
         env[f"LLMDOCTOR_CLUSTER_TEST_RANK{rank}"] = json.dumps(data)
@@ -142,7 +144,8 @@ def test_ctrl_c_on_the_launcher_leaves_no_process_behind():
 def test_a_rank_whose_rank_0_never_comes_up_exits_1_with_a_clear_line():
     env = torchrun_env({})
     env.update(RANK="1", WORLD_SIZE="2", LOCAL_RANK="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
-    proc = subprocess.run([sys.executable, "-m", "llmdoctor.cluster", "--timeout", "2"], capture_output=True,
+    # --timeout 1: torch's store client tries twice with a pause between, so every second here counts double
+    proc = subprocess.run([sys.executable, "-m", "llmdoctor.cluster", "--timeout", "1"], capture_output=True,
                           text=True, env=env, cwd=ROOT, timeout=120)
     assert proc.returncode == 1
     assert "llmdoctor cluster: rank 1: cannot reach the store at 127.0.0.1:" in proc.stderr
