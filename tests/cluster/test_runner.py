@@ -13,6 +13,9 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
+from helpers.shared import once_per_run
 from tests.conftest import NVML_SCENARIOS, ROOT, requires_torch, run_cli
 
 pytestmark = requires_torch
@@ -38,6 +41,22 @@ def torchrun(*args: str, overrides: dict[int, dict], timeout: float = 150) -> su
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
            "-m", "llmdoctor.cluster", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=torchrun_env(overrides), cwd=ROOT, timeout=timeout)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm_node_cache(tmp_path_factory):
+    """Torch's build facts in the run's cache before the first launch, as on a node that ran llmdoctor before:
+    each rank's node probe then reads them instead of starting its own `import torch` (one per node per
+    launch).  What the ranks do with the facts is the same either way."""
+    if "LLMDOCTOR_CACHE_DIR" not in os.environ:
+        return
+
+    def warm(_folder):
+        proc = subprocess.run([sys.executable, "-m", "llmdoctor", "snapshot"], env=torchrun_env({}), cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        return proc.returncode
+
+    once_per_run(tmp_path_factory, "cluster-node-cache", warm)
 
 
 def checks(report: dict) -> dict[str, dict]:
