@@ -98,6 +98,11 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_torch_cache(tmp_path_factory):
-    """The torch build-facts cache lives in a folder of this test session, never in the user's cache."""
-    os.environ.setdefault("LLMDOCTOR_CACHE_DIR", str(tmp_path_factory.mktemp("llmdoctor-cache")))
+    """The torch build-facts cache lives in a folder of this test run, never in the user's cache.
+
+    One folder for every xdist worker: the real interpreter's torch is probed (seconds) once per run, not
+    once per worker (the cache's writes are atomic; tests of the cache itself use folders of their own)."""
+    from helpers.shared import once_per_run
+
+    os.environ.setdefault("LLMDOCTOR_CACHE_DIR", once_per_run(tmp_path_factory, "llmdoctor-cache", str))
     yield

@@ -4,6 +4,7 @@ what docs/architecture.md says it may."""
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -87,28 +88,48 @@ def test_packages_import_only_what_they_may(owner):
     assert not bad, "\n".join(sorted(bad))
 
 
+ALONE = (
+    "import importlib, json, sys\n"
+    "package, names = json.loads(sys.argv[1])\n"
+    "bad = []\n"
+    "for name in names:\n"
+    "    for loaded in [m for m in sys.modules if m == package or m.startswith(package + '.')]:\n"
+    "        del sys.modules[loaded]\n"
+    "    try:\n"
+    "        importlib.import_module(name)\n"
+    "    except Exception as exc:\n"
+    "        bad.append(f'{name}: {type(exc).__name__}: {exc}')\n"
+    "print('\\n'.join(bad))\n"
+)
+
+
+def import_each_alone(package: str, names: list[str], cwd: Path) -> str:
+    """Each module imported first, in a module table without ``package``: the failures, one a line."""
+    proc = subprocess.run([sys.executable, "-c", ALONE, json.dumps([package, names])], capture_output=True,
+                          text=True, timeout=300, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
 def test_every_module_imports_alone():
     """Each module imported first, in a clean module table: a cycle shows as a partial-init error.
 
     Regression: ``import llmdoctor.cli.fix_nccl`` failed (cli/fix.py <-> fix_nccl.py <-> fix_pin.py).
     """
-    code = (
-        "import importlib, sys, traceback\n"
-        f"names = {modules()!r}\n"
-        "bad = []\n"
-        "for name in names:\n"
-        "    for loaded in [m for m in sys.modules if m == 'llmdoctor' or m.startswith('llmdoctor.')]:\n"
-        "        del sys.modules[loaded]\n"
-        "    try:\n"
-        "        importlib.import_module(name)\n"
-        "    except Exception as exc:\n"
-        "        bad.append(f'{name}: {type(exc).__name__}: {exc}')\n"
-        "print('\\n'.join(bad))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          cwd=PACKAGE.parent)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "", proc.stdout
+    assert import_each_alone("llmdoctor", modules(), PACKAGE.parent) == ""
+
+
+def test_a_cycle_is_caught(tmp_path):
+    """The check above can fail: of a cyclic pair, the module imported first finds its partner half-built."""
+    pkg = tmp_path / "cyclic"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from cyclic.b import B\nA = 1\n")
+    (pkg / "b.py").write_text("from cyclic.a import A\nB = 2\n")
+    (pkg / "c.py").write_text("C = 3\n")
+    bad = import_each_alone("cyclic", ["cyclic.c", "cyclic.a", "cyclic.b"], tmp_path).splitlines()
+    assert [line.split(":")[0] for line in bad] == ["cyclic.a", "cyclic.b"]
+    assert all("partially initialized" in line for line in bad), bad
 
 
 def test_the_cli_fix_module_imports_alone_in_a_fresh_interpreter():

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SCENARIOS, run_cli, run_json, statuses
+from helpers.shared import once_per_run
 
 EXAMPLE = ROOT / "examples" / "llmdoctor-example-plugin"
 H100 = str(SCENARIOS / "h100x8_healthy.json")
@@ -19,10 +20,13 @@ H100 = str(SCENARIOS / "h100x8_healthy.json")
 
 @pytest.fixture(scope="module")
 def example_site(tmp_path_factory) -> Path:
-    """pip install the example plugin (no deps: llmdoctor is already here) into a target folder."""
+    """pip install the example plugin (no deps: llmdoctor is already here) into a target folder, once per run."""
+    return Path(once_per_run(tmp_path_factory, "example-plugin-site", _install_example))
+
+
+def _install_example(target: Path) -> str:
     import importlib.util
 
-    target = tmp_path_factory.mktemp("site")
     # setuptools is here already (torch depends on it): build offline; otherwise pip fetches it
     offline = ["--no-build-isolation", "--no-index"] if importlib.util.find_spec("setuptools") else []
     proc = subprocess.run(
@@ -31,7 +35,7 @@ def example_site(tmp_path_factory) -> Path:
         capture_output=True, text=True, timeout=180)
     if proc.returncode != 0:
         pytest.fail(f"pip install of the example plugin failed:\n{proc.stderr[-2000:]}")
-    return target
+    return str(target)
 
 
 def with_path(*folders: Path) -> dict[str, str]:

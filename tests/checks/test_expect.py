@@ -87,7 +87,7 @@ def test_the_declared_setting_is_read_too():
 @pytest.mark.parametrize("nvml", ["driver_not_loaded", "hang_on_count"])
 def test_preflight_fails_a_node_whose_gpus_cannot_be_read(tmp_path, nvml):
     (tmp_path / "llmdoctor.toml").write_text("[expect]\ngpu-count = 8\n")
-    proc = run_cli("check", "--select", "expect.gpu-count", "--timeout", "3", cwd=tmp_path,
+    proc = run_cli("check", "--select", "expect.gpu-count", "--timeout", "1", cwd=tmp_path,
                    env={"LLMDOCTOR_FAKE_NVML": str(NVML_SCENARIOS / f"{nvml}.json")})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "expected 8 GPUs; NVML could not be read: " in " ".join(proc.stdout.split())

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import run_cli
 from llmdoctor.engine import Context, load_registry, run_check
 from llmdoctor.probes.storage import probe_model_storage
 from llmdoctor.results import Status
 from llmdoctor.snapshot import Host, Snapshot
 
-torch = pytest.importorskip("torch")
-safetensors_torch = pytest.importorskip("safetensors.torch")
+# torch and safetensors are imported by the first test that writes a checkpoint, not at collection: every
+# xdist worker collects this module, and `import torch` costs seconds of CPU in each
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None or importlib.util.find_spec("safetensors") is None,
+                                reason="needs torch and safetensors (pip install torch==2.13.0 safetensors)")
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _save_safetensors(tensors: dict, path: str) -> None:
+    import safetensors.torch
+
+    safetensors.torch.save_file(tensors, path)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = json.loads((ROOT / "tests" / "data" / "models" / "llama-3.1-8b.json").read_text())["config"]
@@ -25,6 +39,7 @@ TINY = {**CONFIG, "hidden_size": 256, "intermediate_size": 512, "num_hidden_laye
 
 
 def _tensors() -> dict:
+    torch = _torch()
     g = torch.Generator().manual_seed(0)
     return {f"model.layers.{i}.mlp.up_proj.weight": torch.randn(512, 256, generator=g).to(torch.bfloat16) for i in range(8)}
 
@@ -38,7 +53,7 @@ def sharded(tmp_path: Path, shards: int = 2) -> Path:
     for s in range(shards):
         fname = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
         part = {k: tensors[k] for k in names[s::shards]}
-        safetensors_torch.save_file(part, str(d / fname))
+        _save_safetensors(part, str(d / fname))
         weight_map.update({k: fname for k in part})
     (d / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
     return d
@@ -60,7 +75,7 @@ def test_a_whole_sharded_safetensors_model_passes(tmp_path):
 def test_a_pickle_checkpoint_warns_with_the_conversion_command(tmp_path):
     d = tmp_path / "pickle"
     d.mkdir()
-    torch.save(_tensors(), str(d / "pytorch_model.bin"))
+    _torch().save(_tensors(), str(d / "pytorch_model.bin"))
     result = run("load.checkpoint-format", d)
     assert result.status is Status.WARN
     assert "safe_serialization=True" in result.findings[0].remedy.commands[0]
@@ -99,7 +114,7 @@ def test_a_directory_without_weights_says_so(tmp_path):
 def test_a_link_out_of_the_model_directory_is_not_followed(tmp_path):
     d = sharded(tmp_path)
     outside = tmp_path / "elsewhere.safetensors"
-    safetensors_torch.save_file({"x": torch.zeros(4)}, str(outside))
+    _save_safetensors({"x": _torch().zeros(4)}, str(outside))
     os.symlink(outside, d / "extra.safetensors")
     storage = probe_model_storage(d)
     assert storage.links_outside == ("extra.safetensors",)
@@ -179,18 +194,13 @@ def test_an_incomplete_hf_cache_snapshot_fails_offline(tmp_path, monkeypatch):
     assert result.status is Status.FAIL and "huggingface-cli download org/tiny" in result.findings[0].remedy.commands
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
-    return subprocess.run([sys.executable, "-m", "llmdoctor", *args], capture_output=True, text=True, env=env, timeout=120)
-
-
 def test_fit_load_end_to_end(tmp_path):
     d = sharded(tmp_path)
-    ok = _cli("fit", str(d), "--gpus", "1xH100-80GB", "--load", "--json")
+    ok = run_cli("fit", str(d), "--gpus", "1xH100-80GB", "--load", "--json")
     assert ok.returncode == 0, ok.stderr
     doc = json.loads(ok.stdout)["load"]
     assert doc["weight_bytes"] == sum(f.stat().st_size for f in d.glob("*.safetensors"))
     assert doc["predicted_seconds"] is not None and {c["id"] for c in doc["checks"]} >= {"load.shards", "load.time"}
     (d / "model-00001-of-00002.safetensors").unlink()
-    broken = _cli("fit", str(d), "--gpus", "1xH100-80GB", "--load")
+    broken = run_cli("fit", str(d), "--gpus", "1xH100-80GB", "--load")
     assert broken.returncode == 1 and "load.shards" in broken.stdout and "missing" in broken.stdout

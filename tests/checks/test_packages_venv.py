@@ -17,6 +17,7 @@ import venv
 import pytest
 
 from conftest import requires_torch, run_json, statuses
+from helpers.shared import once_per_run
 
 pytestmark = [requires_torch, pytest.mark.slow]
 
@@ -44,7 +45,11 @@ def _dist(site, name, version, requires=(), files=None, folder=None, metadata=Tr
 
 @pytest.fixture(scope="session")
 def target(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pkgvenv")
+    """Built once per run: every xdist worker that runs a test here inspects the same venv."""
+    return once_per_run(tmp_path_factory, "packages-venv", _build_target)
+
+
+def _build_target(root):
     venv.EnvBuilder(with_pip=False).create(root / "venv")
     py = root / "venv" / "bin" / "python"
     site_dir = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -69,8 +74,11 @@ def target(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def report(target):
-    code, rep = run_json("check", "--python", target, "--select", "packages", "--json", "--timeout", "60")
+def report(target, tmp_path_factory):
+    def check(_folder):
+        return run_json("check", "--python", target, "--select", "packages", "--json", "--timeout", "60")
+
+    code, rep = once_per_run(tmp_path_factory, "packages-venv-report", check)
     return code, rep
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
-from conftest import NVML_SCENARIOS
+from conftest import NVML_SCENARIOS, run_cli
 
 from llmdoctor.cli.watch import changes, probe_live_health, round_checks
 from llmdoctor.report.vocabulary import headline
@@ -14,8 +12,7 @@ from llmdoctor.engine import load_registry, run_checks, select
 
 
 def llmdoctor(*args: str, scenario: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LLMDOCTOR_FAKE_NVML": str(NVML_SCENARIOS / f"{scenario}.json")}
-    return subprocess.run([sys.executable, "-m", "llmdoctor", *args], capture_output=True, text=True, env=env, timeout=120)
+    return run_cli(*args, env={"LLMDOCTOR_FAKE_NVML": str(NVML_SCENARIOS / f"{scenario}.json")})
 
 
 def test_watch_writes_the_textfile_and_prints_the_first_round(tmp_path):

@@ -72,9 +72,9 @@ def test_a_hanging_import_is_abandoned_within_the_budget(tmp_path, monkeypatch):
     })
     monkeypatch.setenv("PYTHONPATH", str(shadow))
     start = time.monotonic()
-    t = probe_torch(sys.executable, timeout=6)
+    t = probe_torch(sys.executable, timeout=4)  # imports get 0.8 x 4 - 1 = 2.2 s of it
     took = time.monotonic() - start
-    assert took < 6, took  # the worker answered before the caller's timeout
+    assert took < 4, took  # the worker answered before the caller's timeout
     ext = {e.name: e for e in t.extensions}
     assert ext["xformers"].ok is None and ext["xformers"].error.startswith("timed out after")
     assert ext["bitsandbytes"].ok is None and "hung" in ext["bitsandbytes"].error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -55,11 +56,15 @@ def _venv_with_fake_torch(root: Path, version: str) -> str:
 
 
 def install_fake_torch(site: Path, version: str) -> None:
-    """A stand-in for `pip install torch==VERSION`: the package and its dist-info, replacing any other."""
+    """A stand-in for `pip install torch==VERSION`: the package and its dist-info, replacing any other.
+
+    Like pip's uninstall, the old version's bytecode goes too: the new __init__.py has the same size and may
+    have the same mtime second, so a stale __pycache__ entry would still be imported."""
     for old in site.glob("torch-*.dist-info"):
         for f in old.iterdir():
             f.unlink()
         old.rmdir()
+    shutil.rmtree(site / "torch" / "__pycache__", ignore_errors=True)
     (site / "torch").mkdir(exist_ok=True)
     (site / "torch" / "__init__.py").write_text(FAKE_TORCH.format(version=version))
     info = site / f"torch-{version}.dist-info"
